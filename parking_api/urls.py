@@ -1,0 +1,33 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from oauth2_provider import views as oauth2_views
+
+from accounts.forms import EmailAuthenticationForm
+
+# Only the endpoints the mobile app and resource servers need; DOT's client
+# registration pages stay off (clients are managed in the admin).
+oauth2_urlpatterns = (
+    [
+        path("authorize/", oauth2_views.AuthorizationView.as_view(), name="authorize"),
+        path("token/", oauth2_views.TokenView.as_view(), name="token"),
+        path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
+        path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+    ],
+    "oauth2_provider",
+)
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("o/", include(oauth2_urlpatterns)),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/car_driver/", include("parking.urls")),
+]
+
+handler404 = "parking_api.exceptions.not_found"
+handler500 = "parking_api.exceptions.server_error"

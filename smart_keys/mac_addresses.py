@@ -1,0 +1,54 @@
+"""MAC addresses of BLE access points, in one canonical spelling: ``AA:BB:CC:DD:EE:FF``."""
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+CANONICAL_MAC_ADDRESS_REGEX = r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$"
+
+# Spellings seen on barrier labels and in vendor tools: colons, dashes, Cisco dots or none.
+_SEPARATED = re.compile(r"^[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$")
+_DOTTED = re.compile(r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
+_BARE = re.compile(r"^[0-9A-Fa-f]{12}$")
+
+
+def normalize_mac_address(value: str) -> str:
+    """Return ``value`` as ``AA:BB:CC:DD:EE:FF``, or raise ValidationError."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not (_SEPARATED.match(text) or _DOTTED.match(text) or _BARE.match(text)):
+        raise ValidationError(
+            "Enter a MAC address such as AA:BB:CC:DD:EE:FF.", code="invalid_mac_address"
+        )
+    digits = re.sub(r"[^0-9A-Fa-f]", "", text).upper()
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+class MACAddressField(models.CharField):
+    """A CharField that accepts any common MAC spelling and stores the canonical one."""
+
+    description = "MAC address"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 17)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if kwargs.get("max_length") == 17:
+            del kwargs["max_length"]
+        return name, path, args, kwargs
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return value
+        return normalize_mac_address(value)
+
+    def get_prep_value(self, value):
+        # Lookups and saves use the canonical spelling, so "aa-bb-…" finds "AA:BB:…".
+        value = super().get_prep_value(value)
+        try:
+            return normalize_mac_address(value) if value else value
+        except ValidationError:
+            return value

@@ -1,0 +1,58 @@
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import AccessTokenFactory, DriverFactory
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # CI sets REQUIRE_POSTGRES so a suite that silently fell back to SQLite fails loudly.
+    from django.db import connection
+
+    if os.environ.get("REQUIRE_POSTGRES") and connection.vendor != "postgresql":
+        pytest.exit(
+            f"REQUIRE_POSTGRES is set but the tests would run on {connection.vendor}; "
+            "set DATABASE_URL to a PostgreSQL database.",
+            returncode=1,
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from django.db import connection
+
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip(
+            f"needs PostgreSQL (row locks, real concurrency); running on {connection.vendor}"
+        )
+
+
+class DriverClient(APIClient):
+    """An APIClient that sends a real django-oauth-toolkit bearer token for ``driver``."""
+
+    def __init__(self, driver, **kwargs):
+        super().__init__(**kwargs)
+        self.driver = driver
+        self.access_token = AccessTokenFactory(user=driver)
+        self.credentials(HTTP_AUTHORIZATION=f"Bearer {self.access_token.raw_token}")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def driver(db):
+    return DriverFactory()
+
+
+@pytest.fixture
+def driver_client(driver) -> DriverClient:
+    return DriverClient(driver)
+
+
+@pytest.fixture
+def make_driver_client(db):
+    """Clients for several drivers in one test."""
+    return lambda driver=None: DriverClient(driver or DriverFactory())

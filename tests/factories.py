@@ -1,0 +1,141 @@
+import secrets
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+from oauth2_provider.models import AccessToken, Application, set_token_value
+
+from accounts.models import User
+from parking.models import ParkingSession, SecuredParking, State
+from smart_keys.models import AccessPoint, Direction, SmartKey
+
+MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
+
+
+class DriverFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"driver{n}@example.com")
+    password = factory.django.Password("correct-horse-battery")
+
+
+class OperatorFactory(DriverFactory):
+    email = factory.Sequence(lambda n: f"operator{n}@example.com")
+    is_staff = True
+    is_superuser = True
+
+
+class MobileApplicationFactory(DjangoModelFactory):
+    class Meta:
+        model = Application
+        django_get_or_create = ("client_id",)
+
+    name = "Parking mobile app"
+    client_id = "parking-mobile-app"
+    client_type = Application.CLIENT_PUBLIC
+    authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
+    redirect_uris = MOBILE_APP_REDIRECT_URI
+    skip_authorization = True
+    hash_client_secret = False
+    client_secret = ""
+    algorithm = ""
+
+
+class AccessTokenFactory(DjangoModelFactory):
+    """A real django-oauth-toolkit access token; the raw bearer value is on ``.raw_token``."""
+
+    class Meta:
+        model = AccessToken
+
+    user = factory.SubFactory(DriverFactory)
+    application = factory.SubFactory(MobileApplicationFactory)
+    scope = "driver"
+    expires = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        raw_token = kwargs.pop("raw_token", None) or secrets.token_urlsafe(30)
+        token = model_class(*args, **kwargs)
+        set_token_value(token, raw_token)
+        token.save()
+        token.raw_token = raw_token
+        return token
+
+
+class SecuredParkingFactory(DjangoModelFactory):
+    class Meta:
+        model = SecuredParking
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Secured P {n}")
+    description = "Underground, 2 levels"
+    address = "Strada Exemplu 1, Cluj-Napoca"
+    currency = "RON"
+    entrance_tries = 3
+    exit_tries = 3
+
+    @factory.post_generation
+    def access_points(self, create, extracted, **kwargs):
+        """``access_points=N`` adds N entrance barriers and one exit barrier."""
+        if not create or not extracted:
+            return
+        for _ in range(extracted):
+            AccessPointFactory(secured_parking=self, direction=Direction.ENTRANCE)
+        AccessPointFactory(secured_parking=self, direction=Direction.EXIT)
+
+
+def _mac_for(n: int) -> str:
+    return ":".join(f"{byte:02X}" for byte in (0x02, 0, *(n).to_bytes(4, "big")))
+
+
+class AccessPointFactory(DjangoModelFactory):
+    class Meta:
+        model = AccessPoint
+
+    secured_parking = factory.SubFactory(SecuredParkingFactory)
+    direction = Direction.ENTRANCE
+    name = factory.LazyAttribute(lambda o: f"{o.direction} barrier")
+    mac_address = factory.Sequence(_mac_for)
+
+
+class SmartKeyFactory(DjangoModelFactory):
+    class Meta:
+        model = SmartKey
+        skip_postgeneration_save = True
+
+    driver = factory.SubFactory(DriverFactory)
+    secured_parking = factory.SubFactory(SecuredParkingFactory)
+    description = "Session access key"
+    start_time = factory.LazyFunction(timezone.now)
+    end_time = factory.LazyAttribute(lambda o: o.start_time + timedelta(days=1))
+    access_command = factory.LazyFunction(lambda: secrets.token_urlsafe(24))
+
+    @factory.post_generation
+    def access_points(self, create, extracted, **kwargs):
+        """By default the key opens its parking's entrance barriers."""
+        if not create:
+            return
+        if extracted is None:
+            extracted = self.secured_parking.access_points.filter(direction=Direction.ENTRANCE)
+        self.access_points.set(extracted)
+
+
+class ParkingSessionFactory(DjangoModelFactory):
+    class Meta:
+        model = ParkingSession
+
+    driver = factory.SubFactory(DriverFactory)
+    secured_parking = factory.SubFactory(SecuredParkingFactory)
+    smart_key = factory.SubFactory(
+        SmartKeyFactory,
+        driver=factory.SelfAttribute("..driver"),
+        secured_parking=factory.SelfAttribute("..secured_parking"),
+    )
+    state = State.ACTIVE
+    start_time = factory.LazyFunction(timezone.now)
+    entrance_remaining_tries = factory.SelfAttribute("secured_parking.entrance_tries")
+    exit_remaining_tries = factory.SelfAttribute("secured_parking.exit_tries")
+    currency = factory.SelfAttribute("secured_parking.currency")
