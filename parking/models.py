@@ -1,4 +1,5 @@
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
@@ -10,6 +11,38 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 CURRENCY_CODE_REGEX = r"^[A-Z]{3}$"
+CENT = Decimal("0.01")
+DAY = timedelta(days=1)
+
+
+class State(models.TextChoices):
+    ENTERING = "entering", "Entering"
+    ACTIVE = "active", "Active"
+    EXITING = "exiting", "Exiting"
+    FINISHED = "finished", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
+
+
+class SessionType(models.TextChoices):
+    PAY_PER_USE = "pay_per_use", "Pay per use"
+
+
+def entering_cutoff(now: datetime) -> datetime:
+    """Sessions still ``entering`` that started at or before this moment count as cancelled."""
+    return now - settings.PARKING_ENTERING_TIMEOUT
+
+
+class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
+    def with_occupancy(self, now: datetime) -> Self:
+        """Annotate ``occupied_places``: the open sessions holding a place right now."""
+        open_session = Q(parking_sessions__state__in=OPEN_STATES) & ~Q(
+            parking_sessions__state=State.ENTERING,
+            parking_sessions__start_time__lte=entering_cutoff(now),
+        )
+        return self.annotate(occupied_places=models.Count("parking_sessions", filter=open_session))
 
 
 class SecuredParking(models.Model):
@@ -44,6 +77,8 @@ class SecuredParking(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SecuredParkingQuerySet.as_manager()
+
     class Meta:
         ordering = ["name", "id"]
         constraints = [
@@ -61,24 +96,15 @@ class SecuredParking(models.Model):
         return self.name
 
 
-class State(models.TextChoices):
-    ENTERING = "entering", "Entering"
-    ACTIVE = "active", "Active"
-    EXITING = "exiting", "Exiting"
-    FINISHED = "finished", "Finished"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
-
-
-class SessionType(models.TextChoices):
-    PAY_PER_USE = "pay_per_use", "Pay per use"
-
-
 class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
-    def open(self) -> Self:
-        return self.filter(state__in=OPEN_STATES)
+    def open(self, now: datetime) -> Self:
+        """Sessions in an open state, leaving out ``entering`` ones past their deadline."""
+        return self.filter(state__in=OPEN_STATES).exclude(
+            state=State.ENTERING, start_time__lte=entering_cutoff(now)
+        )
+
+    def stale_entering(self, now: datetime) -> Self:
+        return self.filter(state=State.ENTERING, start_time__lte=entering_cutoff(now))
 
     def for_driver(self, driver: "User") -> Self:
         return self.filter(driver=driver)
@@ -97,8 +123,6 @@ class ParkingSession(models.Model):
         "smart_keys.SmartKey",
         on_delete=models.PROTECT,
         related_name="parking_session",
-        null=True,
-        blank=True,
     )
     type = models.CharField(
         max_length=16, choices=SessionType.choices, default=SessionType.PAY_PER_USE
@@ -144,6 +168,121 @@ class ParkingSession(models.Model):
     def __str__(self) -> str:
         return f"Session #{self.pk} ({self.state})"
 
+    def is_stale(self, now: datetime) -> bool:
+        """Left in ``entering`` past the deadline: it counts as cancelled, whether or not
+        the clean-up command has written that down yet."""
+        return self.state == State.ENTERING and self.start_time <= entering_cutoff(now)
+
+    def effective_state(self, now: datetime) -> str:
+        return State.CANCELLED if self.is_stale(now) else self.state
+
+    def amount_due(self, now: datetime) -> Decimal:
+        """So far while parked; fixed from the moment the driver heads for the exit."""
+        if self.state != State.ACTIVE:
+            return Decimal("0.00") if self.is_stale(now) else self.amount
+        try:
+            tariff = self.secured_parking.tariff
+        except Tariff.DoesNotExist:
+            return self.amount
+        return tariff.amount_for(now - self.start_time)
+
+
+def _period_label(minutes: int) -> str:
+    if minutes % 1440 == 0:
+        return "day" if minutes == 1440 else f"{minutes // 1440} days"
+    if minutes % 60 == 0:
+        return "hour" if minutes == 60 else f"{minutes // 60} hours"
+    return f"{minutes} min"
+
+
+class Tariff(models.Model):
+    """How a secured parking charges: a free grace period, then per started period, capped daily."""
+
+    secured_parking = models.OneToOneField(
+        SecuredParking, on_delete=models.CASCADE, primary_key=True, related_name="tariff"
+    )
+    free_minutes = models.PositiveIntegerField(
+        default=15, help_text="Stays up to this long are free; longer ones pay from the start."
+    )
+    period_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="Billing period; started ones count.",
+    )
+    price_per_period = models.DecimalField(
+        max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
+    )
+    daily_cap = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Most a stay pays per 24 hours; empty for no cap.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_minutes__gte=1), name="tariff_period_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_per_period__gte=0), name="tariff_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_cap__isnull=True) | Q(daily_cap__gte=0),
+                name="tariff_daily_cap_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary
+
     @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
+    def summary(self) -> str:
+        currency = self.secured_parking.currency
+        price = self.price_per_period.quantize(CENT, ROUND_HALF_UP)
+        text = f"{price} {currency} per started {_period_label(self.period_minutes)}"
+        if self.free_minutes:
+            text = f"First {self.free_minutes} min free, then {text}"
+        if self.daily_cap is not None:
+            text += f", at most {self.daily_cap} {currency} per day"
+        return text
+
+    def amount_for(self, duration: timedelta) -> Decimal:
+        """What a stay of ``duration`` costs, rounded half-up to the cent."""
+        if duration <= timedelta(minutes=self.free_minutes):
+            return Decimal("0.00")
+        full_days, rest = divmod(duration, DAY)
+        total = full_days * self._charge_within_a_day(DAY) + self._charge_within_a_day(rest)
+        return total.quantize(CENT, ROUND_HALF_UP)
+
+    def _charge_within_a_day(self, span: timedelta) -> Decimal:
+        if span <= timedelta(0):
+            return Decimal("0")
+        started_periods = -(-span // timedelta(minutes=self.period_minutes))
+        charge = started_periods * self.price_per_period
+        if self.daily_cap is not None:
+            charge = min(charge, self.daily_cap)
+        return charge
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request sent with an ``Idempotency-Key``, replayed to retries."""
+
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
+    )
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["driver", "key"], name="idempotency_key_per_driver"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Idempotency-Key {self.key!r} of {self.driver_id}"

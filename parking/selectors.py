@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.db.models import Prefetch
 
 from accounts.models import User
@@ -5,17 +7,17 @@ from parking.models import ParkingSession
 from smart_keys.models import AccessPoint
 
 
-def sessions_with_key(driver: User):
+def session_bodies_for(driver: User):
     """The driver's sessions with everything the session body needs, in two queries."""
     return (
         ParkingSession.objects.for_driver(driver)
-        .select_related("smart_key__secured_parking")
+        .select_related("secured_parking__tariff", "smart_key__secured_parking")
         .prefetch_related(
             Prefetch("smart_key__access_points", queryset=AccessPoint.objects.order_by("id"))
         )
     )
 
 
-def current_session_for(driver: User) -> ParkingSession | None:
+def current_session_for(driver: User, *, now: datetime) -> ParkingSession | None:
     """The driver's open session (entering, active or exiting), if any."""
-    return sessions_with_key(driver).open().first()
+    return session_bodies_for(driver).open(now).first()

@@ -1,57 +1,72 @@
-from datetime import UTC, datetime
-
 from rest_framework import serializers
 
-
-class UtcSecondsDateTimeField(serializers.DateTimeField):
-    """``2017-09-05T08:51:56+00:00``: UTC, whole seconds, ``+00:00`` rather than ``Z``."""
-
-    def to_representation(self, value: datetime) -> str:
-        return value.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-class AccessPointSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    mac_address = serializers.CharField()
-    direction = serializers.CharField()
-
-
-class SmartKeySerializer(serializers.Serializer):
-    """The seed's ``smart_key`` object; ``GET smart_keys`` serves the same structure."""
-
-    id = serializers.IntegerField()
-    secured_parking_id = serializers.IntegerField()
-    name = serializers.CharField(source="secured_parking.name")
-    description = serializers.CharField()
-    is_active = serializers.BooleanField(source="secured_parking.is_active")
-    type = serializers.CharField()
-    access_command = serializers.CharField()
-    is_online = serializers.BooleanField(source="secured_parking.is_online")
-    start_time = UtcSecondsDateTimeField()
-    end_time = UtcSecondsDateTimeField()
-    access_points = serializers.SerializerMethodField()
-
-    def get_access_points(self, smart_key) -> list[dict]:
-        return [
-            {"access_point": AccessPointSerializer(access_point).data}
-            for access_point in smart_key.access_points.all()
-        ]
+from parking.models import CENT, ParkingSession, SecuredParking
+from parking_api.serializers import StrictSerializer
+from smart_keys.serializers import SmartKeySerializer, UtcSecondsDateTimeField
 
 
 class ParkingSessionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.CharField()
-    state = serializers.CharField()
+    state = serializers.SerializerMethodField()
     start_time = UtcSecondsDateTimeField()
     end_time = UtcSecondsDateTimeField(allow_null=True)
     entrance_remaining_tries = serializers.IntegerField()
     exit_remaining_tries = serializers.IntegerField()
 
+    def get_state(self, session: ParkingSession) -> str:
+        return session.effective_state(self.context["now"])
+
 
 class ParkingSessionBodySerializer(serializers.Serializer):
-    """The body every session endpoint answers with: the seed's current-session document."""
+    """The body every session endpoint answers with: the seed's current-session document.
 
-    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    Needs ``context={"now": …}``: the state and the amount due depend on the time."""
+
+    amount = serializers.SerializerMethodField()
     currency = serializers.CharField()
     parking_session = ParkingSessionSerializer(source="*")
-    smart_key = SmartKeySerializer(allow_null=True)
+    smart_key = SmartKeySerializer()
+
+    def get_amount(self, session: ParkingSession) -> str:
+        return str(session.amount_due(self.context["now"]).quantize(CENT))
+
+
+class StartParkingSessionSerializer(StrictSerializer):
+    secured_parking_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+    def validate_secured_parking_id(self, value: int) -> SecuredParking:
+        parking = SecuredParking.objects.filter(pk=value).first()
+        if parking is None:
+            raise serializers.ValidationError("No secured parking with this id.")
+        return parking
+
+
+class TariffSerializer(serializers.Serializer):
+    summary = serializers.CharField()
+    free_minutes = serializers.IntegerField()
+    period_minutes = serializers.IntegerField()
+    price_per_period = serializers.DecimalField(max_digits=10, decimal_places=4)
+    daily_cap = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+
+
+class SecuredParkingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    address = serializers.CharField()
+    latitude = serializers.FloatField(allow_null=True)
+    longitude = serializers.FloatField(allow_null=True)
+    is_active = serializers.BooleanField()
+    is_online = serializers.BooleanField()
+    currency = serializers.CharField()
+    tariff = serializers.SerializerMethodField()
+    capacity = serializers.IntegerField()
+    free_places = serializers.SerializerMethodField()
+
+    def get_tariff(self, parking: SecuredParking) -> dict | None:
+        tariff = getattr(parking, "tariff", None)
+        return TariffSerializer(tariff).data if tariff is not None else None
+
+    def get_free_places(self, parking: SecuredParking) -> int:
+        return max(parking.capacity - parking.occupied_places, 0)

@@ -3,9 +3,22 @@ from django.urls import path
 from parking import views
 
 urlpatterns = [
+    path("secured_parkings", views.SecuredParkingsView.as_view(), name="secured-parkings"),
+    path("parking_sessions", views.ParkingSessionsView.as_view(), name="parking-sessions"),
     path(
         "parking_sessions/current",
         views.CurrentParkingSessionView.as_view(),
         name="current-parking-session",
     ),
+    path(
+        "parking_sessions/<int:session_id>",
+        views.ParkingSessionDetailView.as_view(),
+        name="parking-session",
+    ),
+    path("parking_sessions/<int:session_id>/entrance_try", views.EntranceTryView.as_view()),
+    path("parking_sessions/<int:session_id>/enter", views.EnterView.as_view()),
+    path("parking_sessions/<int:session_id>/exit", views.ExitView.as_view()),
+    path("parking_sessions/<int:session_id>/exit_try", views.ExitTryView.as_view()),
+    path("parking_sessions/<int:session_id>/finalize", views.FinalizeView.as_view()),
+    path("parking_sessions/<int:session_id>/cancel", views.CancelView.as_view()),
 ]

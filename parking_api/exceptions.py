@@ -6,10 +6,19 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from parking.exceptions import ParkingError
+from parking.idempotency import IdempotencyKeyReused
+
 API_PREFIXES = ("/api/", "/o/")
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ParkingError):
+        body = {"detail": exc.message, "code": exc.code, **exc.details}
+        return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, IdempotencyKeyReused):
+        body = {"detail": str(exc), "code": "idempotency_key_reused"}
+        return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     return exception_handler(exc, context)
 
 

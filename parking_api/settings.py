@@ -5,6 +5,7 @@ set the project runs as a local demo on SQLite; production sets DATABASE_URL,
 DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS and leaves DJANGO_DEBUG off.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -120,6 +121,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "parking_api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PAGINATION_CLASS": "parking_api.pagination.PagePagination",
+    "PAGE_SIZE": 20,
 }
 
 OAUTH2_PROVIDER = {
@@ -131,6 +134,8 @@ OAUTH2_PROVIDER = {
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
+    # An empty client secret never authenticates a client (see the class).
+    "OAUTH2_VALIDATOR_CLASS": "accounts.oauth2_validators.ParkingOAuth2Validator",
     "SCOPES": {"driver": "Use the car driver API"},
     "DEFAULT_SCOPES": ["driver"],
     # The mobile app's redirect URI uses its own custom scheme (RFC 8252 §7.1).
@@ -147,6 +152,13 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
+
+# Parking sessions and smart keys.
+PARKING_ENTERING_TIMEOUT = timedelta(
+    seconds=env.int("PARKING_ENTERING_TIMEOUT_SECONDS", default=15 * 60)
+)
+SMART_KEY_VALIDITY = timedelta(seconds=env.int("SMART_KEY_VALIDITY_SECONDS", default=15 * 60))
+IDEMPOTENCY_KEY_RETENTION = timedelta(hours=env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24))
 
 LOGGING = {
     "version": 1,

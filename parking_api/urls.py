@@ -27,6 +27,8 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/car_driver/", include("parking.urls")),
+    path("api/car_driver/", include("smart_keys.urls")),
+    path("api/car_driver/", include("accounts.urls")),
 ]
 
 handler404 = "parking_api.exceptions.not_found"

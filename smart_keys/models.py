@@ -67,7 +67,7 @@ class SmartKey(models.Model):
         indexes = [models.Index(fields=["driver", "end_time"], name="smart_key_driver_end")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(end_time__gt=F("start_time")), name="smart_key_window_not_empty"
+                condition=Q(end_time__gte=F("start_time")), name="smart_key_window_ordered"
             ),
         ]
 

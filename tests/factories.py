@@ -1,5 +1,6 @@
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 
 import factory
 from django.utils import timezone
@@ -7,7 +8,7 @@ from factory.django import DjangoModelFactory
 from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from accounts.models import User
-from parking.models import ParkingSession, SecuredParking, State
+from parking.models import ParkingSession, SecuredParking, State, Tariff
 from smart_keys.models import AccessPoint, Direction, SmartKey
 
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
@@ -76,6 +77,10 @@ class SecuredParkingFactory(DjangoModelFactory):
     currency = "RON"
     entrance_tries = 3
     exit_tries = 3
+    capacity = 100
+    tariff = factory.RelatedFactory(
+        "tests.factories.TariffFactory", factory_related_name="secured_parking"
+    )
 
     @factory.post_generation
     def access_points(self, create, extracted, **kwargs):
@@ -85,6 +90,17 @@ class SecuredParkingFactory(DjangoModelFactory):
         for _ in range(extracted):
             AccessPointFactory(secured_parking=self, direction=Direction.ENTRANCE)
         AccessPointFactory(secured_parking=self, direction=Direction.EXIT)
+
+
+class TariffFactory(DjangoModelFactory):
+    class Meta:
+        model = Tariff
+
+    secured_parking = factory.SubFactory(SecuredParkingFactory, tariff=None)
+    free_minutes = 15
+    period_minutes = 60
+    price_per_period = Decimal("5.00")
+    daily_cap = Decimal("40.00")
 
 
 def _mac_for(n: int) -> str:

@@ -1,0 +1,25 @@
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.serializers import DUPLICATE_EMAIL_MESSAGE, DriverSerializer, DriverSignUpSerializer
+from accounts.services import EmailAlreadyRegistered, register_driver
+
+
+class AccountSignUpView(APIView):
+    """A driver signs up with email and password, then signs in through OAuth."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def post(self, request: Request) -> Response:
+        serializer = DriverSignUpSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            driver = register_driver(**serializer.validated_data)
+        except EmailAlreadyRegistered as error:
+            raise ValidationError({"email": [DUPLICATE_EMAIL_MESSAGE]}) from error
+        return Response(DriverSerializer(driver).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,91 @@
+"""``Idempotency-Key`` for session starts: a retry replays the first answer.
+
+The record is written in the same transaction as the session it describes, so it exists
+exactly when the session does. A concurrent retry blocks on the record's unique index
+until the first request commits, then replays its answer."""
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from parking.models import IdempotencyRecord
+
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was already used for a request with a different body."""
+
+
+class InvalidIdempotencyKey(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def request_fingerprint(path: str, data: object) -> str:
+    canonical = json.dumps({"path": path, "body": data}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_idempotency_key(key: str) -> str:
+    if not IDEMPOTENCY_KEY_PATTERN.match(key):
+        raise InvalidIdempotencyKey(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID."
+        )
+    return key
+
+
+@transaction.atomic
+def run_once(
+    *,
+    driver: User,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    produce: Callable[[], StoredResponse],
+) -> StoredResponse:
+    """Run ``produce`` the first time ``key`` is seen for ``driver``; replay it afterwards."""
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                driver=driver,
+                key=key,
+                request_fingerprint=fingerprint,
+                response_status=0,
+                response_body={},
+                created_at=now,
+            )
+    except IntegrityError:
+        return _replay(IdempotencyRecord.objects.get(driver=driver, key=key), fingerprint)
+    response = produce()
+    record.response_status = response.status
+    record.response_body = response.body
+    record.save(update_fields=["response_status", "response_body"])
+    return response
+
+
+def purge_expired_records(*, now: datetime) -> int:
+    cutoff = now - settings.IDEMPOTENCY_KEY_RETENTION
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> StoredResponse:
+    if record.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    return StoredResponse(record.response_status, record.response_body, replayed=True)

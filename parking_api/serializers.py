@@ -1,0 +1,21 @@
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, such as ``amount`` or ``state`` sent by a client,
+    instead of silently ignoring them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["This field cannot be set here."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class EmptyBodySerializer(StrictSerializer):
+    """For actions that take no input: an empty body or ``{}``."""

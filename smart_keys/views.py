@@ -1,0 +1,15 @@
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from smart_keys.selectors import valid_keys_for
+from smart_keys.serializers import SmartKeySerializer
+
+
+class SmartKeysView(APIView):
+    """The driver's currently valid smart keys, each shaped like a session's ``smart_key``."""
+
+    def get(self, request: Request) -> Response:
+        keys = valid_keys_for(request.user, now=timezone.now())
+        return Response(SmartKeySerializer(keys, many=True).data)
