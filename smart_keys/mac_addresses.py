@@ -2,6 +2,7 @@
 
 import re
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -24,6 +25,15 @@ def normalize_mac_address(value: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
+class MACAddressFormField(forms.CharField):
+    """Cleans to the canonical spelling, so forms (and the admin's duplicate checks across
+    inline rows) compare ``aa-bb-…`` and ``AA:BB:…`` as the same address."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_mac_address(value) if value else value
+
+
 class MACAddressField(models.CharField):
     """A CharField that accepts any common MAC spelling and stores the canonical one."""
 
@@ -38,6 +48,9 @@ class MACAddressField(models.CharField):
         if kwargs.get("max_length") == 17:
             del kwargs["max_length"]
         return name, path, args, kwargs
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": MACAddressFormField, **kwargs})
 
     def to_python(self, value):
         value = super().to_python(value)

@@ -27,6 +27,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def fast_test_settings(settings):
+    # Pages link CSS; the production manifest storage needs collectstatic, tests don't run it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    # Every factory user hashes a password; a slow hasher only slows the suite down.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 class DriverClient(APIClient):
     """An APIClient that sends a real django-oauth-toolkit bearer token for ``driver``."""
 

@@ -1,0 +1,291 @@
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from parking.models import ParkingSession, SecuredParking
+from smart_keys.models import AccessPoint, SmartKey
+from tests.factories import (
+    AccessPointFactory,
+    OperatorFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ADMIN_NAMES = {
+    SecuredParking: "parking_securedparking",
+    ParkingSession: "parking_parkingsession",
+    AccessPoint: "smart_keys_accesspoint",
+    SmartKey: "smart_keys_smartkey",
+}
+
+
+def changelist_url(model) -> str:
+    return reverse(f"admin:{ADMIN_NAMES[model]}_changelist")
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:{ADMIN_NAMES[type(obj)]}_change", args=[obj.pk])
+
+
+def listed(response) -> list:
+    return list(response.context["cl"].result_list)
+
+
+def a_session_with_barriers(**kwargs) -> ParkingSession:
+    """A session whose key opens two entrance barriers; its parking also has an exit one."""
+    return ParkingSessionFactory(secured_parking__access_points=2, **kwargs)
+
+
+@pytest.fixture
+def operator_client(client):
+    client.force_login(OperatorFactory())
+    return client
+
+
+@pytest.mark.parametrize("model", ADMIN_NAMES)
+def test_each_changelist_lists_its_rows(operator_client, model):
+    a_session_with_barriers()
+
+    response = operator_client.get(changelist_url(model))
+
+    assert response.status_code == 200
+    assert len(listed(response)) == model.objects.count() > 0
+
+
+@pytest.mark.parametrize("model", ADMIN_NAMES)
+def test_each_change_page_opens(operator_client, model):
+    a_session_with_barriers()
+    obj = model.objects.first()
+
+    response = operator_client.get(change_url(obj))
+
+    assert response.status_code == 200
+    assert response.context["original"] == obj
+
+
+@pytest.mark.parametrize("model", [SecuredParking, AccessPoint])
+def test_parkings_and_barriers_can_be_added_by_hand(operator_client, model):
+    response = operator_client.get(reverse(f"admin:{ADMIN_NAMES[model]}_add"))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", [ParkingSession, SmartKey])
+def test_sessions_and_keys_come_only_from_the_workflow(operator_client, model):
+    response = operator_client.get(reverse(f"admin:{ADMIN_NAMES[model]}_add"))
+
+    assert response.status_code == 403
+
+
+def test_a_session_page_cannot_change_the_session(operator_client):
+    session = a_session_with_barriers()
+    before = ParkingSession.objects.values().get(pk=session.pk)
+
+    response = operator_client.post(change_url(session), {"state": "finished", "amount": "0.01"})
+
+    assert response.status_code == 403
+    assert ParkingSession.objects.values().get(pk=session.pk) == before
+
+
+def test_sessions_are_found_by_driver_email(operator_client):
+    wanted = a_session_with_barriers(driver__email="maria@example.com")
+    a_session_with_barriers(driver__email="ion@example.com")
+
+    response = operator_client.get(changelist_url(ParkingSession), {"q": "MARIA@example"})
+
+    assert listed(response) == [wanted]
+
+
+@pytest.mark.parametrize("spelling", ["02:00:00:00:AB:CD", "02-00-00-00-ab-cd", "0200.0000.abcd"])
+def test_sessions_are_found_by_access_point_mac_in_any_spelling(operator_client, spelling):
+    wanted = ParkingSessionFactory()
+    wanted.smart_key.access_points.set(
+        [
+            AccessPointFactory(secured_parking=wanted.secured_parking, mac_address=mac)
+            for mac in ["02:00:00:00:AB:CD", "02:00:00:00:AB:CE"]
+        ]
+    )
+    a_session_with_barriers()
+
+    response = operator_client.get(changelist_url(ParkingSession), {"q": spelling})
+
+    # Listed once although the key opens two barriers.
+    assert listed(response) == [wanted]
+
+
+def test_access_points_are_found_by_mac_and_by_parking_name(operator_client):
+    barrier = AccessPointFactory(mac_address="02:00:00:00:AB:CD", secured_parking__name="Gara")
+    AccessPointFactory(secured_parking__name="Airport")
+
+    by_mac = operator_client.get(changelist_url(AccessPoint), {"q": "02-00-00-00-ab-cd"})
+    by_parking = operator_client.get(changelist_url(AccessPoint), {"q": "gara"})
+
+    assert listed(by_mac) == [barrier]
+    assert listed(by_parking) == [barrier]
+
+
+def test_smart_keys_are_found_by_driver_email(operator_client):
+    wanted = a_session_with_barriers(driver__email="maria@example.com").smart_key
+    a_session_with_barriers(driver__email="ion@example.com")
+
+    response = operator_client.get(changelist_url(SmartKey), {"q": "maria@"})
+
+    assert listed(response) == [wanted]
+
+
+def test_session_change_page_shows_the_keys_access_points_and_links_to_the_key(operator_client):
+    session = a_session_with_barriers(amount="4.17")
+    key_barriers = list(session.smart_key.access_points.all())
+    exit_barrier = session.secured_parking.access_points.exclude(smart_keys=session.smart_key).get()
+
+    response = operator_client.get(change_url(session))
+
+    page = response.content.decode()
+    assert len(key_barriers) == 2
+    for barrier in key_barriers:
+        assert barrier.mac_address in page
+    assert exit_barrier.mac_address not in page
+    assert f'href="{change_url(session.smart_key)}"' in page
+
+
+def test_session_changelist_shows_amount_with_currency_and_key_barriers(operator_client):
+    session = a_session_with_barriers(amount="4.17")
+
+    response = operator_client.get(changelist_url(ParkingSession))
+
+    page = response.content.decode()
+    assert "4.17 RON" in page
+    for barrier in session.smart_key.access_points.all():
+        assert barrier.mac_address in page
+
+
+def test_smart_key_change_page_lists_its_access_points(operator_client):
+    key = a_session_with_barriers().smart_key
+
+    response = operator_client.get(change_url(key))
+
+    page = response.content.decode()
+    for barrier in key.access_points.all():
+        assert barrier.mac_address in page
+
+
+def parking_form_data(parking: SecuredParking, *access_points: dict) -> dict:
+    """The POST of the parking change page, with ``access_points`` as new inline rows."""
+    data = {
+        "name": parking.name,
+        "description": parking.description,
+        "address": parking.address,
+        "latitude": "",
+        "longitude": "",
+        "is_active": "on",
+        "currency": parking.currency,
+        "capacity": parking.capacity,
+        "entrance_tries": parking.entrance_tries,
+        "exit_tries": parking.exit_tries,
+        "access_points-TOTAL_FORMS": len(access_points),
+        "access_points-INITIAL_FORMS": 0,
+        "access_points-MIN_NUM_FORMS": 0,
+        "access_points-MAX_NUM_FORMS": 1000,
+        "tariff-TOTAL_FORMS": 1,
+        "tariff-INITIAL_FORMS": 1,
+        "tariff-MIN_NUM_FORMS": 1,
+        "tariff-MAX_NUM_FORMS": 1,
+        "tariff-0-secured_parking": parking.pk,
+        "tariff-0-free_minutes": parking.tariff.free_minutes,
+        "tariff-0-period_minutes": parking.tariff.period_minutes,
+        "tariff-0-price_per_period": parking.tariff.price_per_period,
+        "tariff-0-daily_cap": parking.tariff.daily_cap,
+    }
+    for index, access_point in enumerate(access_points):
+        data.update({f"access_points-{index}-{k}": v for k, v in access_point.items()})
+    return data
+
+
+def test_parking_page_adds_a_barrier_and_stores_its_mac_canonical(operator_client):
+    parking = SecuredParkingFactory()
+    barrier = {"name": "North gate", "direction": "entrance", "mac_address": "a4-c1-38-0f-2b-9e"}
+
+    response = operator_client.post(change_url(parking), parking_form_data(parking, barrier))
+
+    assert response.status_code == 302, response.context["errors"]
+    stored = parking.access_points.get()
+    assert stored.mac_address == "A4:C1:38:0F:2B:9E"
+    assert stored.name == "North gate"
+
+
+def test_parking_page_rejects_an_invalid_mac_and_creates_nothing(operator_client):
+    parking = SecuredParkingFactory()
+    barrier = {"direction": "entrance", "mac_address": "a4-c1-38-0f-2b"}
+
+    response = operator_client.post(change_url(parking), parking_form_data(parking, barrier))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.errors == [{"mac_address": ["Enter a MAC address such as AA:BB:CC:DD:EE:FF."]}]
+    assert not AccessPoint.objects.exists()
+
+
+def test_parking_page_rejects_one_mac_entered_twice_in_two_spellings(operator_client):
+    parking = SecuredParkingFactory()
+    spellings = ["a4-c1-38-0f-2b-9e", "A4:C1:38:0F:2B:9E"]
+    barriers = [{"direction": "entrance", "mac_address": mac} for mac in spellings]
+
+    response = operator_client.post(change_url(parking), parking_form_data(parking, *barriers))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "Please correct the duplicate data for mac_address." in formset.non_form_errors()[0]
+    assert not AccessPoint.objects.exists()
+
+
+def test_parking_page_rejects_a_mac_another_parking_uses_spelled_differently(operator_client):
+    AccessPointFactory(mac_address="A4:C1:38:0F:2B:9E")
+    parking = SecuredParkingFactory()
+    barrier = {"direction": "exit", "mac_address": "a4c1380f2b9e"}
+
+    response = operator_client.post(change_url(parking), parking_form_data(parking, barrier))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "already exists" in formset.errors[0]["mac_address"][0]
+    assert AccessPoint.objects.count() == 1
+
+
+def get_counting_queries(client, url: str) -> tuple[list, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return listed(response), [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.parametrize("model", ADMIN_NAMES)
+def test_changelist_queries_do_not_grow_with_the_rows(operator_client, model):
+    url = changelist_url(model)
+    for _ in range(2):
+        a_session_with_barriers()
+    few_rows, few_queries = get_counting_queries(operator_client, url)
+    for _ in range(18):
+        a_session_with_barriers()
+
+    many_rows, many_queries = get_counting_queries(operator_client, url)
+
+    assert len(many_rows) == 10 * len(few_rows)
+    assert len(many_queries) == len(few_queries), "\n".join(many_queries)
+
+
+def test_the_parking_page_edits_its_tariff(operator_client):
+    parking = SecuredParkingFactory()
+    data = parking_form_data(parking)
+    data.update({"tariff-0-price_per_period": "6.50", "tariff-0-daily_cap": ""})
+
+    response = operator_client.post(change_url(parking), data)
+
+    assert response.status_code == 302, response.context["errors"]
+    parking.tariff.refresh_from_db()
+    assert parking.tariff.price_per_period == Decimal("6.50")
+    assert parking.tariff.daily_cap is None
