@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from parking.models import CENT, ParkingSession, SecuredParking
-from parking_api.serializers import StrictSerializer
+from parking_api.serializers import StrictIntegerField, StrictSerializer
 from smart_keys.serializers import SmartKeySerializer, UtcSecondsDateTimeField
 
 
@@ -33,7 +33,7 @@ class ParkingSessionBodySerializer(serializers.Serializer):
 
 
 class StartParkingSessionSerializer(StrictSerializer):
-    secured_parking_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    secured_parking_id = StrictIntegerField(min_value=1, max_value=2**63 - 1)
 
     def validate_secured_parking_id(self, value: int) -> SecuredParking:
         parking = SecuredParking.objects.filter(pk=value).first()

@@ -19,3 +19,12 @@ class StrictSerializer(serializers.Serializer):
 
 class EmptyBodySerializer(StrictSerializer):
     """For actions that take no input: an empty body or ``{}``."""
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else: ``"5"``, ``5.0`` and ``true`` are type errors."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
