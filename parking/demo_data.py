@@ -1,0 +1,214 @@
+"""Demo data for a local backend: one parking, the mobile app's OAuth client and some logins.
+
+Every function finds its rows by a natural key (name, MAC address, client id, email) and
+puts the demo values back, so seeding twice leaves the same rows as seeding once.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from oauth2_provider.models import AccessToken, Application, set_token_value
+from oauth2_provider.settings import oauth2_settings
+
+from accounts.models import User
+from parking.models import (
+    OPEN_STATES,
+    ParkingSession,
+    SecuredParking,
+    SessionType,
+    State,
+    Tariff,
+)
+from smart_keys.models import AccessPoint, Direction, SmartKey, SmartKeyType
+from smart_keys.services import new_access_command
+
+PARKING_NAME = "Secured P 1"
+# (name, direction, MAC): the first MAC is the one in the current-session seed document.
+ACCESS_POINTS = (
+    ("Entrance A", Direction.ENTRANCE, "76:86:BB:DE:63:AD"),
+    ("Entrance B", Direction.ENTRANCE, "76:86:BB:DE:63:AE"),
+    ("Exit", Direction.EXIT, "76:86:BB:DE:63:AF"),
+)
+MOBILE_APP_CLIENT_ID = "parking-mobile-app"
+MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
+DRIVER_EMAIL = "driver@example.com"
+SECOND_DRIVER_EMAIL = "driver2@example.com"
+DRIVER_PASSWORD = "demo-driver-pass"  # noqa: S105 - published demo login
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "demo-admin-pass"  # noqa: S105 - published demo login
+SESSION_AGE = timedelta(hours=1, minutes=10)
+SESSION_KEY_VALIDITY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class DemoData:
+    parking: SecuredParking
+    access_points: list[AccessPoint]
+    application: Application
+    driver: User
+    second_driver: User
+    admin: User
+    session: ParkingSession
+    access_token: AccessToken
+    raw_access_token: str
+
+
+def seed_parking() -> SecuredParking:
+    parking, _created = SecuredParking.objects.update_or_create(
+        name=PARKING_NAME,
+        defaults={
+            "description": "Underground, 2 levels, open 24/7. Demo data.",
+            "address": "Strada Exemplu 1, Cluj-Napoca 400000, Romania",
+            "latitude": Decimal("46.770439"),
+            "longitude": Decimal("23.591423"),
+            "currency": "RON",
+            "is_active": True,
+            "is_online": False,
+            "capacity": 100,
+            "entrance_tries": 3,
+            "exit_tries": 3,
+        },
+    )
+    return parking
+
+
+def seed_tariff(*, parking: SecuredParking) -> Tariff:
+    tariff, _created = Tariff.objects.update_or_create(
+        secured_parking=parking,
+        defaults={
+            "free_minutes": 15,
+            "period_minutes": 60,
+            "price_per_period": Decimal("5.00"),
+            "daily_cap": Decimal("40.00"),
+        },
+    )
+    return tariff
+
+
+def seed_access_points(*, parking: SecuredParking) -> list[AccessPoint]:
+    """The demo barriers; a MAC already used elsewhere is moved back to the demo parking."""
+    return [
+        AccessPoint.objects.update_or_create(
+            mac_address=mac_address,
+            defaults={"secured_parking": parking, "name": name, "direction": direction},
+        )[0]
+        for name, direction, mac_address in ACCESS_POINTS
+    ]
+
+
+def seed_mobile_app() -> Application:
+    """The mobile app's OAuth client: public, so it has no secret, and first-party, so no
+    consent screen."""
+    application, _created = Application.objects.update_or_create(
+        client_id=MOBILE_APP_CLIENT_ID,
+        defaults={
+            "name": "Parking mobile app",
+            "client_type": Application.CLIENT_PUBLIC,
+            "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+            "redirect_uris": MOBILE_APP_REDIRECT_URI,
+            "skip_authorization": True,
+            # A public client has no secret; left to hash, DOT would store a hash of "".
+            "hash_client_secret": False,
+            "client_secret": "",
+            "algorithm": Application.NO_ALGORITHM,
+        },
+    )
+    return application
+
+
+def seed_user(*, email: str, password: str, is_superuser: bool = False) -> User:
+    user = User.objects.filter(email__iexact=email).first() or User.objects.create_user(email)
+    user.set_password(password)
+    user.is_active = True
+    user.is_staff = user.is_superuser = is_superuser
+    user.save()
+    return user
+
+
+def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -> ParkingSession:
+    """An active session that started a while ago, with its entrance key.
+
+    The driver's open session, if any, is reused and reset, since a driver may have only one.
+    """
+    start_time = now - SESSION_AGE
+    # Every row the one-open-session constraint counts, stale ``entering`` ones included.
+    session = (
+        ParkingSession.objects.for_driver(driver)
+        .filter(state__in=OPEN_STATES)
+        .select_related("smart_key")
+        .first()
+    )
+    key = (session.smart_key if session else None) or SmartKey(access_command=new_access_command())
+    session = session or ParkingSession(driver=driver)
+    session.smart_key = _seed_session_key(
+        key=key, driver=driver, parking=parking, start_time=start_time
+    )
+    session.secured_parking = parking
+    session.type = SessionType.PAY_PER_USE
+    session.state = State.ACTIVE
+    session.start_time = start_time
+    session.end_time = None
+    session.entrance_remaining_tries = parking.entrance_tries
+    session.exit_remaining_tries = parking.exit_tries
+    session.amount = Decimal("0.00")
+    session.currency = parking.currency
+    session.save()
+    return session
+
+
+def _seed_session_key(
+    *, key: SmartKey, driver: User, parking: SecuredParking, start_time: datetime
+) -> SmartKey:
+    key.driver = driver
+    key.secured_parking = parking
+    key.type = SmartKeyType.SESSION_ACCESS
+    key.description = f"Session access to {parking.name}"
+    key.start_time = start_time
+    key.end_time = start_time + SESSION_KEY_VALIDITY
+    key.save()
+    key.access_points.set(parking.access_points.filter(direction=Direction.ENTRANCE))
+    return key
+
+
+def mint_access_token(
+    *, user: User, application: Application, now: datetime, lifetime: timedelta | None = None
+) -> tuple[AccessToken, str]:
+    """A new bearer token for ``user``; returns the row and the raw value, which is only
+    stored hashed. ``lifetime`` defaults to the one django-oauth-toolkit issues."""
+    if lifetime is None:
+        lifetime = timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+    raw_token = secrets.token_urlsafe(30)
+    token = AccessToken(user=user, application=application, scope="driver", expires=now + lifetime)
+    set_token_value(token, raw_token)
+    token.save()
+    return token, raw_token
+
+
+@transaction.atomic
+def seed_demo(*, now: datetime, token_lifetime: timedelta | None = None) -> DemoData:
+    """Create or reset all demo data, and mint a fresh token for the driver with a session."""
+    parking = seed_parking()
+    seed_tariff(parking=parking)
+    access_points = seed_access_points(parking=parking)
+    application = seed_mobile_app()
+    driver = seed_user(email=DRIVER_EMAIL, password=DRIVER_PASSWORD)
+    second_driver = seed_user(email=SECOND_DRIVER_EMAIL, password=DRIVER_PASSWORD)
+    admin = seed_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, is_superuser=True)
+    session = seed_open_session(driver=driver, parking=parking, now=now)
+    access_token, raw_access_token = mint_access_token(
+        user=driver, application=application, now=now, lifetime=token_lifetime
+    )
+    return DemoData(
+        parking=parking,
+        access_points=access_points,
+        application=application,
+        driver=driver,
+        second_driver=second_driver,
+        admin=admin,
+        session=session,
+        access_token=access_token,
+        raw_access_token=raw_access_token,
+    )
