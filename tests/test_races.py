@@ -1,0 +1,202 @@
+"""Racing requests on real PostgreSQL: the API never double-books, double-spends or fails with 500.
+
+Each test fires its requests from real threads, released together by a barrier, each with its
+own client and its own database connection. The tests commit (``transaction=True``) so the
+threads see the rows the test made, and each other's."""
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import pytest
+from django.db import connection
+from django.http import HttpResponse
+from oauth2_provider.models import AccessToken
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from parking.models import IdempotencyRecord, ParkingSession, SecuredParking, State
+from smart_keys.models import SmartKey
+from tests.factories import (
+    AccessTokenFactory,
+    DriverFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
+
+API = "/api/car_driver"
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict
+    headers: dict
+
+
+def fire_together(requests: list[Callable[[], HttpResponse]]) -> list[Answer]:
+    """Send every request from its own thread, all released at the same moment."""
+    barrier = threading.Barrier(len(requests))
+
+    def send(request: Callable[[], HttpResponse]) -> Answer:
+        try:
+            barrier.wait(timeout=30)
+            response = request()
+            return Answer(response.status_code, response.json(), dict(response.headers))
+        finally:
+            # Each thread has its own connection; left open it would block the flush after the test.
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return list(pool.map(send, requests))
+
+
+def bearer_client(token: AccessToken) -> APIClient:
+    # A 500 must come back as a status: the test client would otherwise re-raise the
+    # exception in whichever thread's request happened to be listening for it.
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw_token}")
+    return client
+
+
+def clients_of_one_driver(driver: User, count: int) -> list[APIClient]:
+    """One bearer token in as many separate clients as phones tapping at once."""
+    token = AccessTokenFactory(user=driver)
+    return [bearer_client(token) for _ in range(count)]
+
+
+def clients_of_new_drivers(count: int) -> list[APIClient]:
+    return [bearer_client(AccessTokenFactory()) for _ in range(count)]
+
+
+def start(client: APIClient, parking: SecuredParking, **headers: str) -> HttpResponse:
+    return client.post(
+        f"{API}/parking_sessions", {"secured_parking_id": parking.pk}, format="json", **headers
+    )
+
+
+def session_action(client: APIClient, session: ParkingSession, action: str) -> HttpResponse:
+    return client.post(f"{API}/parking_sessions/{session.pk}/{action}")
+
+
+def statuses(answers: list[Answer]) -> Counter:
+    return Counter(answer.status for answer in answers)
+
+
+def codes(answers: list[Answer], status: int) -> set[str]:
+    return {answer.body["code"] for answer in answers if answer.status == status}
+
+
+def test_one_driver_starting_32_times_at_one_parking_gets_one_session_and_one_key():
+    driver = DriverFactory()
+    parking = SecuredParkingFactory(access_points=1)
+    clients = clients_of_one_driver(driver, 32)
+
+    answers = fire_together([partial(start, client, parking) for client in clients])
+
+    assert statuses(answers) == {201: 1, 409: 31}
+    session = ParkingSession.objects.get(driver=driver)
+    assert codes(answers, 409) == {"open_session_exists"}
+    assert {a.body["parking_session_id"] for a in answers if a.status == 409} == {session.pk}
+    assert SmartKey.objects.filter(driver=driver).count() == 1
+
+
+def test_one_driver_starting_at_32_parkings_at_once_gets_one_session_and_one_key():
+    driver = DriverFactory()
+    parkings = SecuredParkingFactory.create_batch(32)
+    clients = clients_of_one_driver(driver, 32)
+
+    answers = fire_together(
+        [partial(start, client, parking) for client, parking in zip(clients, parkings, strict=True)]
+    )
+
+    assert statuses(answers) == {201: 1, 409: 31}
+    assert codes(answers, 409) == {"open_session_exists"}
+    assert ParkingSession.objects.filter(driver=driver).count() == 1
+    assert SmartKey.objects.filter(driver=driver).count() == 1
+
+
+def test_50_drivers_starting_at_once_at_one_parking_all_get_in():
+    parking = SecuredParkingFactory(capacity=50)
+    clients = clients_of_new_drivers(50)
+
+    answers = fire_together([partial(start, client, parking) for client in clients])
+
+    assert statuses(answers) == {201: 50}
+    sessions = ParkingSession.objects.filter(secured_parking=parking)
+    assert sessions.count() == 50
+    assert sessions.values("driver").distinct().count() == 50
+
+
+def test_20_drivers_racing_for_5_places_leave_15_turned_away():
+    parking = SecuredParkingFactory(capacity=5)
+    clients = clients_of_new_drivers(20)
+
+    answers = fire_together([partial(start, client, parking) for client in clients])
+
+    assert statuses(answers) == {201: 5, 409: 15}
+    assert codes(answers, 409) == {"parking_unavailable"}
+    assert ParkingSession.objects.filter(secured_parking=parking).count() == 5
+    assert SmartKey.objects.filter(secured_parking=parking).count() == 5
+
+
+@pytest.mark.parametrize(
+    ("state", "action", "tries_field"),
+    [
+        (State.ENTERING, "entrance_try", "entrance_remaining_tries"),
+        (State.EXITING, "exit_try", "exit_remaining_tries"),
+    ],
+)
+def test_20_taps_at_once_spend_exactly_the_3_tries_left(state, action, tries_field):
+    session = ParkingSessionFactory(
+        state=state, secured_parking__entrance_tries=3, secured_parking__exit_tries=3
+    )
+    clients = clients_of_one_driver(session.driver, 20)
+
+    answers = fire_together(
+        [partial(session_action, client, session, action) for client in clients]
+    )
+
+    assert statuses(answers) == {200: 3, 409: 17}
+    assert codes(answers, 409) == {"no_tries_left"}
+    session.refresh_from_db()
+    assert getattr(session, tries_field) == 0
+    assert session.state == state
+
+
+def test_10_finalizes_at_once_close_the_session_once():
+    session = ParkingSessionFactory(state=State.EXITING)
+    clients = clients_of_one_driver(session.driver, 10)
+
+    answers = fire_together(
+        [partial(session_action, client, session, "finalize") for client in clients]
+    )
+
+    assert statuses(answers) == {200: 1, 409: 9}
+    assert codes(answers, 409) == {"invalid_session_state"}
+    session.refresh_from_db()
+    assert session.state == State.FINISHED
+
+
+def test_10_retries_with_one_idempotency_key_all_answer_the_one_session_they_made():
+    driver = DriverFactory()
+    parking = SecuredParkingFactory()
+    clients = clients_of_one_driver(driver, 10)
+    key = "3f1c2a9e-0d4b-4f7a-9c61-2b8e5d7a1f00"
+
+    answers = fire_together(
+        [partial(start, client, parking, HTTP_IDEMPOTENCY_KEY=key) for client in clients]
+    )
+
+    assert statuses(answers) == {201: 10}
+    session = ParkingSession.objects.get(driver=driver)
+    assert {answer.body["parking_session"]["id"] for answer in answers} == {session.pk}
+    replayed = [answer for answer in answers if answer.headers.get("Idempotent-Replayed") == "true"]
+    assert len(replayed) == 9
+    assert SmartKey.objects.filter(driver=driver).count() == 1
+    assert IdempotencyRecord.objects.filter(driver=driver, key=key).count() == 1
