@@ -11,3 +11,8 @@ class ParkingOAuth2Validator(OAuth2Validator):
         # /o/introspect/ to learn whose a token is. Public clients identify themselves
         # with client_id alone, which does not go through this check.
         return bool(provided_secret) and super()._check_secret(provided_secret, stored_secret)
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs) -> bool:
+        # A deactivated account keeps no way in: its refresh tokens stop minting tokens too.
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        return valid and request.user.is_active

@@ -91,7 +91,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "/"
+# Drivers sign in from the app through /o/authorize/; opened directly, the page ends here.
+LOGIN_REDIRECT_URL = "signed-in"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from django.views.generic import TemplateView
 from oauth2_provider import views as oauth2_views
 
 from accounts.forms import EmailAuthenticationForm
@@ -26,6 +28,11 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/signed-in/",
+        login_required(TemplateView.as_view(template_name="registration/signed_in.html")),
+        name="signed-in",
+    ),
     path("api/car_driver/", include("parking.urls")),
     path("api/car_driver/", include("smart_keys.urls")),
     path("api/car_driver/", include("accounts.urls")),

@@ -1,0 +1,606 @@
+"""Drivers sign in through the mobile app: authorization code + PKCE (S256), RFC 9700.
+
+Everything goes through the real views: the browser part with Django's test client
+(CSRF enforced, as in a real browser), the app's token calls as form posts to /o/.
+"""
+
+import base64
+import hashlib
+import secrets
+from datetime import timedelta
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
+from rest_framework.test import APIClient
+
+from tests.factories import (
+    MOBILE_APP_REDIRECT_URI,
+    DriverFactory,
+    MobileApplicationFactory,
+    ParkingSessionFactory,
+)
+
+AUTHORIZE_URL = "/o/authorize/"
+TOKEN_URL = "/o/token/"
+REVOKE_URL = "/o/revoke_token/"
+INTROSPECT_URL = "/o/introspect/"
+LOGIN_URL = "/accounts/login/"
+CURRENT_URL = "/api/car_driver/parking_sessions/current"
+PASSWORD = "correct-horse-battery"  # DriverFactory's password
+CLIENT_ID = "parking-mobile-app"
+
+pytestmark = pytest.mark.django_db
+
+
+class _InputCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: dict[str, dict[str, str | None]] = {}
+        self.metas: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "input":
+            attributes = dict(attrs)
+            self.inputs[attributes.get("name") or ""] = attributes
+        elif tag == "meta":
+            self.metas.append(dict(attrs))
+
+
+def parse_page(html: str) -> _InputCollector:
+    collector = _InputCollector()
+    collector.feed(html)
+    return collector
+
+
+def new_verifier() -> str:
+    return secrets.token_urlsafe(48)  # 64 characters, inside RFC 7636's 43..128
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorize_url(verifier: str | None, **overrides: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": MOBILE_APP_REDIRECT_URI,
+        "state": "xyz",
+        "scope": "driver",
+    }
+    if verifier is not None:
+        params |= {"code_challenge": s256(verifier), "code_challenge_method": "S256"}
+    params |= overrides
+    return f"{AUTHORIZE_URL}?{urlencode(params)}"
+
+
+def callback_params(response) -> dict[str, str]:
+    """The query of a redirect to the app's callback, one value per key."""
+    assert response.status_code == 302, response.content
+    location = urlsplit(response["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == MOBILE_APP_REDIRECT_URI
+    return {key: values[0] for key, values in parse_qs(location.query).items()}
+
+
+def post_form(client, url: str, data: dict[str, str]):
+    # The app posts application/x-www-form-urlencoded, as RFC 6749 requires.
+    return client.post(url, urlencode(data), content_type="application/x-www-form-urlencoded")
+
+
+def exchange_code(client, code: str, verifier: str | None):
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": MOBILE_APP_REDIRECT_URI,
+        "client_id": CLIENT_ID,
+    }
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    return post_form(client, TOKEN_URL, data)
+
+
+def refresh(client, refresh_token: str):
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLIENT_ID}
+    return post_form(client, TOKEN_URL, data)
+
+
+def api_status(access_token: str) -> int:
+    client = APIClient()
+    return client.get(CURRENT_URL, HTTP_AUTHORIZATION=f"Bearer {access_token}").status_code
+
+
+@pytest.fixture
+def mobile_app(db) -> Application:
+    return MobileApplicationFactory()
+
+
+@pytest.fixture
+def browser() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def signed_in_browser(browser, driver) -> Client:
+    """A browser that already went through the login page (proven in the end-to-end test)."""
+    browser.force_login(driver)
+    return browser
+
+
+@pytest.fixture
+def issue_tokens(mobile_app, signed_in_browser):
+    """Run the code + PKCE flow for the signed-in driver; returns the token response body."""
+
+    def issue() -> dict:
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        response = exchange_code(Client(), code, verifier)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return issue
+
+
+@pytest.fixture
+def error_page_static(settings):
+    # DOT's error page links its stylesheet with {% static %}; tests never run
+    # collectstatic, so the manifest storage used with DEBUG off has no entry for it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def test_the_mobile_app_factory_is_a_valid_public_client(mobile_app):
+    mobile_app.full_clean()
+    assert mobile_app.client_type == Application.CLIENT_PUBLIC
+    assert mobile_app.authorization_grant_type == Application.GRANT_AUTHORIZATION_CODE
+    assert mobile_app.skip_authorization is True
+    assert mobile_app.redirect_uris == "parkingapp://oauth/callback"
+
+
+def test_a_driver_signs_in_with_code_and_pkce_and_uses_the_api(mobile_app, browser, driver):
+    session = ParkingSessionFactory(driver=driver)
+    verifier = new_verifier()
+
+    response = browser.get(authorize_url(verifier))
+    assert response.status_code == 302
+    login_redirect = urlsplit(response["Location"])
+    assert login_redirect.path == LOGIN_URL
+    next_url = parse_qs(login_redirect.query)["next"][0]
+    assert next_url.startswith(AUTHORIZE_URL)
+
+    response = browser.get(response["Location"])
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    page = parse_page(response.content.decode())
+    viewports = [m for m in page.metas if m.get("name") == "viewport"]
+    assert viewports and "width=device-width" in (viewports[0]["content"] or "")
+    assert page.inputs["username"]["autocomplete"] == "email"
+    assert page.inputs["password"]["type"] == "password"
+    assert page.inputs["next"]["value"] == next_url
+
+    response = browser.post(
+        LOGIN_URL,
+        {
+            "username": driver.email,
+            "password": PASSWORD,
+            "next": page.inputs["next"]["value"],
+            "csrfmiddlewaretoken": page.inputs["csrfmiddlewaretoken"]["value"],
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert response["Location"] == next_url
+
+    # No consent screen for the first-party app: straight back to the app with a code.
+    callback = callback_params(browser.get(response["Location"]))
+    assert set(callback) == {"code", "state"}
+    assert callback["state"] == "xyz"
+
+    response = exchange_code(Client(), callback["code"], verifier)
+
+    assert response.status_code == 200, response.content
+    assert response["Cache-Control"] == "no-store"
+    tokens = response.json()
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["scope"] == "driver"
+    assert 14 * 60 <= tokens["expires_in"] <= 15 * 60
+    assert tokens["access_token"] and tokens["refresh_token"]
+    assert not Grant.objects.exists()  # the code is spent
+
+    response = APIClient().get(CURRENT_URL, HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}")
+    assert response.status_code == 200, response.content
+    assert response.json()["parking_session"]["id"] == session.pk
+
+
+def test_tokens_are_stored_hashed(issue_tokens, driver):
+    tokens = issue_tokens()
+
+    access_token = AccessToken.objects.get(user=driver)
+    refresh_token = RefreshToken.objects.get(user=driver)
+    assert access_token.token == ""
+    assert refresh_token.token == ""
+    assert (
+        access_token.token_checksum == hashlib.sha256(tokens["access_token"].encode()).hexdigest()
+    )
+    assert refresh_token.token_checksum == (
+        hashlib.sha256(tokens["refresh_token"].encode()).hexdigest()
+    )
+
+
+class TestPkce:
+    def test_a_wrong_code_verifier_is_invalid_grant(self, mobile_app, signed_in_browser):
+        code = callback_params(signed_in_browser.get(authorize_url(new_verifier())))["code"]
+
+        response = exchange_code(Client(), code, new_verifier())
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        assert not AccessToken.objects.exists()
+
+    def test_a_missing_code_verifier_is_refused(self, mobile_app, signed_in_browser):
+        code = callback_params(signed_in_browser.get(authorize_url(new_verifier())))["code"]
+
+        response = exchange_code(Client(), code, verifier=None)
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
+
+    def test_an_authorization_request_without_code_challenge_is_refused(
+        self, mobile_app, signed_in_browser
+    ):
+        callback = callback_params(signed_in_browser.get(authorize_url(verifier=None)))
+
+        assert callback["error"] == "invalid_request"
+        assert callback["state"] == "xyz"
+        assert "code" not in callback
+        assert not Grant.objects.exists()
+
+    def test_the_plain_method_is_refused(self, mobile_app, signed_in_browser):
+        verifier = new_verifier()
+        url = authorize_url(None, code_challenge=verifier, code_challenge_method="plain")
+
+        callback = callback_params(signed_in_browser.get(url))
+
+        assert callback["error"] == "invalid_request"
+        assert "code" not in callback
+        assert not Grant.objects.exists()
+
+    def test_an_authorization_code_works_only_once(self, mobile_app, signed_in_browser):
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        assert exchange_code(Client(), code, verifier).status_code == 200
+
+        response = exchange_code(Client(), code, verifier)
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        assert AccessToken.objects.count() == 1
+
+    def test_an_expired_authorization_code_is_refused(self, mobile_app, signed_in_browser):
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        Grant.objects.update(expires=timezone.now() - timedelta(seconds=1))
+
+        response = exchange_code(Client(), code, verifier)
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+
+
+class TestRefusedRequests:
+    def test_the_password_grant_is_refused(self, mobile_app, driver):
+        data = {
+            "grant_type": "password",
+            "username": driver.email,
+            "password": PASSWORD,
+            "client_id": CLIENT_ID,
+            "scope": "driver",
+        }
+
+        response = post_form(Client(), TOKEN_URL, data)
+
+        assert response.status_code == 400
+        assert response.json()["error"] in {"unsupported_grant_type", "unauthorized_client"}
+        assert not AccessToken.objects.exists()
+
+    def test_the_implicit_grant_is_refused(self, mobile_app, signed_in_browser):
+        response = signed_in_browser.get(authorize_url(new_verifier(), response_type="token"))
+
+        callback = callback_params(response)
+        assert callback["error"] in {"unauthorized_client", "unsupported_response_type"}
+        assert "access_token" not in response["Location"]
+        assert not AccessToken.objects.exists()
+
+    def test_even_a_client_registered_for_the_implicit_grant_is_refused(self, signed_in_browser):
+        MobileApplicationFactory(
+            client_id="legacy-implicit", authorization_grant_type=Application.GRANT_IMPLICIT
+        )
+        url = authorize_url(None, response_type="token", client_id="legacy-implicit")
+
+        response = signed_in_browser.get(url)
+
+        assert callback_params(response)["error"] == "unauthorized_client"
+        assert "access_token" not in response["Location"]
+        assert not AccessToken.objects.exists()
+
+    def test_even_a_client_registered_for_the_password_grant_is_refused(self, driver):
+        MobileApplicationFactory(
+            client_id="legacy-password", authorization_grant_type=Application.GRANT_PASSWORD
+        )
+        data = {
+            "grant_type": "password",
+            "username": driver.email,
+            "password": PASSWORD,
+            "client_id": "legacy-password",
+        }
+
+        response = post_form(Client(), TOKEN_URL, data)
+
+        assert response.status_code == 400
+        assert response.json()["error"] in {"unsupported_grant_type", "unauthorized_client"}
+        assert not AccessToken.objects.exists()
+
+    def test_an_unregistered_redirect_uri_is_never_redirected_to(
+        self, mobile_app, signed_in_browser, error_page_static
+    ):
+        url = authorize_url(new_verifier(), redirect_uri="evilapp://oauth/callback")
+
+        response = signed_in_browser.get(url)
+
+        assert response.status_code == 400
+        assert "Location" not in response
+        assert not Grant.objects.exists()
+
+    def test_an_unknown_client_is_refused(self, mobile_app, signed_in_browser, error_page_static):
+        response = signed_in_browser.get(authorize_url(new_verifier(), client_id="someone-else"))
+
+        assert response.status_code == 400
+        assert "Location" not in response
+
+
+class TestRefreshRotation:
+    def test_a_refresh_gives_a_new_pair_and_retires_the_old_one(self, issue_tokens, driver):
+        ParkingSessionFactory(driver=driver)
+        first = issue_tokens()
+
+        response = refresh(Client(), first["refresh_token"])
+
+        assert response.status_code == 200, response.content
+        second = response.json()
+        assert second["access_token"] != first["access_token"]
+        assert second["refresh_token"] != first["refresh_token"]
+        assert second["token_type"] == "Bearer"
+        assert api_status(second["access_token"]) == 200
+        assert api_status(first["access_token"]) == 401
+
+    def test_an_old_refresh_token_no_longer_works(self, issue_tokens):
+        first = issue_tokens()
+        assert refresh(Client(), first["refresh_token"]).status_code == 200
+
+        response = refresh(Client(), first["refresh_token"])
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+
+    def test_replaying_an_old_refresh_token_revokes_the_whole_family(self, issue_tokens):
+        first = issue_tokens()
+        second = refresh(Client(), first["refresh_token"]).json()
+
+        assert refresh(Client(), first["refresh_token"]).status_code == 400
+
+        assert api_status(second["access_token"]) == 401
+        response = refresh(Client(), second["refresh_token"])
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+
+    def test_replay_protection_spares_the_drivers_other_sign_ins(self, issue_tokens):
+        phone = issue_tokens()
+        tablet = issue_tokens()
+        refresh(Client(), phone["refresh_token"])
+
+        refresh(Client(), phone["refresh_token"])
+
+        assert refresh(Client(), tablet["refresh_token"]).status_code == 200
+
+    def test_a_deactivated_driver_cannot_refresh(self, issue_tokens, driver):
+        tokens = issue_tokens()
+        driver.is_active = False
+        driver.save(update_fields=["is_active"])
+
+        response = refresh(Client(), tokens["refresh_token"])
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+
+
+def test_a_revoked_access_token_is_refused_by_the_api(issue_tokens):
+    tokens = issue_tokens()
+
+    response = post_form(
+        Client(),
+        REVOKE_URL,
+        {
+            "token": tokens["access_token"],
+            "token_type_hint": "access_token",
+            "client_id": CLIENT_ID,
+        },
+    )
+
+    assert response.status_code == 200, response.content
+    assert api_status(tokens["access_token"]) == 401
+
+
+def test_revoking_the_refresh_token_signs_the_app_out(issue_tokens):
+    tokens = issue_tokens()
+
+    response = post_form(
+        Client(),
+        REVOKE_URL,
+        {
+            "token": tokens["refresh_token"],
+            "token_type_hint": "refresh_token",
+            "client_id": CLIENT_ID,
+        },
+    )
+
+    assert response.status_code == 200, response.content
+    assert api_status(tokens["access_token"]) == 401
+    assert refresh(Client(), tokens["refresh_token"]).status_code == 400
+
+
+class TestLoginPage:
+    def _login_page(self, browser) -> _InputCollector:
+        response = browser.get(LOGIN_URL, {"next": authorize_url(new_verifier())})
+        assert response.status_code == 200
+        return parse_page(response.content.decode())
+
+    def _post(self, browser, page, email: str, password: str):
+        return browser.post(
+            LOGIN_URL,
+            {
+                "username": email,
+                "password": password,
+                "next": page.inputs["next"]["value"],
+                "csrfmiddlewaretoken": page.inputs["csrfmiddlewaretoken"]["value"],
+            },
+        )
+
+    def test_a_wrong_password_shows_the_form_again_with_an_error(self, browser, driver):
+        page = self._login_page(browser)
+
+        response = self._post(browser, page, driver.email, "not-the-password")
+
+        assert response.status_code == 200
+        assert "Location" not in response
+        html = response.content.decode()
+        assert 'role="alert"' in html
+        assert "Please enter a correct email address and password" in html
+        again = parse_page(html)
+        assert again.inputs["username"]["value"] == driver.email
+        assert again.inputs["next"]["value"] == page.inputs["next"]["value"]
+        assert "_auth_user_id" not in browser.session
+
+    def test_the_email_is_case_insensitive(self, browser):
+        driver = DriverFactory(email="ana.pop@example.com")
+        page = self._login_page(browser)
+
+        response = self._post(browser, page, "  Ana.Pop@Example.COM ", PASSWORD)
+
+        assert response.status_code == 302, response.content
+        assert response["Location"] == page.inputs["next"]["value"]
+        assert browser.session["_auth_user_id"] == str(driver.pk)
+
+    def test_a_deactivated_driver_cannot_sign_in(self, browser):
+        driver = DriverFactory(is_active=False)
+        page = self._login_page(browser)
+
+        response = self._post(browser, page, driver.email, PASSWORD)
+
+        assert response.status_code == 200
+        assert "_auth_user_id" not in browser.session
+
+    def test_an_offsite_next_is_not_followed(self, browser, driver):
+        response = browser.get(LOGIN_URL)
+        page = parse_page(response.content.decode())
+        page.inputs["next"]["value"] = "https://evil.example.com/"
+
+        response = self._post(browser, page, driver.email, PASSWORD)
+
+        assert response.status_code == 302
+        assert not response["Location"].startswith("https://evil.example.com")
+
+
+class TestIntrospection:
+    def test_the_endpoint_exists_and_refuses_anonymous_callers(self, issue_tokens):
+        tokens = issue_tokens()
+
+        response = post_form(Client(), INTROSPECT_URL, {"token": tokens["access_token"]})
+
+        assert response.status_code in {401, 403}
+
+    @pytest.mark.parametrize("hash_client_secret", [False, True])
+    def test_the_public_client_id_alone_does_not_open_it(
+        self, mobile_app, issue_tokens, hash_client_secret
+    ):
+        # Registered without a secret; hashing would store a hash of "", which "" matches.
+        mobile_app.hash_client_secret = hash_client_secret
+        mobile_app.client_secret = ""
+        mobile_app.save()
+        tokens = issue_tokens()
+
+        response = post_form(
+            Client(), INTROSPECT_URL, {"token": tokens["access_token"], "client_id": CLIENT_ID}
+        )
+
+        assert response.status_code in {401, 403}
+
+    def test_an_empty_secret_in_basic_auth_does_not_open_it(self, issue_tokens):
+        tokens = issue_tokens()
+        credentials = base64.b64encode(f"{CLIENT_ID}:".encode()).decode()
+
+        response = Client().post(
+            INTROSPECT_URL,
+            urlencode({"token": tokens["access_token"]}),
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Basic {credentials}",
+        )
+
+        assert response.status_code in {401, 403}
+
+    def test_a_confidential_resource_server_can_introspect(self, issue_tokens, driver):
+        MobileApplicationFactory(
+            client_id="resource-server",
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            redirect_uris="",
+            skip_authorization=False,
+            hash_client_secret=True,
+            client_secret="resource-server-secret",
+        )
+        tokens = issue_tokens()
+        credentials = base64.b64encode(b"resource-server:resource-server-secret").decode()
+
+        response = Client().post(
+            INTROSPECT_URL,
+            urlencode({"token": tokens["access_token"]}),
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Basic {credentials}",
+        )
+
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["active"] is True
+        assert body["username"] == driver.email
+        assert body["client_id"] == CLIENT_ID
+        assert body["scope"] == "driver"
+
+    def test_a_driver_token_cannot_introspect(self, issue_tokens):
+        tokens = issue_tokens()
+
+        response = Client().post(
+            INTROSPECT_URL,
+            urlencode({"token": tokens["access_token"]}),
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}",
+        )
+
+        assert response.status_code in {401, 403}
+
+
+def test_signing_in_without_the_app_ends_on_a_page_not_a_404(browser, driver):
+    browser.get(LOGIN_URL)
+    response = browser.post(
+        LOGIN_URL,
+        {"username": driver.email, "password": "correct-horse-battery",
+         "csrfmiddlewaretoken": browser.cookies["csrftoken"].value},
+        follow=True,
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert b"You are signed in" in response.content
