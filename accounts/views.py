@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
@@ -7,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.serializers import DUPLICATE_EMAIL_MESSAGE, DriverSerializer, DriverSignUpSerializer
 from accounts.services import EmailAlreadyRegistered, register_driver
+from parking_api.throttling import ClientIPRateThrottle
 
 
 class AccountSignUpView(APIView):
@@ -14,7 +16,14 @@ class AccountSignUpView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Per client IP, like the login form: sign-up is where accounts get mass-created.
+    throttle_classes = [ClientIPRateThrottle]
 
+    @extend_schema(
+        summary="Sign up as a driver",
+        request=DriverSignUpSerializer,
+        responses={201: DriverSerializer},
+    )
     def post(self, request: Request) -> Response:
         serializer = DriverSignUpSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,18 +1,148 @@
+import logging
+import re
+import time
+import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+from rest_framework import status
 
-from parking_api.exceptions import API_PREFIXES
+from parking_api.exceptions import (
+    API_PREFIXES,
+    DATABASE_RETRY_AFTER_SECONDS,
+    error_response,
+    is_database_outage,
+)
+from parking_api.throttling import ClientIPRateThrottle
+
+request_logger = logging.getLogger("parking_api.requests")
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
 
 
-class NoStoreApiResponsesMiddleware:
-    """API answers carry personal data and credentials: no cache may keep them."""
+class RequestIdAndLogMiddleware:
+    """Tag every request with an id (the caller's ``X-Request-ID`` when it is sane) and log
+    one JSON line per request. Only metadata is logged: never headers, bodies or tokens."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        offered = request.headers.get("X-Request-ID", "")
+        request.request_id = offered if REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
         response = self.get_response(request)
-        if request.path.startswith(API_PREFIXES):
-            response["Cache-Control"] = "no-store"
+        response["X-Request-ID"] = request.request_id
+        # DRF puts the authenticated driver on the Django request; an unevaluated lazy user
+        # is left alone (evaluating it would cost a query, and fail when the DB is down).
+        user = request.__dict__.get("user")
+        driver_id = None if type(user) is SimpleLazyObject else getattr(user, "pk", None)
+        request_logger.info(
+            "request",
+            extra={
+                "request_id": request.request_id,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "driver_id": driver_id,
+            },
+        )
         return response
+
+
+class ApiGuardMiddleware:
+    """What the API answers before any view runs: bodies over the size cap (413), a database
+    that cannot be reached (503), and the no-store rule for every API answer."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIXES):
+            return self.get_response(request)
+        response = self._refuse_large_body(request) or self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response):
+            # Views that are not ours (DOT's authorize error page, its bare 403s) answer HTML
+            # or nothing; API clients get the one JSON format whatever answered.
+            response = error_response(
+                response.status_code,
+                ERROR_CODES.get(response.status_code, "error"),
+                response.reason_phrase,
+                {
+                    name: response[name]
+                    for name in ("Allow", "Retry-After", "WWW-Authenticate")
+                    if name in response
+                },
+            )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if request.path.startswith(API_PREFIXES) and is_database_outage(exception):
+            return error_response(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The service is temporarily unavailable; try again shortly.",
+                {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+        return None
+
+    def _refuse_large_body(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(
+                status.HTTP_400_BAD_REQUEST, "bad_request", "Invalid Content-Length header."
+            )
+        if length > settings.API_MAX_BODY_BYTES:
+            return error_response(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                "request_too_large",
+                f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
+            )
+        return None
+
+
+ERROR_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    503: "service_unavailable",
+}
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").startswith("application/json")
+
+
+class SignInThrottleMiddleware:
+    """Per-IP limit on the login form and the token endpoint, against password and code
+    guessing. DRF throttles only cover DRF views; these two are Django and DOT views."""
+
+    THROTTLED_PATHS = ("/accounts/login/", "/o/token/")
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path in self.THROTTLED_PATHS:
+            throttle = ClientIPRateThrottle()
+            if not throttle.allow_request(request, None):
+                wait = max(1, round(throttle.wait() or 1))
+                return error_response(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    "throttled",
+                    f"Too many attempts. Try again in {wait} seconds.",
+                    {"Retry-After": str(wait)},
+                )
+        return self.get_response(request)

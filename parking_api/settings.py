@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "drf_standardized_errors",
     "oauth2_provider",
     "accounts",
     "parking",
@@ -43,7 +46,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "parking_api.middleware.RequestIdAndLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "parking_api.middleware.ApiGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,7 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "parking_api.middleware.NoStoreApiResponsesMiddleware",
+    "parking_api.middleware.SignInThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "parking_api.urls"
@@ -79,6 +84,25 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable database must fail fast (the API answers 503), not hang a worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+    )
+
+# Throttle counters must be shared by every worker: Redis when REDIS_URL is set.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -120,7 +144,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["parking_api.parsers.SafeJSONParser"],
-    "EXCEPTION_HANDLER": "parking_api.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "parking_api.schema.ParkingAutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["parking_api.throttling.DriverRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "driver": env.str("API_THROTTLE_DRIVER_RATE", default="600/min"),
+        "sign_in": env.str("API_THROTTLE_SIGN_IN_RATE", default="10/min"),
+    },
+    # Proxies in front of the app that append to X-Forwarded-For (0: clients connect directly).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PAGINATION_CLASS": "parking_api.pagination.PagePagination",
     "PAGE_SIZE": 20,
@@ -146,6 +178,8 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    # RFC 9207: the callback carries `iss`, so the app can detect authorization mix-ups.
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
@@ -154,6 +188,77 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
 
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "parking_api.exceptions.ApiExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "parking_api.exceptions.ApiExceptionFormatter",
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    "ALLOWED_ERROR_STATUS_CODES": [
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "409",
+        "413",
+        "415",
+        "422",
+        "429",
+        "500",
+        "503",
+    ],
+    "ERROR_SCHEMAS": {
+        status: f"parking_api.schema.ErrorResponse{status}Serializer"
+        for status in ("409", "413", "422", "503")
+    },
+}
+
+# Bigger bodies are refused with 413 before any parsing; the API's own bodies are tiny.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Secured Parking API",
+    "DESCRIPTION": (
+        "The car driver API of the secured-parking service. Sign in with OAuth 2 "
+        "(authorization code + PKCE S256) and send `Authorization: Bearer <token>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/car_driver",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        f"{kind}ErrorEnum": f"drf_standardized_errors.openapi_serializers.{kind}ErrorEnum.choices"
+        for kind in ("Validation", "Client", "Server")
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+    ],
+    "OAUTH2_FLOWS": ["authorizationCode"],
+    "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",
+    "OAUTH2_TOKEN_URL": "/o/token/",
+    "OAUTH2_REFRESH_URL": "/o/token/",
+    "OAUTH2_SCOPES": {"driver": "Use the car driver API"},
+}
+
+# HTTPS: production sets DJANGO_HTTPS=1 (and DJANGO_BEHIND_TLS_PROXY=1 when a proxy
+# terminates TLS and sends X-Forwarded-Proto); local HTTP and the test suite leave it off.
+HTTPS_ONLY = env.bool("DJANGO_HTTPS", default=False)
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000 if HTTPS_ONLY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=HTTPS_ONLY)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Health checks come over plain HTTP from the load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
 # Parking sessions and smart keys.
 PARKING_ENTERING_TIMEOUT = timedelta(
     seconds=env.int("PARKING_ENTERING_TIMEOUT_SECONDS", default=15 * 60)
@@ -161,9 +266,33 @@ PARKING_ENTERING_TIMEOUT = timedelta(
 SMART_KEY_VALIDITY = timedelta(seconds=env.int("SMART_KEY_VALIDITY_SECONDS", default=15 * 60))
 IDEMPOTENCY_KEY_RETENTION = timedelta(hours=env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24))
 
+# Signed access commands (docs/access-command.md) and online barriers (docs/barrier-gateway.md).
+ACCESS_COMMAND_VALIDITY = timedelta(
+    seconds=env.int("ACCESS_COMMAND_VALIDITY_SECONDS", default=2 * 60)
+)
+# After a rotation, commands signed with the previous key still verify this long.
+ACCESS_COMMAND_KEY_OVERLAP = timedelta(
+    seconds=env.int("ACCESS_COMMAND_KEY_OVERLAP_SECONDS", default=10 * 60)
+)
+# Encrypts the parkings' private keys at rest; comma-separated to rotate (first encrypts).
+# Unset, a key derived from SECRET_KEY is used: then changing SECRET_KEY needs a key rotation.
+ACCESS_COMMAND_KEY_ENCRYPTION_KEY = env.list("ACCESS_COMMAND_KEY_ENCRYPTION_KEY", default=[])
+BARRIER_GATEWAY_CONNECT_TIMEOUT = env.float("BARRIER_GATEWAY_CONNECT_TIMEOUT_SECONDS", default=2.0)
+BARRIER_GATEWAY_READ_TIMEOUT = env.float("BARRIER_GATEWAY_READ_TIMEOUT_SECONDS", default=5.0)
+BARRIER_GATEWAY_ATTEMPTS = env.int("BARRIER_GATEWAY_ATTEMPTS", default=2)
+
+# One JSON object per line on stderr: request lines (parking_api.requests) carry the
+# request id, method, path, status, duration and driver id, never headers or bodies.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }

@@ -3,16 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from oauth2_provider import views as oauth2_views
 
 from accounts.forms import EmailAuthenticationForm
+from accounts.oauth_views import TokenView
+from parking.admin import dashboard_view
+from parking_api import health
 
 # Only the endpoints the mobile app and resource servers need; DOT's client
 # registration pages stay off (clients are managed in the admin).
 oauth2_urlpatterns = (
     [
         path("authorize/", oauth2_views.AuthorizationView.as_view(), name="authorize"),
-        path("token/", oauth2_views.TokenView.as_view(), name="token"),
+        path("token/", TokenView.as_view(), name="token"),
         path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
         path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
     ],
@@ -20,6 +24,8 @@ oauth2_urlpatterns = (
 )
 
 urlpatterns = [
+    # Before admin.site.urls, whose catch-all would answer 404; admin_view asks for staff.
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("o/", include(oauth2_urlpatterns)),
     path(
@@ -33,10 +39,16 @@ urlpatterns = [
         login_required(TemplateView.as_view(template_name="registration/signed_in.html")),
         name="signed-in",
     ),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/car_driver/", include("parking.urls")),
     path("api/car_driver/", include("smart_keys.urls")),
     path("api/car_driver/", include("accounts.urls")),
 ]
 
+handler400 = "parking_api.exceptions.bad_request"
+handler403 = "parking_api.exceptions.permission_denied"
 handler404 = "parking_api.exceptions.not_found"
 handler500 = "parking_api.exceptions.server_error"

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.factories import AccessTokenFactory, DriverFactory
@@ -36,6 +37,8 @@ def fast_test_settings(settings):
     }
     # Every factory user hashes a password; a slow hasher only slows the suite down.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters live in the cache: each test starts with a clean slate.
+    cache.clear()
 
 
 class DriverClient(APIClient):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from parking.models import IdempotencyRecord, ParkingSession, State
 from smart_keys.models import SmartKey
+from tests.errors import error_body, error_codes, error_detail, field_errors, one_error
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
 
 API = "/api/car_driver"
@@ -97,7 +98,8 @@ class TestStartingASession:
 
         response = post_start(driver_client, {"secured_parking_id": value})
 
-        assert set(json_body(response, 400)) == {"secured_parking_id"}
+        assert response.status_code == 400, response.content
+        assert set(field_errors(response)) == {"secured_parking_id"}
         assert stored_rows() == before
 
     def test_a_missing_secured_parking_id_is_400_naming_it(self, driver_client):
@@ -106,7 +108,8 @@ class TestStartingASession:
 
         response = post_start(driver_client, {})
 
-        assert set(json_body(response, 400)) == {"secured_parking_id"}
+        assert response.status_code == 400, response.content
+        assert set(field_errors(response)) == {"secured_parking_id"}
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
@@ -132,7 +135,8 @@ class TestStartingASession:
 
         response = post_start(driver_client, {"secured_parking_id": parking.pk, **forbidden})
 
-        assert set(json_body(response, 400)) == set(forbidden)
+        assert response.status_code == 400, response.content
+        assert set(field_errors(response)) == set(forbidden)
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
@@ -159,7 +163,9 @@ class TestStartingASession:
             START_URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1"
         )
 
-        assert "detail" in json_body(response, 400)
+        assert response.status_code == 400, response.content
+        assert error_codes(response) == ["parse_error"]
+        assert error_detail(response)
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
@@ -180,7 +186,8 @@ class TestStartingASession:
             START_URL, body(parking.pk), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
         )
 
-        assert json_body(response, 400)
+        assert response.status_code == 400, response.content
+        assert error_body(response)
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
@@ -201,7 +208,9 @@ class TestStartingASession:
             START_URL, raw % parking.pk, content_type=content_type, HTTP_IDEMPOTENCY_KEY="k-1"
         )
 
-        assert "Unsupported media type" in json_body(response, 415)["detail"]
+        assert response.status_code == 415, response.content
+        assert error_codes(response) == ["unsupported_media_type"]
+        assert "Unsupported media type" in error_detail(response)
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
@@ -219,7 +228,7 @@ class TestStartingASession:
         response = api_client.post(START_URL, raw, content_type="application/json")
 
         assert response.status_code in (400, 401), response.content
-        assert response["Content-Type"].startswith("application/json")
+        assert error_body(response)
         assert stored_rows() == before
 
     def test_json_with_a_charset_is_json(self, driver_client):
@@ -288,7 +297,8 @@ class TestActions:
 
         response = driver_client.post(action_url(session.pk, action), body, format="json")
 
-        assert set(json_body(response, 400)) == set(body)
+        assert response.status_code == 400, response.content
+        assert set(field_errors(response)) == set(body)
         assert stored_rows() == before
 
     @pytest.mark.parametrize("action", ACTIONS)
@@ -303,7 +313,8 @@ class TestActions:
             action_url(session.pk, action), raw, content_type="application/json"
         )
 
-        assert json_body(response, 400)
+        assert response.status_code == 400, response.content
+        assert error_body(response)
         assert stored_rows() == before
 
     @pytest.mark.parametrize("action", ACTIONS)
@@ -317,7 +328,8 @@ class TestActions:
             content_type="application/x-www-form-urlencoded",
         )
 
-        assert json_body(response, 415)
+        assert response.status_code == 415, response.content
+        assert error_codes(response) == ["unsupported_media_type"]
         assert stored_rows() == before
 
     @pytest.mark.parametrize("action", [*ACTIONS, ""])
@@ -329,7 +341,8 @@ class TestActions:
 
         response = driver_client.post(url) if action else driver_client.get(url)
 
-        assert json_body(response, 404) == {"detail": "Not found."}
+        assert response.status_code == 404, response.content
+        assert error_body(response) == one_error("not_found", "Not found.")
         assert stored_rows() == before
 
 
@@ -348,7 +361,8 @@ class TestPages:
     def test_a_page_that_does_not_exist_is_404_json(self, driver_client, history_of_21, page):
         response = driver_client.get(f"{API}/parking_sessions", {"page": page})
 
-        assert json_body(response, 404) == {"detail": "Invalid page."}
+        assert response.status_code == 404, response.content
+        assert error_body(response) == one_error("not_found", "Invalid page.")
 
     @pytest.mark.parametrize("page", ["1", "2", "last"])
     def test_a_page_that_exists_is_200(self, driver_client, history_of_21, page):
@@ -359,17 +373,20 @@ class TestPages:
     def test_any_page_but_the_first_of_an_empty_history_is_404(self, driver_client):
         assert json_body(driver_client.get(f"{API}/parking_sessions"), 200)["results"] == []
         response = driver_client.get(f"{API}/parking_sessions", {"page": 2})
-        assert json_body(response, 404) == {"detail": "Invalid page."}
+        assert response.status_code == 404, response.content
+        assert error_body(response) == one_error("not_found", "Invalid page.")
 
-    @pytest.mark.parametrize("page_size", ["-1", "abc", "0", "1.5", ""])
-    def test_a_bad_page_size_falls_back_to_the_default(
-        self, driver_client, history_of_21, page_size
-    ):
+    @pytest.mark.parametrize("page_size", ["-1", "abc", "0", "1.5", "", "null", "٣"])
+    def test_a_bad_page_size_is_400(self, driver_client, history_of_21, page_size):
         response = driver_client.get(f"{API}/parking_sessions", {"page_size": page_size})
 
-        body = json_body(response, 200)
-        assert len(body["results"]) == 20
-        assert body["next"] is not None
+        assert response.status_code == 400, response.content
+        assert set(field_errors(response)) == {"page_size"}
+
+    def test_a_page_size_over_the_cap_gets_the_cap(self, driver_client, history_of_21):
+        response = driver_client.get(f"{API}/parking_sessions", {"page_size": 100000})
+
+        assert len(json_body(response, 200)["results"]) == 21
 
     def test_a_good_page_size_is_used(self, driver_client, history_of_21):
         response = driver_client.get(f"{API}/parking_sessions", {"page_size": 5})

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from parking.models import State
+from tests.errors import error_body, error_codes, error_detail, one_error
 from tests.factories import (
     AccessTokenFactory,
     ParkingSessionFactory,
@@ -142,14 +143,15 @@ def test_closed_sessions_are_not_current(driver_client, state):
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
-    assert "detail" in response.json()
+    assert error_codes(response) == ["not_found"]
+    assert error_detail(response)
 
 
 def test_no_session_at_all_is_404_json(driver_client):
     response = driver_client.get(CURRENT_URL)
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "You have no open parking session."}
+    assert error_body(response) == one_error("not_found", "You have no open parking session.")
 
 
 def test_a_driver_never_sees_another_drivers_session(driver_client):
@@ -185,7 +187,8 @@ def test_other_methods_are_not_allowed(driver_client, method):
     response = getattr(driver_client, method)(CURRENT_URL)
 
     assert response.status_code == 405
-    assert response.json()["detail"]
+    assert error_codes(response) == ["method_not_allowed"]
+    assert error_detail(response)
 
 
 @pytest.mark.parametrize("access_points", [1, 8, 30])
@@ -205,7 +208,8 @@ class TestBearerTokens:
         assert response.status_code == 401
         assert response["Content-Type"] == "application/json"
         assert response["WWW-Authenticate"].startswith("Bearer")
-        assert response.json()["detail"]
+        assert error_codes(response) in (["not_authenticated"], ["authentication_failed"])
+        assert error_detail(response)
 
     def test_missing_token(self, api_client):
         self._assert_unauthorized(api_client.get(CURRENT_URL))

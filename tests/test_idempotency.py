@@ -8,6 +8,7 @@ from django.utils import timezone
 from parking.idempotency import purge_expired_records
 from parking.models import IdempotencyRecord, ParkingSession, State
 from smart_keys.models import SmartKey
+from tests.errors import error_codes, field_errors
 from tests.factories import DriverFactory, ParkingSessionFactory, SecuredParkingFactory
 
 API = "/api/car_driver"
@@ -93,9 +94,9 @@ class TestRetries:
 
         second = start(driver_client, parking, key="second-key")
 
-        body = json_body(second, 409)
-        assert body["code"] == "open_session_exists"
-        assert body["parking_session_id"] == first["parking_session"]["id"]
+        assert second.status_code == 409, second.content
+        assert error_codes(second) == ["open_session_exists"]
+        assert second.json()["parking_session_id"] == first["parking_session"]["id"]
         assert "Idempotent-Replayed" not in second
         assert row_counts() == {"sessions": 1, "keys": 1, "idempotency_records": 1}
         assert not IdempotencyRecord.objects.filter(key="second-key").exists()
@@ -120,7 +121,8 @@ class TestReusedKeys:
 
         response = start(driver_client, SecuredParkingFactory())
 
-        assert json_body(response, 422)["code"] == "idempotency_key_reused"
+        assert response.status_code == 422, response.content
+        assert error_codes(response) == ["idempotency_key_reused"]
         assert row_counts() == before
 
     def test_the_same_key_for_another_parking_is_422_even_once_the_first_session_ended(
@@ -132,7 +134,8 @@ class TestReusedKeys:
 
         response = start(driver_client, SecuredParkingFactory())
 
-        assert json_body(response, 422)["code"] == "idempotency_key_reused"
+        assert response.status_code == 422, response.content
+        assert error_codes(response) == ["idempotency_key_reused"]
         assert row_counts() == before
 
 
@@ -169,7 +172,9 @@ class TestFailedRequestsAreNotStored:
     def test_after_a_409_for_an_open_session_the_retry_runs_for_real(self, driver_client):
         open_session = ParkingSessionFactory(driver=driver_client.driver, state=State.ENTERING)
         parking = SecuredParkingFactory()
-        assert json_body(start(driver_client, parking), 409)["code"] == "open_session_exists"
+        refused = start(driver_client, parking)
+        assert refused.status_code == 409, refused.content
+        assert error_codes(refused) == ["open_session_exists"]
         assert not IdempotencyRecord.objects.exists()
         cancel(driver_client, open_session.pk)
 
@@ -182,7 +187,9 @@ class TestFailedRequestsAreNotStored:
 
     def test_after_a_409_for_an_inactive_parking_the_retry_runs_for_real(self, driver_client):
         parking = SecuredParkingFactory(is_active=False)
-        assert json_body(start(driver_client, parking), 409)["code"] == "parking_unavailable"
+        refused = start(driver_client, parking)
+        assert refused.status_code == 409, refused.content
+        assert error_codes(refused) == ["parking_unavailable"]
         assert not IdempotencyRecord.objects.exists()
         parking.is_active = True
         parking.save()
@@ -201,7 +208,8 @@ class TestFailedRequestsAreNotStored:
             format="json",
             HTTP_IDEMPOTENCY_KEY=KEY,
         )
-        assert json_body(bad, 400)
+        assert bad.status_code == 400, bad.content
+        assert set(field_errors(bad)) == {"secured_parking_id"}
         assert not IdempotencyRecord.objects.exists()
 
         retry = start(driver_client, parking)
@@ -229,7 +237,8 @@ class TestInvalidKeys:
 
         response = start(driver_client, parking, key=key)
 
-        assert set(json_body(response, 400)) == {"Idempotency-Key"}
+        assert response.status_code == 400, response.content
+        assert set(field_errors(response)) == {"Idempotency-Key"}
         assert row_counts() == {"sessions": 0, "keys": 0, "idempotency_records": 0}
 
     @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from parking.models import ParkingSession, State
 from smart_keys.models import Direction, SmartKey
+from tests.errors import error_codes, error_detail
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
 
 API = "/api/car_driver"
@@ -126,7 +127,7 @@ def test_second_start_while_one_is_open_is_409_naming_the_open_session(driver_cl
 
     assert second.status_code == 409
     assert second.json()["parking_session_id"] == first
-    assert second.json()["code"] == "open_session_exists"
+    assert error_codes(second) == ["open_session_exists"]
     assert ParkingSession.objects.filter(driver=driver_client.driver).count() == 1
 
 
@@ -138,7 +139,7 @@ def test_entrance_tries_run_out(driver_client):
     refused = driver_client.post(session_url(session_id, "entrance_try"))
 
     assert refused.status_code == 409
-    assert refused.json()["code"] == "no_tries_left"
+    assert error_codes(refused) == ["no_tries_left"]
     assert ParkingSession.objects.get(pk=session_id).entrance_remaining_tries == 0
 
 
@@ -170,8 +171,8 @@ def test_every_illegal_transition_is_409_and_changes_nothing(driver_client, stat
     response = driver_client.post(session_url(session.pk, action))
 
     assert response.status_code == 409, response.json()
-    assert response.json()["code"] == "invalid_session_state"
-    assert state in response.json()["detail"]
+    assert error_codes(response) == ["invalid_session_state"]
+    assert state in error_detail(response)
     assert ParkingSession.objects.values().get(pk=session.pk) == before
     assert SmartKey.objects.values().get(pk=session.smart_key_id) == key_before
 
@@ -261,7 +262,7 @@ class TestParkingAvailability:
         response = start(driver_client, parking)
 
         assert response.status_code == 409
-        assert response.json()["code"] == "parking_unavailable"
+        assert error_codes(response) == ["parking_unavailable"]
         assert not ParkingSession.objects.exists()
 
     def test_full_parking_refuses_new_sessions(self, driver_client):
@@ -271,7 +272,7 @@ class TestParkingAvailability:
         response = start(driver_client, parking)
 
         assert response.status_code == 409
-        assert "full" in response.json()["detail"]
+        assert "full" in error_detail(response)
         assert not ParkingSession.objects.filter(driver=driver_client.driver).exists()
 
     def test_a_parking_without_tariff_refuses_new_sessions(self, driver_client):
@@ -313,7 +314,7 @@ class TestEnteringTimeout:
         response = driver_client.post(session_url(session.pk, "entrance_try"))
 
         assert response.status_code == 409
-        assert "expired" in response.json()["detail"]
+        assert "expired" in error_detail(response)
 
     def test_the_driver_can_start_again_without_any_cleanup_having_run(
         self, driver_client, settings

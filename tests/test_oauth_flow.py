@@ -7,11 +7,14 @@ Everything goes through the real views: the browser part with Django's test clie
 import base64
 import hashlib
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
@@ -198,8 +201,10 @@ def test_a_driver_signs_in_with_code_and_pkce_and_uses_the_api(mobile_app, brows
 
     # No consent screen for the first-party app: straight back to the app with a code.
     callback = callback_params(browser.get(response["Location"]))
-    assert set(callback) == {"code", "state"}
+    assert set(callback) == {"code", "state", "iss"}
     assert callback["state"] == "xyz"
+    # RFC 9207: the issuer, so the app can tell this server's codes from any other's.
+    assert callback["iss"].startswith("http://testserver")
 
     response = exchange_code(Client(), callback["code"], verifier)
 
@@ -434,6 +439,10 @@ def test_a_revoked_access_token_is_refused_by_the_api(issue_tokens):
 
     assert response.status_code == 200, response.content
     assert api_status(tokens["access_token"]) == 401
+    # The refresh token went with it: revoking is signing the app out, not a 15-minute pause.
+    refreshed = refresh(Client(), tokens["refresh_token"])
+    assert refreshed.status_code == 400, refreshed.content
+    assert refreshed.json()["error"] == "invalid_grant"
 
 
 def test_revoking_the_refresh_token_signs_the_app_out(issue_tokens):
@@ -604,3 +613,33 @@ def test_signing_in_without_the_app_ends_on_a_page_not_a_404(browser, driver):
 
     assert response.status_code == 200
     assert b"You are signed in" in response.content
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_refreshes_with_one_refresh_token_mint_at_most_one_live_pair(mobile_app, driver):
+    """Two phones (or a retry storm) racing one refresh token must not fork the session."""
+    browser = Client()
+    browser.force_login(driver)
+    verifier = new_verifier()
+    code = callback_params(browser.get(authorize_url(verifier)))["code"]
+    tokens = exchange_code(Client(), code, verifier).json()
+    barrier = threading.Barrier(8)
+
+    def refresh_once(_):
+        barrier.wait(timeout=10)
+        try:
+            response = refresh(Client(raise_request_exception=False), tokens["refresh_token"])
+            return response.status_code, response.json()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(refresh_once, range(8)))
+
+    assert all(status in (200, 400) for status, _ in answers), answers
+    winners = [body for status, body in answers if status == 200]
+    assert len(winners) <= 1, winners
+    live_pairs = [body for body in winners if api_status(body["access_token"]) == 200]
+    assert len(live_pairs) <= 1
+    assert AccessToken.objects.filter(user=driver).count() <= 1

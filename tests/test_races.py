@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from parking.models import IdempotencyRecord, ParkingSession, SecuredParking, State
 from smart_keys.models import SmartKey
+from tests.errors import error_code
 from tests.factories import (
     AccessTokenFactory,
     DriverFactory,
@@ -37,6 +38,7 @@ class Answer:
     status: int
     body: dict
     headers: dict
+    response: HttpResponse
 
 
 def fire_together(requests: list[Callable[[], HttpResponse]]) -> list[Answer]:
@@ -47,7 +49,7 @@ def fire_together(requests: list[Callable[[], HttpResponse]]) -> list[Answer]:
         try:
             barrier.wait(timeout=30)
             response = request()
-            return Answer(response.status_code, response.json(), dict(response.headers))
+            return Answer(response.status_code, response.json(), dict(response.headers), response)
         finally:
             # Each thread has its own connection; left open it would block the flush after the test.
             connection.close()
@@ -89,7 +91,8 @@ def statuses(answers: list[Answer]) -> Counter:
 
 
 def codes(answers: list[Answer], status: int) -> set[str]:
-    return {answer.body["code"] for answer in answers if answer.status == status}
+    """The error codes of the answers with ``status``, each answer carrying exactly one."""
+    return {error_code(answer.response) for answer in answers if answer.status == status}
 
 
 def test_one_driver_starting_32_times_at_one_parking_gets_one_session_and_one_key():

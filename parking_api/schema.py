@@ -1,0 +1,76 @@
+"""OpenAPI description of what the API really answers: its OAuth2 scheme and every error."""
+
+from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
+from drf_standardized_errors.openapi import AutoSchema
+from drf_standardized_errors.openapi_serializers import (
+    ClientErrorEnum,
+    ServerErrorEnum,
+    ValidationErrorResponseSerializer,
+)
+from rest_framework import serializers
+
+BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+class BearerTokenScheme(DjangoOAuthToolkitScheme):
+    target_class = "accounts.authentication.BearerTokenAuthentication"
+
+    def get_security_requirement(self, auto_schema):
+        return {self.name: []}
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class ClientErrorResponseSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    errors = ErrorSerializer(many=True)
+
+
+class ErrorResponse409Serializer(ClientErrorResponseSerializer):
+    """The state of the session or parking does not allow the action."""
+
+    parking_session_id = serializers.IntegerField(
+        required=False, help_text="With `open_session_exists`: the driver's open session."
+    )
+    secured_parking_id = serializers.IntegerField(required=False)
+    state = serializers.CharField(required=False, help_text="The session's state now.")
+
+
+class ErrorResponse413Serializer(ClientErrorResponseSerializer):
+    pass
+
+
+class ErrorResponse422Serializer(ClientErrorResponseSerializer):
+    pass
+
+
+class ErrorResponse503Serializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ServerErrorEnum.choices)
+    errors = ErrorSerializer(many=True)
+
+
+class ParkingAutoSchema(AutoSchema):
+    """Adds 413 to operations with a body and 503 (database unreachable) to all; 409 and
+    422 only where a view declares them with ``extend_schema``."""
+
+    def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
+        if status_code in ("409", "422"):
+            return False
+        if status_code == "413":
+            return self.method in BODY_METHODS and status_code not in responses
+        if status_code == "503":
+            return status_code not in responses
+        return super()._should_add_error_response(responses, status_code)
+
+    def _should_add_validation_error_response(self) -> bool:
+        # A malformed ?page_size= is a validation error on list endpoints too.
+        return super()._should_add_validation_error_response() or bool(self._get_paginator())
+
+    def _get_serializer_for_validation_error_response(self):
+        # One generic shape: ``attr`` names the field, including fields the client may not
+        # send at all (refused by StrictSerializer), which no per-field enum could list.
+        return ValidationErrorResponseSerializer
