@@ -21,4 +21,5 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/exit_try", views.ExitTryView.as_view()),
     path("parking_sessions/<int:session_id>/finalize", views.FinalizeView.as_view()),
     path("parking_sessions/<int:session_id>/cancel", views.CancelView.as_view()),
+    path("parking_sessions/<int:session_id>/open_barrier", views.OpenBarrierView.as_view()),
 ]

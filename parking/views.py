@@ -3,6 +3,8 @@ from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -11,6 +13,7 @@ from rest_framework.views import APIView
 
 from parking import services
 from parking.idempotency import (
+    IDEMPOTENCY_KEY_PATTERN,
     InvalidIdempotencyKey,
     StoredResponse,
     request_fingerprint,
@@ -20,12 +23,28 @@ from parking.idempotency import (
 from parking.models import ParkingSession, SecuredParking
 from parking.selectors import current_session_for, session_bodies_for
 from parking.serializers import (
+    OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
 )
 from parking_api.pagination import PagePagination
+from parking_api.schema import (
+    ErrorResponse409Serializer,
+    ErrorResponse422Serializer,
+    ErrorResponse503Serializer,
+)
 from parking_api.serializers import EmptyBodySerializer
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN.pattern},
+    OpenApiParameter.HEADER,
+    description=(
+        "Optional, 1-255 visible ASCII characters (a UUID is ideal). A retry with the same "
+        "key replays the first answer; the same key with another body answers 422."
+    ),
+)
 
 
 def session_body(session: ParkingSession, now: datetime) -> dict:
@@ -35,6 +54,10 @@ def session_body(session: ParkingSession, now: datetime) -> dict:
 class CurrentParkingSessionView(APIView):
     """The driver's open parking session; the app asks for it on every launch."""
 
+    @extend_schema(
+        summary="The driver's open parking session",
+        responses={200: ParkingSessionBodySerializer, 404: ErrorResponse404Serializer},
+    )
     def get(self, request: Request) -> Response:
         now = timezone.now()
         session = current_session_for(request.user, now=now)
@@ -46,13 +69,29 @@ class CurrentParkingSessionView(APIView):
 class ParkingSessionsView(APIView):
     """The driver's sessions, newest first (GET), and starting a new one (POST)."""
 
+    pagination_class = PagePagination
+
+    @extend_schema(
+        summary="The driver's parking sessions, newest first",
+        responses=ParkingSessionBodySerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        paginator = PagePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(session_bodies_for(request.user), request, view=self)
         bodies = ParkingSessionBodySerializer(page, many=True, context={"now": now}).data
         return paginator.get_paginated_response(bodies)
 
+    @extend_schema(
+        summary="Start a pay-per-use parking session",
+        request=StartParkingSessionSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            201: ParkingSessionBodySerializer,
+            409: ErrorResponse409Serializer,
+            422: ErrorResponse422Serializer,
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = StartParkingSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -89,6 +128,9 @@ def _valid_idempotency_key(key: str) -> str:
 
 
 class ParkingSessionDetailView(APIView):
+    @extend_schema(
+        summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
+    )
     def get(self, request: Request, session_id: int) -> Response:
         session = get_object_or_404(session_bodies_for(request.user), pk=session_id)
         return Response(session_body(session, timezone.now()))
@@ -99,6 +141,10 @@ class SessionActionView(APIView):
 
     service: Callable[..., None]
 
+    @extend_schema(
+        request=EmptyBodySerializer,
+        responses={200: ParkingSessionBodySerializer, 409: ErrorResponse409Serializer},
+    )
     def post(self, request: Request, session_id: int) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
         sessions = session_bodies_for(request.user)
@@ -109,32 +155,88 @@ class SessionActionView(APIView):
 
 
 class EntranceTryView(SessionActionView):
+    """Spend an entrance try: right before sending the access command to an entrance barrier."""
+
     service = staticmethod(services.spend_entrance_try)
 
 
 class EnterView(SessionActionView):
+    """The entrance barrier opened: the session becomes active."""
+
     service = staticmethod(services.confirm_entrance)
 
 
 class ExitView(SessionActionView):
+    """Head for the exit: the amount is fixed and the key opens the exit barriers."""
+
     service = staticmethod(services.request_exit)
 
 
 class ExitTryView(SessionActionView):
+    """Spend an exit try: right before sending the access command to an exit barrier."""
+
     service = staticmethod(services.spend_exit_try)
 
 
 class FinalizeView(SessionActionView):
+    """The driver is out: the session is finished with the amount fixed at exit."""
+
     service = staticmethod(services.finalize_parking_session)
 
 
 class CancelView(SessionActionView):
+    """Give up before entering: the session is cancelled and nothing is due."""
+
     service = staticmethod(services.cancel_parking_session)
+
+
+class OpenBarrierView(APIView):
+    """Online parkings: the backend has the barrier gateway open the entrance (``entering``)
+    or exit (``exiting``) barrier, spending a try that a gateway failure gives back."""
+
+    @extend_schema(
+        summary="Open the barrier through the parking's gateway (online parkings)",
+        description="200 once the gateway confirmed the barrier opened. 502 "
+        "(`barrier_gateway_error`, `barrier_gateway_unreachable`) or 504 "
+        "(`barrier_gateway_timeout`) when it did not; the try is then not spent.",
+        request=OpenBarrierSerializer,
+        responses={
+            200: ParkingSessionBodySerializer,
+            409: ErrorResponse409Serializer,
+            502: OpenApiResponse(
+                ErrorResponse503Serializer,
+                description="The gateway answered an error or could not be reached.",
+            ),
+            504: OpenApiResponse(
+                ErrorResponse503Serializer, description="The gateway did not answer in time."
+            ),
+        },
+    )
+    def post(self, request: Request, session_id: int) -> Response:
+        sessions = session_bodies_for(request.user)
+        session = get_object_or_404(sessions, pk=session_id)
+        serializer = OpenBarrierSerializer(
+            data=request.data, context={"smart_key": session.smart_key}
+        )
+        serializer.is_valid(raise_exception=True)
+        now = timezone.now()
+        services.open_barrier(
+            session=session,
+            access_point=serializer.validated_data.get("access_point_id"),
+            now=now,
+        )
+        return Response(session_body(sessions.get(pk=session_id), now))
 
 
 class SecuredParkingsView(APIView):
     """Parkings a driver can choose from, with tariff and free places right now."""
 
+    pagination_class = PagePagination
+
+    @extend_schema(
+        summary="Secured parkings with tariff and free places",
+        responses=SecuredParkingSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         now = timezone.now()
         parkings = (
@@ -142,6 +244,6 @@ class SecuredParkingsView(APIView):
             .select_related("tariff")
             .order_by("name", "id")
         )
-        paginator = PagePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(parkings, request, view=self)
         return paginator.get_paginated_response(SecuredParkingSerializer(page, many=True).data)

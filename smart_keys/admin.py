@@ -1,13 +1,27 @@
-from django.contrib import admin
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from parking.admin_large_tables import LargeTableAdmin
+from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter
+from parking.models import SecuredParking
 from smart_keys.mac_addresses import normalize_mac_address
-from smart_keys.models import AccessPoint, SmartKey
+from smart_keys.models import (
+    AccessLogEntry,
+    AccessPoint,
+    BarrierGateway,
+    ParkingKeyPair,
+    SmartKey,
+)
+from smart_keys.services import rotate_parking_key_pair
 
 
 def mac_search_term(search_term: str) -> str:
@@ -43,9 +57,10 @@ class AccessPointInline(admin.TabularInline):
 
 
 @admin.register(AccessPoint)
-class AccessPointAdmin(admin.ModelAdmin):
+class AccessPointAdmin(OperatorScopedAdmin):
+    parking_path = "secured_parking"
     list_display = ["mac_address", "name", "direction", "secured_parking", "created_at"]
-    list_filter = ["direction", "secured_parking"]
+    list_filter = ["direction", ("secured_parking", ParkingFilter)]
     list_select_related = ["secured_parking"]
     search_fields = ["mac_address", "name", "secured_parking__name"]
     ordering = ["secured_parking__name", "direction", "mac_address"]
@@ -56,7 +71,8 @@ class AccessPointAdmin(admin.ModelAdmin):
 
 
 @admin.register(SmartKey)
-class SmartKeyAdmin(admin.ModelAdmin):
+class SmartKeyAdmin(LargeTableAdmin, OperatorScopedAdmin):
+    parking_path = "secured_parking"
     list_display = [
         "id",
         "driver",
@@ -67,7 +83,7 @@ class SmartKeyAdmin(admin.ModelAdmin):
         "access_point_count",
         "parking_session_link",
     ]
-    list_filter = ["type", "secured_parking"]
+    list_filter = ["type", ("secured_parking", ParkingFilter)]
     search_fields = ["id__exact", "driver__email", "secured_parking__name"]
     date_hierarchy = "start_time"
     ordering = ["-start_time", "-id"]
@@ -98,12 +114,14 @@ class SmartKeyAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .select_related("driver", "secured_parking", "parking_session")
-            .annotate(access_point_count=Count("access_points"))
+            # Prefetched, not a COUNT annotation: its GROUP BY would aggregate every key
+            # before the page's LIMIT, one per session ever started.
+            .prefetch_related("access_points")
         )
 
-    @admin.display(description="Access points", ordering="access_point_count")
+    @admin.display(description="Access points")
     def access_point_count(self, key: SmartKey) -> int:
-        return key.access_point_count
+        return len(key.access_points.all())
 
     @admin.display(description="Access points")
     def access_points_list(self, key: SmartKey) -> SafeString | None:
@@ -116,3 +134,167 @@ class SmartKeyAdmin(admin.ModelAdmin):
             return None
         url = reverse("admin:parking_parkingsession_change", args=[session.pk])
         return format_html('<a href="{}">{}</a>', url, session)
+
+
+@admin.register(ParkingKeyPair)
+class ParkingKeyPairAdmin(OperatorScopedAdmin):
+    """Signing keys, read-only: made on first use, replaced only by rotation."""
+
+    parking_path = "secured_parking"
+    list_display = ["key_id", "secured_parking", "status", "created_at", "accepted_until"]
+    list_filter = [("secured_parking", ParkingFilter), ("retired_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["secured_parking"]
+    search_fields = ["key_id", "public_key", "secured_parking__name"]
+    ordering = ["secured_parking__name", "-created_at", "-id"]
+    fields = [
+        "secured_parking",
+        "key_id",
+        "public_key",
+        "created_at",
+        "retired_at",
+        "accepted_until",
+    ]
+    actions = ["rotate", "rotate_without_overlap"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    # Barriers are provisioned with these keys: deleting one cannot un-trust it there.
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_rotate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("smart_keys.change_parkingkeypair")
+
+    @admin.display(description="Status")
+    def status(self, key_pair: ParkingKeyPair) -> str:
+        if key_pair.is_current:
+            return "current"
+        if key_pair.accepted_until > timezone.now():
+            return "previous (still trusted)"
+        return "retired"
+
+    @admin.action(description="Rotate the parkings' key pairs", permissions=["rotate"])
+    def rotate(self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]) -> None:
+        self._rotate(request, queryset, overlap=None)
+
+    @admin.action(
+        description="Rotate with no overlap (the old private key leaked)", permissions=["rotate"]
+    )
+    def rotate_without_overlap(
+        self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]
+    ) -> None:
+        self._rotate(request, queryset, overlap=timedelta(0))
+
+    def _rotate(
+        self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair], overlap: timedelta | None
+    ) -> None:
+        parkings = SecuredParking.objects.filter(
+            pk__in=queryset.values("secured_parking_id")
+        ).order_by("pk")
+        now = timezone.now()
+        for parking in parkings:
+            key_pair = rotate_parking_key_pair(secured_parking=parking, now=now, overlap=overlap)
+            self.message_user(
+                request,
+                f"{parking}: new key {key_pair.key_id}. Provision the barriers with "
+                "`manage.py export_barrier_keys`.",
+                messages.SUCCESS,
+            )
+
+
+class BarrierGatewayForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="Open requests are POSTed here.",
+    )
+    credential = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Bearer token the gateway expects; stored encrypted. Leave empty to keep "
+        "the stored one.",
+    )
+
+    class Meta:
+        model = BarrierGateway
+        fields = ["secured_parking", "url", "credential", "is_enabled"]
+
+
+@admin.register(BarrierGateway)
+class BarrierGatewayAdmin(OperatorScopedAdmin):
+    """Where an online parking's barriers are opened over HTTP (docs/barrier-gateway.md)."""
+
+    parking_path = "secured_parking"
+    form = BarrierGatewayForm
+    list_display = ["secured_parking", "url", "is_enabled", "has_credential", "updated_at"]
+    list_filter = ["is_enabled", ("secured_parking", ParkingFilter)]
+    list_select_related = ["secured_parking"]
+    search_fields = ["secured_parking__name", "url"]
+    ordering = ["secured_parking__name"]
+
+    @admin.display(description="Credential", boolean=True)
+    def has_credential(self, gateway: BarrierGateway) -> bool:
+        return bool(gateway.encrypted_credential)
+
+    def save_model(self, request, obj: BarrierGateway, form, change: bool) -> None:
+        if form.cleaned_data.get("credential"):
+            obj.credential = form.cleaned_data["credential"]
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(AccessLogEntry)
+class AccessLogEntryAdmin(LargeTableAdmin, OperatorScopedAdmin):
+    """Issued commands, tries and open requests, as the services recorded them: read-only."""
+
+    parking_path = "secured_parking"
+    list_display = [
+        "created_at",
+        "event",
+        "result",
+        "direction",
+        "driver",
+        "secured_parking",
+        "parking_session_link",
+        "access_point",
+        "detail",
+    ]
+    list_filter = [
+        "event",
+        "result",
+        "direction",
+        ("secured_parking", ParkingFilter),
+    ]
+    list_select_related = ["driver", "secured_parking", "access_point"]
+    search_fields = [
+        "driver__email",
+        "parking_session__id__exact",
+        "smart_key__id__exact",
+        "access_point__mac_address",
+        "detail",
+    ]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    # Counting a long log on every page costs more than it tells (see LargeTableAdmin).
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, mac_search_term(search_term))
+
+    @admin.display(description="Parking session", ordering="parking_session")
+    def parking_session_link(self, entry: AccessLogEntry) -> SafeString:
+        url = reverse("admin:parking_parkingsession_change", args=[entry.parking_session_id])
+        return format_html('<a href="{}">#{}</a>', url, entry.parking_session_id)

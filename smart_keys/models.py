@@ -1,8 +1,14 @@
+from datetime import datetime
+from typing import Self
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from smart_keys.access_commands import BarrierKey
 from smart_keys.mac_addresses import CANONICAL_MAC_ADDRESS_REGEX, MACAddressField
+from smart_keys.secrets_at_rest import decrypt_secret, encrypt_secret
 
 
 class Direction(models.TextChoices):
@@ -59,6 +65,9 @@ class SmartKey(models.Model):
     start_time = models.DateTimeField()
     end_time = models.DateTimeField()
     access_command = models.TextField(blank=True)
+    command_counter = models.PositiveIntegerField(
+        default=0, help_text="Counter of the last access command issued; barriers refuse replays."
+    )
     access_points = models.ManyToManyField(AccessPoint, related_name="smart_keys", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -73,3 +82,162 @@ class SmartKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} key #{self.pk} for {self.driver}"
+
+
+class ParkingKeyPairQuerySet(models.QuerySet["ParkingKeyPair"]):
+    def current(self) -> Self:
+        return self.filter(retired_at__isnull=True)
+
+    def trusted(self, now: datetime) -> Self:
+        """The current key and any rotated-out key still inside its overlap."""
+        return self.filter(Q(retired_at__isnull=True) | Q(accepted_until__gt=now))
+
+
+class ParkingKeyPair(models.Model):
+    """The Ed25519 key pair that signs one parking's access commands.
+
+    The private half never leaves the backend and is stored encrypted; barriers are
+    provisioned with the public half (``manage.py export_barrier_keys``). A parking has one
+    current pair; a rotated-out pair stays trusted until ``accepted_until``."""
+
+    secured_parking = models.ForeignKey(
+        "parking.SecuredParking", on_delete=models.CASCADE, related_name="key_pairs"
+    )
+    key_id = models.CharField(
+        "key id", max_length=8, help_text="First 4 bytes of SHA-256 of the public key, in hex."
+    )
+    public_key = models.CharField(max_length=64, help_text="Raw Ed25519 public key, in hex.")
+    encrypted_private_key = models.TextField(editable=False)
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+    accepted_until = models.DateTimeField(
+        null=True, blank=True, help_text="After rotation, barriers trust this key until then."
+    )
+
+    objects = ParkingKeyPairQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["secured_parking_id", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["secured_parking"],
+                condition=Q(retired_at__isnull=True),
+                name="one_current_key_pair_per_parking",
+            ),
+            models.UniqueConstraint(
+                fields=["secured_parking", "key_id"], name="key_id_unique_per_parking"
+            ),
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True, accepted_until__isnull=True)
+                | Q(retired_at__isnull=False, accepted_until__gte=F("retired_at")),
+                name="key_pair_retirement_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "current" if self.retired_at is None else "retired"
+        return f"Key {self.key_id} of parking #{self.secured_parking_id} ({state})"
+
+    @property
+    def is_current(self) -> bool:
+        return self.retired_at is None
+
+    def private_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(decrypt_secret(self.encrypted_private_key))
+
+    def barrier_key(self) -> BarrierKey:
+        return BarrierKey(bytes.fromhex(self.public_key), accepted_until=self.accepted_until)
+
+
+class BarrierGateway(models.Model):
+    """The HTTP service that opens an online parking's barriers at the backend's request."""
+
+    secured_parking = models.OneToOneField(
+        "parking.SecuredParking", on_delete=models.CASCADE, related_name="barrier_gateway"
+    )
+    url = models.URLField("URL", max_length=500, help_text="Open requests are POSTed here.")
+    encrypted_credential = models.TextField(blank=True, editable=False)
+    is_enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Barrier gateway of parking #{self.secured_parking_id}"
+
+    @property
+    def credential(self) -> str:
+        """The bearer token the gateway expects; stored encrypted."""
+        if not self.encrypted_credential:
+            return ""
+        return decrypt_secret(self.encrypted_credential).decode()
+
+    @credential.setter
+    def credential(self, value: str) -> None:
+        self.encrypted_credential = encrypt_secret(value.encode()) if value else ""
+
+
+class AccessEvent(models.TextChoices):
+    COMMAND_ISSUED = "command_issued", "Command issued"
+    ENTRANCE_TRY = "entrance_try", "Entrance try"
+    EXIT_TRY = "exit_try", "Exit try"
+    OPEN_REQUEST = "open_request", "Open request"
+
+
+class AccessResult(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    GRANTED = "granted", "Granted"
+    REFUSED = "refused", "Refused"
+    OPENED = "opened", "Opened"
+    GATEWAY_ERROR = "gateway_error", "Gateway error"
+    GATEWAY_TIMEOUT = "gateway_timeout", "Gateway timeout"
+    GATEWAY_UNREACHABLE = "gateway_unreachable", "Gateway unreachable"
+
+
+class AccessLogEntry(models.Model):
+    """One issued command, try or open request: who, which session, where, what came of it.
+
+    Written by the services, never changed; operators read it in the admin."""
+
+    created_at = models.DateTimeField(db_index=True)
+    event = models.CharField(max_length=16, choices=AccessEvent.choices)
+    result = models.CharField(max_length=20, choices=AccessResult.choices)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_log_entries"
+    )
+    secured_parking = models.ForeignKey(
+        "parking.SecuredParking", on_delete=models.PROTECT, related_name="access_log_entries"
+    )
+    parking_session = models.ForeignKey(
+        "parking.ParkingSession", on_delete=models.PROTECT, related_name="access_log_entries"
+    )
+    smart_key = models.ForeignKey(
+        SmartKey, on_delete=models.PROTECT, related_name="access_log_entries"
+    )
+    access_point = models.ForeignKey(
+        AccessPoint,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="access_log_entries",
+    )
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name_plural = "access log entries"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["secured_parking", "-created_at"], name="access_log_parking_time"),
+            models.Index(fields=["parking_session", "-created_at"], name="access_log_session_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(event__in=AccessEvent.values), name="access_log_event_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(result__in=AccessResult.values), name="access_log_result_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} {self.get_result_display().lower()} #{self.pk}"

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from rest_framework import serializers
 
-from smart_keys.models import SmartKey
+from smart_keys.models import Direction, SmartKeyType
 
 
 class UtcSecondsDateTimeField(serializers.DateTimeField):
@@ -15,7 +15,13 @@ class UtcSecondsDateTimeField(serializers.DateTimeField):
 class AccessPointSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     mac_address = serializers.CharField()
-    direction = serializers.CharField()
+    direction = serializers.ChoiceField(choices=Direction.choices)
+
+
+class AccessPointItemSerializer(serializers.Serializer):
+    """``{"access_point": {...}}``: the seed wraps each access point in its own object."""
+
+    access_point = AccessPointSerializer(source="*")
 
 
 class SmartKeySerializer(serializers.Serializer):
@@ -26,15 +32,9 @@ class SmartKeySerializer(serializers.Serializer):
     name = serializers.CharField(source="secured_parking.name")
     description = serializers.CharField()
     is_active = serializers.BooleanField(source="secured_parking.is_active")
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=SmartKeyType.choices)
     access_command = serializers.CharField()
     is_online = serializers.BooleanField(source="secured_parking.is_online")
     start_time = UtcSecondsDateTimeField()
     end_time = UtcSecondsDateTimeField()
-    access_points = serializers.SerializerMethodField()
-
-    def get_access_points(self, smart_key: SmartKey) -> list[dict]:
-        return [
-            {"access_point": AccessPointSerializer(access_point).data}
-            for access_point in smart_key.access_points.all()
-        ]
+    access_points = AccessPointItemSerializer(many=True, source="access_points.all")

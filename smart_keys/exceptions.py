@@ -1,0 +1,39 @@
+"""Why an access or open request failed; parking_api.exceptions turns these into HTTP."""
+
+from parking.exceptions import ParkingError
+
+
+class BarrierGatewayNotConfigured(ParkingError):
+    """The parking has no enabled barrier gateway: its barriers open with the access command."""
+
+    code = "barrier_gateway_not_configured"
+
+
+class BarrierGatewayFailure(Exception):
+    """The gateway did not confirm that the barrier opened; the try was given back."""
+
+    code = "barrier_gateway_error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BarrierGatewayError(BarrierGatewayFailure):
+    """The gateway answered, but not with a confirmed opening (an error status, or no
+    ``"opened": true``)."""
+
+    code = "barrier_gateway_error"
+
+
+class BarrierGatewayUnreachable(BarrierGatewayFailure):
+    """No connection could be made to the gateway, even after retrying."""
+
+    code = "barrier_gateway_unreachable"
+
+
+class BarrierGatewayTimeout(BarrierGatewayFailure):
+    """The gateway did not answer in time, even after retrying."""
+
+    code = "barrier_gateway_timeout"

@@ -1,0 +1,109 @@
+"""The HTTP client for barrier gateways: how the backend opens an online parking's barrier.
+
+The contract a gateway implements is in ``docs/barrier-gateway.md``. Every request carries a
+request id (body and ``Idempotency-Key`` header) that the gateway uses to open at most once
+per id, so a retry after a lost answer cannot open the barrier twice.
+"""
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import requests
+from django.conf import settings
+
+from smart_keys.exceptions import (
+    BarrierGatewayError,
+    BarrierGatewayFailure,
+    BarrierGatewayTimeout,
+    BarrierGatewayUnreachable,
+)
+from smart_keys.models import BarrierGateway
+
+logger = logging.getLogger(__name__)
+
+RETRY_PAUSE_SECONDS = 0.2
+USER_AGENT = "secured-parking-backend/1"
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What the backend asks a gateway to open; ``access_points`` are the barriers' MACs."""
+
+    request_id: str
+    secured_parking_id: int
+    parking_session_id: int
+    smart_key_id: int
+    direction: str
+    access_points: tuple[str, ...]
+
+
+def request_barrier_open(*, gateway: BarrierGateway, request: OpenRequest) -> None:
+    """Returns once the gateway confirmed the barrier opened; raises BarrierGatewayFailure.
+
+    Retries (same request id) only when the request may not have arrived or its answer was
+    lost: connection errors and timeouts. An answer, even an error, is final."""
+    failure: BarrierGatewayFailure | None = None
+    for attempt in range(1, settings.BARRIER_GATEWAY_ATTEMPTS + 1):
+        if attempt > 1:
+            time.sleep(RETRY_PAUSE_SECONDS)
+        try:
+            response = _post(gateway, request)
+        except requests.Timeout:
+            failure = BarrierGatewayTimeout(
+                "The barrier gateway did not answer in time; the try was not spent.",
+                attempts=attempt,
+            )
+        except requests.ConnectionError:
+            failure = BarrierGatewayUnreachable(
+                "The barrier gateway cannot be reached; the try was not spent.",
+                attempts=attempt,
+            )
+        except requests.RequestException as error:
+            raise BarrierGatewayError(
+                f"The barrier gateway request failed ({type(error).__name__}); "
+                "the try was not spent."
+            ) from error
+        else:
+            _ensure_opened(response)
+            return
+        logger.warning(
+            "Barrier gateway attempt %s of %s failed: %s",
+            attempt,
+            settings.BARRIER_GATEWAY_ATTEMPTS,
+            failure.code,
+            extra={"request_id": request.request_id, "gateway_id": gateway.pk},
+        )
+    raise failure or BarrierGatewayError("BARRIER_GATEWAY_ATTEMPTS is 0: no request was sent.")
+
+
+def _post(gateway: BarrierGateway, request: OpenRequest) -> requests.Response:
+    headers = {"Idempotency-Key": request.request_id, "User-Agent": USER_AGENT}
+    credential = gateway.credential
+    if credential:
+        headers["Authorization"] = f"Bearer {credential}"
+    return requests.post(
+        gateway.url,
+        json={**asdict(request), "access_points": list(request.access_points)},
+        headers=headers,
+        timeout=(settings.BARRIER_GATEWAY_CONNECT_TIMEOUT, settings.BARRIER_GATEWAY_READ_TIMEOUT),
+        # A redirect would re-send the open request somewhere nobody configured.
+        allow_redirects=False,
+    )
+
+
+def _ensure_opened(response: requests.Response) -> None:
+    if not 200 <= response.status_code < 300:
+        raise BarrierGatewayError(
+            f"The barrier gateway answered {response.status_code}; the try was not spent.",
+            gateway_status=response.status_code,
+        )
+    try:
+        opened = response.json().get("opened") is True
+    except (ValueError, AttributeError):
+        opened = False
+    if not opened:
+        raise BarrierGatewayError(
+            "The barrier gateway did not confirm that the barrier opened; the try was not spent.",
+            gateway_status=response.status_code,
+        )

@@ -1,0 +1,35 @@
+import json
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from smart_keys.selectors import barrier_provisioning
+from smart_keys.services import ensure_key_pairs
+
+
+class Command(BaseCommand):
+    help = (
+        "Print, as JSON, each parking's current and previous (still trusted) Ed25519 public "
+        "keys and its access points' tags, to provision barriers with. Parkings without a "
+        "key pair get one first, so barriers can be provisioned before the first command. "
+        "Public keys only: private keys never leave the backend."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--parking",
+            type=int,
+            action="append",
+            dest="parking_ids",
+            metavar="ID",
+            help="Only this secured parking (repeatable).",
+        )
+
+    def handle(self, *args, parking_ids: list[int] | None, **options) -> None:
+        now = timezone.now()
+        made = ensure_key_pairs(now=now, parking_ids=parking_ids)
+        if made:
+            self.stderr.write(f"Made {made} new key pair(s) for parkings that had none.")
+        parkings = barrier_provisioning(now=now, parking_ids=parking_ids)
+        document = {"generated_at": now.replace(microsecond=0).isoformat(), "parkings": parkings}
+        self.stdout.write(json.dumps(document, indent=2))

@@ -1,0 +1,316 @@
+"""Online parkings: the backend opens barriers through the parking's gateway over HTTP.
+
+A real HTTP server on loopback stands in for the gateway; it can confirm, answer slowly,
+fail, or not be there at all."""
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from parking.models import ParkingSession, State
+from smart_keys import gateway as gateway_client
+from smart_keys.models import AccessEvent, AccessLogEntry, AccessResult, Direction
+from tests.conftest import DriverClient
+from tests.errors import error_body, error_code, field_errors
+from tests.factories import BarrierGatewayFactory, ParkingSessionFactory, SecuredParkingFactory
+
+API = "/api/car_driver"
+READ_TIMEOUT = 0.3
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeGateway(ThreadingHTTPServer):
+    """Answers open requests as ``behaviour`` says; opens once per request id."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), GatewayHandler)
+        self.behaviour = "confirm"
+        self.requests: list[dict] = []
+        self.opened: Counter = Counter()
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/open"
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    server: FakeGateway
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        request_id = self.headers["Idempotency-Key"]
+        with self.server.lock:
+            seen_before = self.server.opened[request_id] > 0
+            self.server.requests.append({"headers": dict(self.headers), "body": body})
+            behaviour = self.server.behaviour
+            if behaviour in ("confirm", "slow", "slow_first") and not seen_before:
+                self.server.opened[request_id] += 1
+        if behaviour == "slow" or (behaviour == "slow_first" and not seen_before):
+            time.sleep(READ_TIMEOUT * 3)
+        status, answer = {
+            "error": (500, {"detail": "motor fault"}),
+            "refuse": (200, {"opened": False, "reason": "barrier jammed"}),
+            "not_json": (200, None),
+        }.get(behaviour, (200, {"opened": True}))
+        payload = b"<html>ok</html>" if answer is None else json.dumps(answer).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the backend gave up waiting; that is the point of the slow cases
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_gateway():
+    server = FakeGateway()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def driver_client(driver) -> DriverClient:
+    # 502 and 504 are reported like server errors (got_request_exception), which the test
+    # client would re-raise instead of returning the answer the app gets.
+    return DriverClient(driver, raise_request_exception=False)
+
+
+@pytest.fixture(autouse=True)
+def fast_gateway_settings(settings, monkeypatch):
+    settings.BARRIER_GATEWAY_CONNECT_TIMEOUT = READ_TIMEOUT
+    settings.BARRIER_GATEWAY_READ_TIMEOUT = READ_TIMEOUT
+    settings.BARRIER_GATEWAY_ATTEMPTS = 2
+    monkeypatch.setattr(gateway_client, "RETRY_PAUSE_SECONDS", 0)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/open"
+
+
+def online_session(driver, url: str, state=State.ENTERING, **kwargs) -> ParkingSession:
+    parking = SecuredParkingFactory(is_online=True, access_points=2, entrance_tries=3)
+    BarrierGatewayFactory(secured_parking=parking, url=url)
+    return ParkingSessionFactory(driver=driver, secured_parking=parking, state=state, **kwargs)
+
+
+def open_barrier(client, session, **body):
+    return client.post(
+        f"{API}/parking_sessions/{session.pk}/open_barrier", body or None, format="json"
+    )
+
+
+def tries_left(session) -> tuple[int, int]:
+    session.refresh_from_db()
+    return session.entrance_remaining_tries, session.exit_remaining_tries
+
+
+def last_log(session) -> AccessLogEntry:
+    return AccessLogEntry.objects.filter(parking_session=session).latest("id")
+
+
+class TestTheGatewayConfirms:
+    def test_the_barrier_opens_and_the_entrance_try_is_spent(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 200, response.json()
+        assert response.json()["parking_session"]["entrance_remaining_tries"] == 2
+        assert tries_left(session) == (2, 3)
+        [sent] = fake_gateway.requests
+        entrance_macs = sorted(
+            session.smart_key.access_points.values_list("mac_address", flat=True)
+        )
+        assert sent["body"]["direction"] == "entrance"
+        assert sent["body"]["access_points"] == entrance_macs
+        assert sent["body"]["parking_session_id"] == session.pk
+        assert sent["body"]["request_id"] == sent["headers"]["Idempotency-Key"]
+        assert sent["headers"]["Authorization"] == "Bearer gateway-test-credential"
+        entry = last_log(session)
+        assert (entry.event, entry.result, entry.direction) == (
+            AccessEvent.OPEN_REQUEST,
+            AccessResult.OPENED,
+            Direction.ENTRANCE,
+        )
+
+    def test_the_app_may_name_the_one_barrier_to_open(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+        barrier = session.smart_key.access_points.order_by("id").last()
+
+        response = open_barrier(driver_client, session, access_point_id=barrier.pk)
+
+        assert response.status_code == 200, response.json()
+        assert fake_gateway.requests[0]["body"]["access_points"] == [barrier.mac_address]
+        assert last_log(session).access_point == barrier
+
+    def test_an_exiting_session_opens_the_exit_and_spends_an_exit_try(
+        self, driver_client, fake_gateway
+    ):
+        session = online_session(driver_client.driver, fake_gateway.url, state=State.ACTIVE)
+        assert driver_client.post(f"{API}/parking_sessions/{session.pk}/exit").status_code == 200
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 200, response.json()
+        assert tries_left(session) == (3, 2)
+        exit_macs = list(
+            session.secured_parking.access_points.filter(direction=Direction.EXIT).values_list(
+                "mac_address", flat=True
+            )
+        )
+        assert fake_gateway.requests[0]["body"]["direction"] == "exit"
+        assert fake_gateway.requests[0]["body"]["access_points"] == exit_macs
+
+    def test_a_retry_after_a_lost_answer_carries_the_same_request_id_and_opens_once(
+        self, driver_client, fake_gateway
+    ):
+        fake_gateway.behaviour = "slow_first"
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 200, response.json()
+        first, retry = fake_gateway.requests
+        assert first["headers"]["Idempotency-Key"] == retry["headers"]["Idempotency-Key"]
+        assert list(fake_gateway.opened.values()) == [1]
+        assert tries_left(session) == (2, 3)
+
+
+class TestTheGatewayFails:
+    def test_a_slow_gateway_is_a_504_and_the_try_is_not_lost(self, driver_client, fake_gateway):
+        fake_gateway.behaviour = "slow"
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        started = time.monotonic()
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 504
+        assert error_code(response) == "barrier_gateway_timeout"
+        assert error_body(response)["type"] == "server_error"
+        assert tries_left(session) == (3, 3)
+        assert len(fake_gateway.requests) == 2  # retried once, then gave up
+        assert time.monotonic() - started < 2 * READ_TIMEOUT + 1
+        assert last_log(session).result == AccessResult.GATEWAY_TIMEOUT
+
+    def test_a_gateway_that_is_down_is_a_502_and_the_try_is_not_lost(self, driver_client):
+        session = online_session(driver_client.driver, closed_port_url())
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 502
+        assert error_code(response) == "barrier_gateway_unreachable"
+        assert response.json()["attempts"] == 2
+        assert tries_left(session) == (3, 3)
+        assert last_log(session).result == AccessResult.GATEWAY_UNREACHABLE
+
+    @pytest.mark.parametrize("behaviour", ["error", "refuse", "not_json"])
+    def test_an_error_answer_is_a_502_not_retried_and_the_try_is_not_lost(
+        self, driver_client, fake_gateway, behaviour
+    ):
+        fake_gateway.behaviour = behaviour
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 502
+        assert error_code(response) == "barrier_gateway_error"
+        assert "try was not spent" in error_body(response)["errors"][0]["detail"]
+        assert len(fake_gateway.requests) == 1
+        assert tries_left(session) == (3, 3)
+        assert last_log(session).result == AccessResult.GATEWAY_ERROR
+
+    def test_gateway_failures_never_spend_the_last_try(self, driver_client):
+        session = online_session(
+            driver_client.driver, closed_port_url(), entrance_remaining_tries=1
+        )
+
+        for _ in range(3):
+            assert open_barrier(driver_client, session).status_code == 502
+
+        assert tries_left(session) == (1, 3)
+
+
+class TestRefusals:
+    def test_a_parking_without_a_gateway_is_409(self, driver_client):
+        session = ParkingSessionFactory(driver=driver_client.driver, state=State.ENTERING)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 409
+        assert error_code(response) == "barrier_gateway_not_configured"
+        assert tries_left(session) == (3, 3)
+        assert last_log(session).result == AccessResult.REFUSED
+
+    def test_a_disabled_gateway_is_409(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+        session.secured_parking.barrier_gateway.__class__.objects.update(is_enabled=False)
+
+        assert error_code(open_barrier(driver_client, session)) == (
+            "barrier_gateway_not_configured"
+        )
+        assert fake_gateway.requests == []
+
+    @pytest.mark.parametrize("state", [State.ACTIVE, State.FINISHED, State.CANCELLED])
+    def test_a_session_not_at_a_barrier_is_409_and_the_gateway_is_not_called(
+        self, driver_client, fake_gateway, state
+    ):
+        session = online_session(driver_client.driver, fake_gateway.url, state=state)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 409
+        assert error_code(response) == "invalid_session_state"
+        assert fake_gateway.requests == []
+
+    def test_no_tries_left_is_409(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url, entrance_remaining_tries=0)
+
+        response = open_barrier(driver_client, session)
+
+        assert error_code(response) == "no_tries_left"
+        assert fake_gateway.requests == []
+
+    def test_a_barrier_the_key_does_not_open_is_400(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+        exit_barrier = session.secured_parking.access_points.get(direction=Direction.EXIT)
+
+        response = open_barrier(driver_client, session, access_point_id=exit_barrier.pk)
+
+        assert response.status_code == 400
+        assert list(field_errors(response)) == ["access_point_id"]
+        assert tries_left(session) == (3, 3)
+
+    def test_unknown_fields_are_400(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session, direction="exit")
+
+        assert response.status_code == 400
+        assert fake_gateway.requests == []
+
+    def test_another_drivers_session_is_404(self, driver_client, make_driver_client, fake_gateway):
+        session = online_session(make_driver_client().driver, fake_gateway.url)
+
+        assert open_barrier(driver_client, session).status_code == 404
+        assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)

@@ -1,0 +1,489 @@
+"""Signed access commands through the journey: issued on every try, refused once replayed,
+expired or out of their session, rotated keys, the management commands and the admin."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from parking.demo_data import seed_demo
+from parking.models import ParkingSession, State
+from smart_keys.access_commands import (
+    AccessCommandRefused,
+    decode_access_command,
+    verify_access_command,
+)
+from smart_keys.models import (
+    AccessEvent,
+    AccessLogEntry,
+    AccessResult,
+    BarrierGateway,
+    Direction,
+    ParkingKeyPair,
+)
+from smart_keys.selectors import trusted_barrier_keys
+from smart_keys.services import current_key_pair, rotate_parking_key_pair
+from tests.back_office import staff_client
+from tests.factories import OperatorFactory, ParkingOperatorFactory, SecuredParkingFactory
+
+API = "/api/car_driver"
+
+pytestmark = pytest.mark.django_db
+
+
+def session_url(session_id: int, action: str = "") -> str:
+    return f"{API}/parking_sessions/{session_id}" + (f"/{action}" if action else "")
+
+
+def start(client, parking) -> dict:
+    response = client.post(
+        f"{API}/parking_sessions", {"secured_parking_id": parking.pk}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def act(client, session_id: int, action: str) -> dict:
+    response = client.post(session_url(session_id, action))
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def command_of(body: dict) -> str:
+    return body["smart_key"]["access_command"]
+
+
+def barrier_macs(parking, direction: Direction) -> list[str]:
+    return list(
+        parking.access_points.filter(direction=direction).values_list("mac_address", flat=True)
+    )
+
+
+def verify(command: str, parking, mac: str, *, now=None, last_counter=None, **kwargs):
+    now = now or timezone.now()
+    keys = trusted_barrier_keys(now=now, secured_parking_id=parking.pk)
+    return verify_access_command(command, keys, mac, now, last_counter, **kwargs)
+
+
+def refused_reason(command: str, parking, mac: str, **kwargs) -> str:
+    with pytest.raises(AccessCommandRefused) as refusal:
+        verify(command, parking, mac, **kwargs)
+    return refusal.value.reason
+
+
+@pytest.fixture
+def parking():
+    return SecuredParkingFactory(access_points=2, entrance_tries=3, exit_tries=3)
+
+
+class TestCommandsOnTheJourney:
+    def test_the_first_command_opens_the_entrance_barriers_of_this_session(
+        self, driver_client, parking
+    ):
+        body = start(driver_client, parking)
+        command = command_of(body)
+
+        for mac in barrier_macs(parking, Direction.ENTRANCE):
+            fields = verify(command, parking, mac, direction="entrance")
+            assert fields.smart_key_id == body["smart_key"]["id"]
+            assert fields.parking_session_id == body["parking_session"]["id"]
+            assert fields.counter == 1
+        assert len(command) <= 160
+        exit_mac = barrier_macs(parking, Direction.EXIT)[0]
+        assert refused_reason(command, parking, exit_mac) == "wrong_access_point"
+
+    def test_the_command_is_valid_for_two_minutes_only(self, driver_client, parking, settings):
+        command = command_of(start(driver_client, parking))
+        fields = decode_access_command(command)[0]
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        later = timezone.now() + settings.ACCESS_COMMAND_VALIDITY + timedelta(seconds=1)
+
+        assert fields.lifetime == 120
+        assert refused_reason(command, parking, mac, now=later) == "expired"
+
+    def test_every_try_issues_a_new_command_with_a_higher_counter(self, driver_client, parking):
+        first = start(driver_client, parking)
+        session_id = first["parking_session"]["id"]
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+
+        commands = [command_of(first)] + [
+            command_of(act(driver_client, session_id, "entrance_try")) for _ in range(3)
+        ]
+
+        assert len(set(commands)) == 4
+        counters = [verify(command, parking, mac).counter for command in commands]
+        assert counters == [1, 2, 3, 4]
+        # A barrier that opened for the latest refuses every earlier one.
+        for command in commands:
+            assert refused_reason(command, parking, mac, last_counter=4) == "replayed"
+
+    def test_heading_out_turns_the_command_to_the_exit_barriers(self, driver_client, parking):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+        act(driver_client, session_id, "enter")
+
+        exiting = act(driver_client, session_id, "exit")
+        tried = act(driver_client, session_id, "exit_try")
+
+        entrance_mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        exit_mac = barrier_macs(parking, Direction.EXIT)[0]
+        for body in (exiting, tried):
+            assert verify(command_of(body), parking, exit_mac, direction="exit")
+            assert refused_reason(command_of(body), parking, exit_mac, direction="entrance") == (
+                "wrong_direction"
+            )
+            assert refused_reason(command_of(body), parking, entrance_mac) == "wrong_access_point"
+
+    @pytest.mark.parametrize("closing", ["cancel", "finalize"])
+    def test_a_closed_session_serves_no_command_and_its_last_one_expires(
+        self, driver_client, parking, closing, settings
+    ):
+        body = start(driver_client, parking)
+        session_id = body["parking_session"]["id"]
+        if closing == "finalize":
+            act(driver_client, session_id, "enter")
+            body = act(driver_client, session_id, "exit")
+        last_command = command_of(body)
+
+        closed = act(driver_client, session_id, closing)
+
+        assert command_of(closed) == ""
+        assert command_of(driver_client.get(session_url(session_id)).json()) == ""
+        assert driver_client.get(f"{API}/smart_keys").json() == []
+        for action in ("entrance_try", "exit_try"):
+            assert driver_client.post(session_url(session_id, action)).status_code == 409
+        direction = Direction.EXIT if closing == "finalize" else Direction.ENTRANCE
+        later = timezone.now() + settings.ACCESS_COMMAND_VALIDITY
+        for mac in barrier_macs(parking, direction):
+            assert refused_reason(last_command, parking, mac, now=later) == "expired"
+
+    def test_an_entrance_command_never_outlives_the_entering_deadline(
+        self, driver_client, parking, settings
+    ):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+        deadline_in = timedelta(seconds=30)
+        started = timezone.now() - settings.PARKING_ENTERING_TIMEOUT + deadline_in
+        ParkingSession.objects.filter(pk=session_id).update(start_time=started)
+
+        command = command_of(act(driver_client, session_id, "entrance_try"))
+
+        fields = decode_access_command(command)[0]
+        assert fields.lifetime <= 30
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        after_deadline = started + settings.PARKING_ENTERING_TIMEOUT
+        assert refused_reason(command, parking, mac, now=after_deadline) == "expired"
+
+    def test_one_parkings_command_does_not_open_another_parking(self, driver_client, parking):
+        command = command_of(start(driver_client, parking))
+        other = SecuredParkingFactory(access_points=1)
+        current_key_pair(secured_parking_id=other.pk, now=timezone.now())
+
+        reason = refused_reason(command, other, barrier_macs(other, Direction.ENTRANCE)[0])
+
+        assert reason == "unknown_key"
+
+
+class TestKeyPairs:
+    def test_a_parking_gets_one_key_pair_on_first_use_stored_encrypted(
+        self, driver_client, parking
+    ):
+        start(driver_client, parking)
+
+        key_pair = ParkingKeyPair.objects.get(secured_parking=parking)
+        private_raw = key_pair.private_key().private_bytes_raw()
+        assert key_pair.is_current
+        assert private_raw.hex() not in key_pair.encrypted_private_key
+        assert len(key_pair.encrypted_private_key) > 64
+        assert key_pair.barrier_key().public_key.hex() == key_pair.public_key
+
+    def test_private_keys_cannot_be_read_with_another_encryption_key(self, parking, settings):
+        key_pair = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        settings.ACCESS_COMMAND_KEY_ENCRYPTION_KEY = ["a-new-key"]
+        with pytest.raises(ImproperlyConfigured):
+            key_pair.private_key()
+
+        settings.ACCESS_COMMAND_KEY_ENCRYPTION_KEY = ["a-new-key", settings.SECRET_KEY]
+        assert key_pair.private_key()
+
+    def test_after_rotation_old_commands_verify_during_the_overlap_only(
+        self, driver_client, parking, settings
+    ):
+        old_command = command_of(start(driver_client, parking))
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        now = timezone.now()
+
+        new_pair = rotate_parking_key_pair(secured_parking=parking, now=now)
+
+        assert verify(old_command, parking, mac, now=now + timedelta(seconds=30))
+        after_overlap = now + settings.ACCESS_COMMAND_KEY_OVERLAP
+        assert refused_reason(old_command, parking, mac, now=after_overlap) in {
+            "key_retired",
+            "unknown_key",
+            "expired",
+        }
+        old_pair = ParkingKeyPair.objects.get(secured_parking=parking, retired_at=now)
+        with pytest.raises(AccessCommandRefused) as refusal:
+            verify_access_command(
+                old_command,
+                [old_pair.barrier_key(), new_pair.barrier_key()],
+                mac,
+                after_overlap,
+                None,
+                leeway_seconds=10**6,
+            )
+        assert refusal.value.reason == "key_retired"
+
+    def test_commands_after_rotation_are_signed_with_the_new_key(self, driver_client, parking):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+        new_pair = rotate_parking_key_pair(secured_parking=parking, now=timezone.now())
+
+        command = command_of(act(driver_client, session_id, "entrance_try"))
+
+        assert decode_access_command(command)[0].key_id.hex() == new_pair.key_id
+        assert verify(command, parking, barrier_macs(parking, Direction.ENTRANCE)[0])
+
+    def test_rotating_for_a_leaked_key_trusts_the_old_one_no_longer(self, driver_client, parking):
+        old_command = command_of(start(driver_client, parking))
+        now = timezone.now()
+
+        rotate_parking_key_pair(secured_parking=parking, now=now, overlap=timedelta(0))
+
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        assert refused_reason(old_command, parking, mac, now=now) == "unknown_key"
+
+    def test_only_one_previous_key_stays_trusted(self, parking):
+        now = timezone.now()
+        first = current_key_pair(secured_parking_id=parking.pk, now=now)
+        second = rotate_parking_key_pair(secured_parking=parking, now=now)
+        third = rotate_parking_key_pair(secured_parking=parking, now=now + timedelta(seconds=1))
+
+        trusted = ParkingKeyPair.objects.trusted(now + timedelta(seconds=2))
+        assert set(trusted.values_list("key_id", flat=True)) == {second.key_id, third.key_id}
+        later = trusted_barrier_keys(now=now + timedelta(seconds=2))
+        assert first.key_id not in {key.key_id.hex() for key in later}
+
+
+class TestAccessLog:
+    def test_every_command_and_try_is_logged_with_who_what_and_result(self, driver_client, parking):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+        act(driver_client, session_id, "entrance_try")
+        ParkingSession.objects.filter(pk=session_id).update(entrance_remaining_tries=0)
+        assert driver_client.post(session_url(session_id, "entrance_try")).status_code == 409
+
+        log = list(
+            AccessLogEntry.objects.filter(parking_session_id=session_id)
+            .order_by("id")
+            .values_list("event", "result", "direction")
+        )
+
+        assert log == [
+            (AccessEvent.COMMAND_ISSUED, AccessResult.ISSUED, Direction.ENTRANCE),
+            (AccessEvent.ENTRANCE_TRY, AccessResult.GRANTED, Direction.ENTRANCE),
+            (AccessEvent.COMMAND_ISSUED, AccessResult.ISSUED, Direction.ENTRANCE),
+            (AccessEvent.ENTRANCE_TRY, AccessResult.REFUSED, Direction.ENTRANCE),
+        ]
+        entry = AccessLogEntry.objects.filter(parking_session_id=session_id).latest("id")
+        assert entry.driver == driver_client.driver
+        assert entry.secured_parking == parking
+        assert "No entrance tries left" in entry.detail
+
+    def test_an_exit_try_in_the_wrong_state_is_logged_as_refused(self, driver_client, parking):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+
+        assert driver_client.post(session_url(session_id, "exit_try")).status_code == 409
+
+        entry = AccessLogEntry.objects.get(event=AccessEvent.EXIT_TRY)
+        assert (entry.result, entry.direction) == (AccessResult.REFUSED, Direction.EXIT)
+
+
+class TestManagementCommands:
+    def test_export_barrier_keys_prints_public_keys_and_tags_for_provisioning(self, parking):
+        other = SecuredParkingFactory()
+        now = timezone.now()
+        current_key_pair(secured_parking_id=parking.pk, now=now)
+        rotate_parking_key_pair(secured_parking=parking, now=now)
+
+        out = call_command_output("export_barrier_keys")
+
+        document = json.loads(out)
+        by_id = {item["secured_parking_id"]: item for item in document["parkings"]}
+        exported = by_id[parking.pk]
+        current = ParkingKeyPair.objects.current().get(secured_parking=parking)
+        assert exported["current_key"]["public_key"] == current.public_key
+        assert exported["previous_key"]["accepted_until"]
+        assert {ap["mac_address"] for ap in exported["access_points"]} == set(
+            parking.access_points.values_list("mac_address", flat=True)
+        )
+        assert all(len(ap["tag"]) == 8 for ap in exported["access_points"])
+        # A parking without a key gets one, so its barriers can be provisioned up front.
+        assert by_id[other.pk]["current_key"]["key_id"]
+        assert by_id[other.pk]["previous_key"] is None
+        assert "private" not in out and "encrypted" not in out
+
+    def test_verify_access_command_accepts_a_genuine_command(self, driver_client, parking):
+        command = command_of(start(driver_client, parking))
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+
+        out = call_command_output(
+            "verify_access_command", command, "--mac", mac, "--direction", "entrance"
+        )
+
+        assert "VALID" in out
+        assert '"counter": 1' in out
+
+    def test_verify_access_command_with_an_explicit_key_and_time(self, driver_client, parking):
+        command = command_of(start(driver_client, parking))
+        key = ParkingKeyPair.objects.get(secured_parking=parking).public_key
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        late = (timezone.now() + timedelta(hours=1)).isoformat()
+
+        with pytest.raises(CommandError, match=r"REFUSED \(expired\)"):
+            call_command_output(
+                "verify_access_command", command, "--mac", mac, "--public-key", key, "--now", late
+            )
+        with pytest.raises(CommandError, match=r"REFUSED \(replayed\)"):
+            call_command_output(
+                "verify_access_command", command, "--mac", mac, "--last-counter", "1"
+            )
+
+
+def call_command_output(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+class TestAdmin:
+    @pytest.fixture
+    def operator_client(self, client):
+        client.force_login(OperatorFactory())
+        return client
+
+    def test_operators_rotate_a_parkings_key_pair_from_the_admin(self, operator_client, parking):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        url = reverse("admin:smart_keys_parkingkeypair_changelist")
+
+        response = operator_client.post(
+            url, {"action": "rotate", "_selected_action": [old.pk]}, follow=True
+        )
+
+        assert response.status_code == 200
+        old.refresh_from_db()
+        assert old.retired_at is not None and old.accepted_until > old.retired_at
+        new = ParkingKeyPair.objects.current().get(secured_parking=parking)
+        assert new.key_id in response.content.decode()
+
+    def test_key_pairs_are_read_only(self, operator_client, parking):
+        key_pair = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        change = reverse("admin:smart_keys_parkingkeypair_change", args=[key_pair.pk])
+
+        page = operator_client.get(change).content.decode()
+
+        assert key_pair.public_key in page
+        assert key_pair.encrypted_private_key not in page
+        assert operator_client.get(reverse("admin:smart_keys_parkingkeypair_add")).status_code == (
+            403
+        )
+
+    def test_the_access_log_is_listed_read_only(self, operator_client, driver_client, parking):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+        entry = AccessLogEntry.objects.get(parking_session_id=session_id)
+        changelist = reverse("admin:smart_keys_accesslogentry_changelist")
+
+        listed = operator_client.get(changelist, {"q": driver_client.driver.email})
+        filtered = operator_client.get(changelist, {"event__exact": "command_issued"})
+
+        assert listed.status_code == 200
+        assert list(listed.context["cl"].result_list) == [entry]
+        assert list(filtered.context["cl"].result_list) == [entry]
+        change = reverse("admin:smart_keys_accesslogentry_change", args=[entry.pk])
+        page = operator_client.get(change)
+        assert page.status_code == 200
+        assert b'name="_save"' not in page.content
+        assert operator_client.post(change, {"detail": "edited"}).status_code == 403
+        delete = reverse("admin:smart_keys_accesslogentry_delete", args=[entry.pk])
+        assert operator_client.post(delete, {"post": "yes"}).status_code == 403
+        add = reverse("admin:smart_keys_accesslogentry_add")
+        assert operator_client.get(add).status_code == 403
+        entry.refresh_from_db()
+        assert entry.detail != "edited"
+
+    def test_the_access_log_list_costs_a_constant_number_of_queries(
+        self, operator_client, driver_client, parking, django_assert_max_num_queries
+    ):
+        session_id = start(driver_client, parking)["parking_session"]["id"]
+        for _ in range(3):
+            act(driver_client, session_id, "entrance_try")
+        changelist = reverse("admin:smart_keys_accesslogentry_changelist")
+
+        # session + user, page count, the page with driver, parking and access point, and the
+        # parking filter's choices, whatever the number of rows
+        with django_assert_max_num_queries(8):
+            assert operator_client.get(changelist).status_code == 200
+
+    def test_a_gateway_credential_is_set_write_only_and_stored_encrypted(
+        self, operator_client, parking
+    ):
+        add = reverse("admin:smart_keys_barriergateway_add")
+
+        response = operator_client.post(
+            add,
+            {
+                "secured_parking": parking.pk,
+                "url": "https://gateway.example.com/open",
+                "credential": "s3cret-token",
+                "is_enabled": "on",
+            },
+        )
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        gateway = BarrierGateway.objects.get(secured_parking=parking)
+        assert gateway.credential == "s3cret-token"
+        assert "s3cret-token" not in gateway.encrypted_credential
+        change = reverse("admin:smart_keys_barriergateway_change", args=[gateway.pk])
+        assert b"s3cret-token" not in operator_client.get(change).content
+        operator_client.post(
+            change,
+            {"secured_parking": parking.pk, "url": gateway.url, "credential": "", "is_enabled": ""},
+        )
+        gateway.refresh_from_db()
+        assert gateway.credential == "s3cret-token" and not gateway.is_enabled
+
+
+class TestOperatorStaff:
+    def test_staff_rotate_keys_and_read_the_log_of_their_own_parkings_only(
+        self, driver_client, make_driver_client
+    ):
+        operator = ParkingOperatorFactory()
+        mine = SecuredParkingFactory(operator=operator, access_points=1)
+        theirs = SecuredParkingFactory(operator=ParkingOperatorFactory(), access_points=1)
+        start(driver_client, mine)
+        start(make_driver_client(), theirs)
+        my_key = ParkingKeyPair.objects.get(secured_parking=mine)
+        their_key = ParkingKeyPair.objects.get(secured_parking=theirs)
+        client = staff_client(operator)
+        keys_url = reverse("admin:smart_keys_parkingkeypair_changelist")
+
+        listed = client.get(keys_url)
+        client.post(keys_url, {"action": "rotate", "_selected_action": [my_key.pk, their_key.pk]})
+        log = client.get(reverse("admin:smart_keys_accesslogentry_changelist"))
+
+        assert list(listed.context["cl"].result_list) == [my_key]
+        my_key.refresh_from_db()
+        their_key.refresh_from_db()
+        assert not my_key.is_current and their_key.is_current
+        assert {entry.secured_parking for entry in log.context["cl"].result_list} == {mine}
+
+
+def test_the_demo_session_carries_a_genuine_command(db):
+    demo = seed_demo(now=timezone.now())
+
+    key = demo.session.smart_key
+    mac = demo.access_points[0].mac_address
+    assert verify(key.access_command, demo.parking, mac, direction="entrance")
+    assert demo.session.state == State.ACTIVE
