@@ -1,22 +1,103 @@
-from django.contrib import admin
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
-from parking.models import ParkingSession, SecuredParking, Tariff
+from accounts.models import User
+from parking import services
+from parking.admin_large_tables import LargeTableAdmin
+from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter
+from parking.dashboard import dashboard_for
+from parking.exceptions import ParkingError
+from parking.forms import GrantTriesForm, SessionActionForm
+from parking.models import (
+    Operator,
+    OperatorMembership,
+    ParkingSession,
+    SecuredParking,
+    SessionAuditEntry,
+    Tariff,
+)
 from smart_keys.admin import AccessPointInline, access_point_list, mac_search_term
-from smart_keys.models import SmartKey
+from smart_keys.models import AccessPoint, SmartKey
+from smart_keys.services import rotate_parking_key_pair
 
 WINDOW_FORMAT = "%Y-%m-%d %H:%M"
+SESSION_ID = re.compile(r"^#?\d{1,18}$")
+PARTIAL_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2})+$")
+# An action page lists every session it will change; more than a page is a mistake.
+MAX_SESSIONS_PER_ACTION = 100
 
 
 def validity_window(key: SmartKey) -> str:
     start = timezone.localtime(key.start_time).strftime(WINDOW_FORMAT)
     end = timezone.localtime(key.end_time).strftime(WINDOW_FORMAT)
     return f"{start} – {end} ({timezone.get_current_timezone_name()})"
+
+
+def readable_duration(span: timedelta) -> str:
+    days, minutes = divmod(int(span.total_seconds()) // 60, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return f"{days} d {text}" if days else text
+
+
+class OperatorMembershipInline(admin.TabularInline):
+    model = OperatorMembership
+    fields = ["user", "created_at"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["user"]
+    extra = 1
+
+    # Memberships are added (through the service, which also grants the staff permissions)
+    # or removed; re-pointing one at another user would skip that.
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Operator)
+class OperatorAdmin(admin.ModelAdmin):
+    """Parking companies and their staff; superusers only (staff get no Operator rights)."""
+
+    list_display = ["name", "parking_count", "staff_count", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+    inlines = [OperatorMembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Operator]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                parking_count=Count("secured_parkings", distinct=True),
+                staff_count=Count("memberships", distinct=True),
+            )
+        )
+
+    @admin.display(description="Parkings", ordering="parking_count")
+    def parking_count(self, operator: Operator) -> int:
+        return operator.parking_count
+
+    @admin.display(description="Staff", ordering="staff_count")
+    def staff_count(self, operator: Operator) -> int:
+        return operator.staff_count
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not OperatorMembership:
+            return super().save_formset(request, form, formset, change)
+        new_memberships = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership.delete()
+        for membership in new_memberships:
+            services.add_operator_staff(user=membership.user, operator=form.instance)
 
 
 class TariffInline(admin.StackedInline):
@@ -27,9 +108,11 @@ class TariffInline(admin.StackedInline):
 
 
 @admin.register(SecuredParking)
-class SecuredParkingAdmin(admin.ModelAdmin):
+class SecuredParkingAdmin(OperatorScopedAdmin):
+    parking_path = "pk"
     list_display = [
         "name",
+        "operator",
         "address",
         "is_active",
         "is_online",
@@ -37,43 +120,110 @@ class SecuredParkingAdmin(admin.ModelAdmin):
         "capacity",
         "access_point_count",
     ]
-    list_filter = ["is_active", "is_online", "currency"]
+    list_filter = ["operator", "is_active", "is_online", "currency"]
+    list_select_related = ["operator"]
     search_fields = ["name", "address"]
     ordering = ["name", "id"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [AccessPointInline, TariffInline]
+    actions = ["rotate_signing_keys"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SecuredParking]:
         return super().get_queryset(request).annotate(access_point_count=Count("access_points"))
+
+    def has_rotate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("smart_keys.change_parkingkeypair")
+
+    @admin.action(
+        description="Rotate the signing keys of the selected parkings", permissions=["rotate"]
+    )
+    def rotate_signing_keys(self, request: HttpRequest, queryset: QuerySet[SecuredParking]) -> None:
+        """The key pair admin's rotation, reached from the parkings an operator runs."""
+        now = timezone.now()
+        for parking in queryset.order_by("pk"):
+            key_pair = rotate_parking_key_pair(secured_parking=parking, now=now)
+            self.message_user(
+                request,
+                f"{parking}: new key {key_pair.key_id}. Provision the barriers with "
+                "`manage.py export_barrier_keys`.",
+            )
+
+    def get_list_filter(self, request: HttpRequest) -> list:
+        # The operator filter would list every company; staff only ever see their own.
+        if request.user.is_superuser:
+            return self.list_filter
+        return [f for f in self.list_filter if f != "operator"]
 
     @admin.display(description="Access points", ordering="access_point_count")
     def access_point_count(self, parking: SecuredParking) -> int:
         return parking.access_point_count
 
 
+class SessionAuditEntryInline(admin.TabularInline):
+    """The audit trail on the session page: who did what from the back office, and why."""
+
+    model = SessionAuditEntry
+    fields = ["created_at", "actor", "action", "reason", "changes"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Audit trail"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SessionAuditEntry]:
+        return super().get_queryset(request).select_related("actor")
+
+    # Written only by the services, never edited.
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Changes")
+    def changes(self, entry: SessionAuditEntry) -> SafeString:
+        lines = []
+        for field, value in entry.details.items():
+            label = field.replace("_", " ")
+            if isinstance(value, list) and len(value) == 2:
+                if value[0] != value[1]:
+                    lines.append((label, f"{value[0]} → {value[1]}"))
+            else:
+                lines.append((label, value))
+        return format_html_join(mark_safe("<br>"), "{}: {}", lines)
+
+
 @admin.register(ParkingSession)
-class ParkingSessionAdmin(admin.ModelAdmin):
+class ParkingSessionAdmin(LargeTableAdmin, OperatorScopedAdmin):
+    parking_path = "secured_parking"
     list_display = [
         "id",
+        "state_now",
         "driver",
         "secured_parking",
-        "state",
         "start_time",
-        "end_time",
-        "amount_with_currency",
-        "smart_key_link",
-        "key_access_points",
+        "duration",
+        "amount_now",
+        "tries_left",
     ]
-    list_filter = ["state", "type", "secured_parking"]
-    list_select_related = ["driver", "secured_parking", "smart_key"]
-    search_fields = [
-        "id__exact",
-        "driver__email",
-        "secured_parking__name",
-        "smart_key__access_points__mac_address",
+    list_filter = [
+        "state",
+        ("secured_parking", ParkingFilter),
+        ("start_time", admin.DateFieldListFilter),
     ]
+    list_select_related = ["driver", "secured_parking__tariff", "smart_key"]
+    # Searched by get_search_results below, one indexed lookup per kind of term; the
+    # fields are listed for the search box to show.
+    search_fields = ["id", "driver__email", "smart_key__access_points__mac_address"]
+    search_help_text = (
+        "A session id (42), a driver's email or part of it, or a barrier's MAC address "
+        "(whole in any spelling, or its last bytes such as AB:CD)."
+    )
     date_hierarchy = "start_time"
     ordering = ["-start_time", "-id"]
+    # Sorting only by what an index already orders: anything else sorts a million rows.
+    sortable_by = ["id", "start_time"]
+    actions = ["finalize_sessions", "cancel_sessions", "grant_extra_tries"]
+    inlines = [SessionAuditEntryInline]
     readonly_fields = ["smart_key_details", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["driver", "secured_parking", "type", "state"]}),
@@ -85,23 +235,56 @@ class ParkingSessionAdmin(admin.ModelAdmin):
     ]
 
     # Sessions move only through the same services as the API, which guard state, tries
-    # and amount; here operators look them up.
+    # and amount: the actions below, never an edited form.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ParkingSession]:
-        # One query for all the listed keys' barriers, however many rows the page shows.
-        return super().get_queryset(request).prefetch_related("smart_key__access_points")
+    # A session is a record of money owed and paid: it is never deleted.
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("parking.operate_parkingsession")
 
     def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, mac_search_term(search_term))
+        """Each kind of term gets the one lookup an index answers, never a LIKE over the
+        joined rows of a million sessions, and no DISTINCT (each filter is a semi-join)."""
+        term = search_term.strip()
+        mac = mac_search_term(term)
+        if not term:
+            return queryset, False
+        if mac != term or PARTIAL_MAC.match(term):
+            barriers = AccessPoint.objects.filter(
+                mac_address__contains=mac.upper().replace("-", ":")
+            )
+            keys = SmartKey.access_points.through.objects.filter(accesspoint__in=barriers)
+            return queryset.filter(smart_key__in=keys.values("smartkey_id")), False
+        if SESSION_ID.match(term):
+            return queryset.filter(pk=int(term.lstrip("#"))), False
+        drivers = User.objects.filter(email__icontains=term).values("pk")
+        return queryset.filter(driver__in=drivers), False
 
-    @admin.display(description="Amount", ordering="amount")
-    def amount_with_currency(self, session: ParkingSession) -> str:
-        return f"{session.amount} {session.currency}"
+    @admin.display(description="State", ordering="state")
+    def state_now(self, session: ParkingSession) -> str:
+        if session.is_stale(timezone.now()):
+            return "Cancelled (did not enter in time)"
+        return session.get_state_display()
+
+    @admin.display(description="Duration")
+    def duration(self, session: ParkingSession) -> str:
+        end = session.end_time or timezone.now()
+        return readable_duration(end - session.start_time)
+
+    @admin.display(description="Amount")
+    def amount_now(self, session: ParkingSession) -> str:
+        return f"{session.amount_due(timezone.now())} {session.currency}"
+
+    @admin.display(description="Tries left (entrance / exit)")
+    def tries_left(self, session: ParkingSession) -> str:
+        return f"{session.entrance_remaining_tries} / {session.exit_remaining_tries}"
 
     @admin.display(description="Smart key")
     def smart_key_link(self, session: ParkingSession) -> SafeString:
@@ -120,3 +303,122 @@ class ParkingSessionAdmin(admin.ModelAdmin):
             validity_window(session.smart_key),
             self.key_access_points(session) or "No access points",
         )
+
+    @admin.action(description="Finalize selected sessions…", permissions=["operate"])
+    def finalize_sessions(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
+        return self._confirm_then_apply(
+            request,
+            queryset,
+            service=services.finalize_by_operator,
+            form_class=SessionActionForm,
+            title="Finalize parking sessions",
+            explanation=(
+                "An active session pays what is due now, an exiting one what was fixed at the "
+                "exit; both end now and their keys stop working."
+            ),
+            done="finalized",
+        )
+
+    @admin.action(description="Cancel selected sessions…", permissions=["operate"])
+    def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
+        return self._confirm_then_apply(
+            request,
+            queryset,
+            service=services.cancel_by_operator,
+            form_class=SessionActionForm,
+            title="Cancel parking sessions",
+            explanation=(
+                "Entering and active sessions end now with nothing due and their keys stop "
+                "working. Exiting sessions are refused: their amount is fixed, finalize them."
+            ),
+            done="cancelled",
+        )
+
+    @admin.action(description="Grant extra entrance/exit tries…", permissions=["operate"])
+    def grant_extra_tries(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
+        return self._confirm_then_apply(
+            request,
+            queryset,
+            service=services.grant_extra_tries,
+            form_class=GrantTriesForm,
+            title="Grant extra tries",
+            explanation=(
+                "For a driver stuck at a barrier with no tries left: the tries are added to "
+                "what each open session has left."
+            ),
+            done="given extra tries",
+        )
+
+    def _confirm_then_apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ParkingSession],
+        *,
+        service: Callable[..., ParkingSession],
+        form_class: type[SessionActionForm],
+        title: str,
+        explanation: str,
+        done: str,
+    ) -> TemplateResponse | None:
+        """Show the selected sessions and ask for a reason; on confirmation, run ``service``."""
+        selected = queryset.select_related("driver", "secured_parking__tariff")
+        sessions = list(selected[: MAX_SESSIONS_PER_ACTION + 1])
+        if len(sessions) > MAX_SESSIONS_PER_ACTION:
+            self.message_user(
+                request, f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
+                messages.ERROR,
+            )  # fmt: skip
+            return None
+        form = form_class(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            self._apply(request, sessions, service=service, options=form.cleaned_data, done=done)
+            return None
+        now = timezone.now()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "explanation": explanation,
+            "opts": self.opts,
+            "rows": [(session, session.amount_due(now)) for session in sessions],
+            "form": form,
+            "action": request.POST["action"],
+        }
+        return TemplateResponse(
+            request, "admin/parking/parkingsession/action_confirmation.html", context
+        )
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        sessions: list[ParkingSession],
+        *,
+        service: Callable[..., ParkingSession],
+        options: dict,
+        done: str,
+    ) -> None:
+        now = timezone.now()
+        changed = []
+        for session in sessions:
+            # One transaction each: a refused session does not undo the others.
+            try:
+                service(session=session, actor=request.user, now=now, **options)
+            except ParkingError as refusal:
+                self.message_user(
+                    request, f"Session #{session.pk}: {refusal.message}", messages.ERROR
+                )
+            else:
+                changed.append(f"#{session.pk}")
+        if changed:
+            noun = "session" if len(changed) == 1 else "sessions"
+            self.message_user(request, f"{len(changed)} {noun} {done}: {', '.join(changed)}.")
+
+
+def dashboard_view(request: HttpRequest) -> TemplateResponse:
+    """Per parking: open sessions against capacity, today's sessions and revenue, and the
+    sessions started per hour over the last day; scoped like every other admin page."""
+    context = {
+        **admin.site.each_context(request),
+        "title": "Dashboard",
+        "dashboard": dashboard_for(user=request.user, now=timezone.now()),
+    }
+    return TemplateResponse(request, "admin/dashboard.html", context)

@@ -16,16 +16,19 @@ from oauth2_provider.settings import oauth2_settings
 from accounts.models import User
 from parking.models import (
     OPEN_STATES,
+    Operator,
     ParkingSession,
     SecuredParking,
     SessionType,
     State,
     Tariff,
 )
+from parking.services import add_operator_staff
 from smart_keys.models import AccessPoint, Direction, SmartKey, SmartKeyType
-from smart_keys.services import new_access_command
+from smart_keys.services import issue_access_command
 
 PARKING_NAME = "Secured P 1"
+OPERATOR_NAME = "Demo Parking SRL"
 # (name, direction, MAC): the first MAC is the one in the current-session seed document.
 ACCESS_POINTS = (
     ("Entrance A", Direction.ENTRANCE, "76:86:BB:DE:63:AD"),
@@ -39,6 +42,8 @@ SECOND_DRIVER_EMAIL = "driver2@example.com"
 DRIVER_PASSWORD = "demo-driver-pass"  # noqa: S105 - published demo login
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "demo-admin-pass"  # noqa: S105 - published demo login
+STAFF_EMAIL = "staff@example.com"
+STAFF_PASSWORD = "demo-staff-pass"  # noqa: S105 - published demo login
 SESSION_AGE = timedelta(hours=1, minutes=10)
 SESSION_KEY_VALIDITY = timedelta(hours=24)
 
@@ -54,12 +59,15 @@ class DemoData:
     session: ParkingSession
     access_token: AccessToken
     raw_access_token: str
+    operator: Operator
+    staff: User
 
 
-def seed_parking() -> SecuredParking:
+def seed_parking(*, operator: Operator | None = None) -> SecuredParking:
     parking, _created = SecuredParking.objects.update_or_create(
         name=PARKING_NAME,
         defaults={
+            "operator": operator,
             "description": "Underground, 2 levels, open 24/7. Demo data.",
             "address": "Strada Exemplu 1, Cluj-Napoca 400000, Romania",
             "latitude": Decimal("46.770439"),
@@ -141,7 +149,7 @@ def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -
         .select_related("smart_key")
         .first()
     )
-    key = (session.smart_key if session else None) or SmartKey(access_command=new_access_command())
+    key = (session.smart_key if session else None) or SmartKey()
     session = session or ParkingSession(driver=driver)
     session.smart_key = _seed_session_key(
         key=key, driver=driver, parking=parking, start_time=start_time
@@ -156,6 +164,9 @@ def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -
     session.amount = Decimal("0.00")
     session.currency = parking.currency
     session.save()
+    # A genuine signed command (valid for ACCESS_COMMAND_VALIDITY from now), not a placeholder.
+    issue_access_command(smart_key_id=session.smart_key_id, now=now)
+    session.smart_key.refresh_from_db()
     return session
 
 
@@ -190,13 +201,16 @@ def mint_access_token(
 @transaction.atomic
 def seed_demo(*, now: datetime, token_lifetime: timedelta | None = None) -> DemoData:
     """Create or reset all demo data, and mint a fresh token for the driver with a session."""
-    parking = seed_parking()
+    operator, _created = Operator.objects.get_or_create(name=OPERATOR_NAME)
+    parking = seed_parking(operator=operator)
     seed_tariff(parking=parking)
     access_points = seed_access_points(parking=parking)
     application = seed_mobile_app()
     driver = seed_user(email=DRIVER_EMAIL, password=DRIVER_PASSWORD)
     second_driver = seed_user(email=SECOND_DRIVER_EMAIL, password=DRIVER_PASSWORD)
     admin = seed_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, is_superuser=True)
+    staff = seed_user(email=STAFF_EMAIL, password=STAFF_PASSWORD)
+    add_operator_staff(user=staff, operator=operator)
     session = seed_open_session(driver=driver, parking=parking, now=now)
     access_token, raw_access_token = mint_access_token(
         user=driver, application=application, now=now, lifetime=token_lifetime
@@ -211,4 +225,6 @@ def seed_demo(*, now: datetime, token_lifetime: timedelta | None = None) -> Demo
         session=session,
         access_token=access_token,
         raw_access_token=raw_access_token,
+        operator=operator,
+        staff=staff,
     )

@@ -3,6 +3,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -35,7 +36,52 @@ def entering_cutoff(now: datetime) -> datetime:
     return now - settings.PARKING_ENTERING_TIMEOUT
 
 
+class OperatorQuerySet(models.QuerySet["Operator"]):
+    def staffed_by(self, user: "User") -> Self:
+        return self.filter(memberships__user=user)
+
+
+class Operator(models.Model):
+    """A parking company. Its staff run its secured parkings in the back office."""
+
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OperatorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OperatorMembership(models.Model):
+    """A back-office user working for an operator: they see and change only its parkings."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_memberships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["operator", "user"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["operator", "user"], name="one_membership_per_operator"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.operator}"
+
+
 class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
+    def run_by(self, user: "User") -> Self:
+        """Parkings of the operators ``user`` works for (one row each: memberships are unique)."""
+        return self.filter(operator__memberships__user=user)
+
     def with_occupancy(self, now: datetime) -> Self:
         """Annotate ``occupied_places``: the open sessions holding a place right now."""
         open_session = Q(parking_sessions__state__in=OPEN_STATES) & ~Q(
@@ -49,6 +95,15 @@ class SecuredParking(models.Model):
     """A barrier-controlled car park that drivers pay for per use."""
 
     name = models.CharField(max_length=200)
+    # Nullable only so existing parkings survive the migration; the back office requires it
+    # from operator staff, and a parking without one is visible to superusers alone.
+    operator = models.ForeignKey(
+        Operator,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="secured_parkings",
+    )
     description = models.TextField(blank=True)
     address = models.CharField(max_length=255, blank=True)
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
@@ -141,9 +196,24 @@ class ParkingSession(models.Model):
 
     class Meta:
         ordering = ["-start_time", "-id"]
+        permissions = [
+            ("operate_parkingsession", "Can finalize, cancel and grant tries from the back office"),
+        ]
+        # The back-office list is ordered by start time and filtered by state, parking and
+        # driver: each filter has an index that also yields that order, so a page is read
+        # from an index instead of sorting a million rows.
         indexes = [
             models.Index(fields=["driver", "-start_time"], name="session_driver_start"),
             models.Index(fields=["secured_parking", "state"], name="session_parking_state"),
+            models.Index(fields=["-start_time", "-id"], name="session_start"),
+            models.Index(fields=["state", "-start_time"], name="session_state_start"),
+            models.Index(fields=["secured_parking", "-start_time"], name="session_parking_start"),
+            # Today's revenue on the dashboard: sessions finished since midnight.
+            models.Index(
+                fields=["secured_parking", "end_time"],
+                condition=Q(state="finished"),
+                name="session_finished_end",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -185,6 +255,41 @@ class ParkingSession(models.Model):
         except Tariff.DoesNotExist:
             return self.amount
         return tariff.amount_for(now - self.start_time)
+
+
+class AuditAction(models.TextChoices):
+    FINALIZE = "finalize", "Finalized"
+    CANCEL = "cancel", "Cancelled"
+    GRANT_TRIES = "grant_tries", "Granted extra tries"
+
+
+class SessionAuditEntry(models.Model):
+    """Who changed a parking session from the back office, when, how and why."""
+
+    # PROTECT: an audit trail that disappears with the row it audits is no audit trail.
+    session = models.ForeignKey(
+        ParkingSession, on_delete=models.PROTECT, related_name="audit_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="session_audit_entries"
+    )
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    reason = models.TextField()
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "session audit entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="audit_reason_required"),
+            models.CheckConstraint(
+                condition=Q(action__in=AuditAction.values), name="audit_action_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 def _period_label(minutes: int) -> str:

@@ -8,8 +8,9 @@ from factory.django import DjangoModelFactory
 from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from accounts.models import User
-from parking.models import ParkingSession, SecuredParking, State, Tariff
-from smart_keys.models import AccessPoint, Direction, SmartKey
+from parking.models import Operator, ParkingSession, SecuredParking, State, Tariff
+from parking.services import add_operator_staff
+from smart_keys.models import AccessPoint, BarrierGateway, Direction, SmartKey
 
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
 
@@ -24,9 +25,35 @@ class DriverFactory(DjangoModelFactory):
 
 
 class OperatorFactory(DriverFactory):
+    """A superuser: sees every operator's parkings in the back office."""
+
     email = factory.Sequence(lambda n: f"operator{n}@example.com")
     is_staff = True
     is_superuser = True
+
+
+class ParkingOperatorFactory(DjangoModelFactory):
+    """An ``Operator``: the parking company that owns secured parkings."""
+
+    class Meta:
+        model = Operator
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Parking company {n}")
+
+
+class OperatorStaffFactory(DriverFactory):
+    """Back-office staff of one operator (``operator=…``), made so by the real service."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"staff{n}@example.com")
+
+    @factory.post_generation
+    def operator(self, create, extracted, **kwargs):
+        if create:
+            add_operator_staff(user=self, operator=extracted or ParkingOperatorFactory())
 
 
 class MobileApplicationFactory(DjangoModelFactory):
@@ -155,3 +182,14 @@ class ParkingSessionFactory(DjangoModelFactory):
     entrance_remaining_tries = factory.SelfAttribute("secured_parking.entrance_tries")
     exit_remaining_tries = factory.SelfAttribute("secured_parking.exit_tries")
     currency = factory.SelfAttribute("secured_parking.currency")
+
+
+class BarrierGatewayFactory(DjangoModelFactory):
+    """An online parking's gateway; pass ``url`` (a loopback test server) and ``credential``."""
+
+    class Meta:
+        model = BarrierGateway
+
+    secured_parking = factory.SubFactory(SecuredParkingFactory, is_online=True)
+    url = "http://127.0.0.1:9/open"
+    credential = "gateway-test-credential"

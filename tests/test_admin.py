@@ -118,6 +118,32 @@ def test_sessions_are_found_by_access_point_mac_in_any_spelling(operator_client,
     assert listed(response) == [wanted]
 
 
+def test_sessions_are_found_by_id(operator_client):
+    wanted = a_session_with_barriers()
+    a_session_with_barriers()
+
+    for term in [str(wanted.pk), f"#{wanted.pk}"]:
+        response = operator_client.get(changelist_url(ParkingSession), {"q": term})
+        assert listed(response) == [wanted]
+
+
+@pytest.mark.parametrize("spelling", ["AB:CD", "ab-cd", "00:ab:cd"])
+def test_sessions_are_found_by_the_last_bytes_of_a_barrier_mac(operator_client, spelling):
+    wanted = ParkingSessionFactory()
+    wanted.smart_key.access_points.set(
+        [
+            AccessPointFactory(
+                secured_parking=wanted.secured_parking, mac_address="02:00:00:00:AB:CD"
+            )
+        ]
+    )
+    a_session_with_barriers()
+
+    response = operator_client.get(changelist_url(ParkingSession), {"q": spelling})
+
+    assert listed(response) == [wanted]
+
+
 def test_access_points_are_found_by_mac_and_by_parking_name(operator_client):
     barrier = AccessPointFactory(mac_address="02:00:00:00:AB:CD", secured_parking__name="Gara")
     AccessPointFactory(secured_parking__name="Airport")
@@ -153,15 +179,12 @@ def test_session_change_page_shows_the_keys_access_points_and_links_to_the_key(o
     assert f'href="{change_url(session.smart_key)}"' in page
 
 
-def test_session_changelist_shows_amount_with_currency_and_key_barriers(operator_client):
-    session = a_session_with_barriers(amount="4.17")
+def test_session_changelist_shows_amount_with_currency(operator_client):
+    a_session_with_barriers(state="exiting", amount="4.17")
 
     response = operator_client.get(changelist_url(ParkingSession))
 
-    page = response.content.decode()
-    assert "4.17 RON" in page
-    for barrier in session.smart_key.access_points.all():
-        assert barrier.mac_address in page
+    assert "4.17 RON" in response.content.decode()
 
 
 def test_smart_key_change_page_lists_its_access_points(operator_client):

@@ -10,7 +10,15 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from accounts.models import User
-from parking.models import OPEN_STATES, ParkingSession, SecuredParking, State, Tariff
+from parking.models import (
+    OPEN_STATES,
+    Operator,
+    OperatorMembership,
+    ParkingSession,
+    SecuredParking,
+    State,
+    Tariff,
+)
 from smart_keys.models import AccessPoint, Direction, SmartKey
 from tests.factories import AccessTokenFactory, ParkingSessionFactory, SecuredParkingFactory
 
@@ -35,7 +43,17 @@ def seed(*args: str) -> str:
 
 
 def row_counts() -> dict[str, int]:
-    models = [SecuredParking, Tariff, AccessPoint, Application, User, ParkingSession, SmartKey]
+    models = [
+        Operator,
+        OperatorMembership,
+        SecuredParking,
+        Tariff,
+        AccessPoint,
+        Application,
+        User,
+        ParkingSession,
+        SmartKey,
+    ]
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -114,6 +132,7 @@ def test_seeding_gives_the_first_driver_an_active_session_with_an_entrance_key(d
         ("driver@example.com", "demo-driver-pass"),
         ("driver2@example.com", "demo-driver-pass"),
         ("admin@example.com", "demo-admin-pass"),
+        ("staff@example.com", "demo-staff-pass"),
     ],
 )
 def test_the_demo_logins_authenticate(debug, email, password):
@@ -132,6 +151,16 @@ def test_the_admin_is_a_superuser_and_the_drivers_are_not(debug):
     assert not User.objects.filter(email__startswith="driver", is_staff=True).exists()
 
 
+def test_the_demo_staff_run_the_demo_parking_and_only_it(debug):
+    seed()
+    SecuredParkingFactory(name="Someone else's")
+
+    staff = User.objects.get(email="staff@example.com")
+    assert staff.is_staff and not staff.is_superuser
+    assert [p.name for p in SecuredParking.objects.run_by(staff)] == ["Secured P 1"]
+    assert staff.has_perm("parking.operate_parkingsession")
+
+
 def test_seeding_twice_creates_nothing_new(debug):
     seed()
     first = row_counts()
@@ -141,11 +170,13 @@ def test_seeding_twice_creates_nothing_new(debug):
 
     assert row_counts() == first
     assert first == {
+        "Operator": 1,
+        "OperatorMembership": 1,
         "SecuredParking": 1,
         "Tariff": 1,
         "AccessPoint": 3,
         "Application": 1,
-        "User": 3,
+        "User": 4,
         "ParkingSession": 1,
         "SmartKey": 1,
     }

@@ -5,7 +5,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from parking.demo_data import ADMIN_PASSWORD, DRIVER_PASSWORD, DemoData, seed_demo
+from parking.demo_data import (
+    ADMIN_PASSWORD,
+    DRIVER_PASSWORD,
+    STAFF_PASSWORD,
+    DemoData,
+    seed_demo,
+)
 
 CURRENT_SESSION_URL = "http://127.0.0.1:8000/api/car_driver/parking_sessions/current"
 MAX_TOKEN_HOURS = 24 * 365
@@ -63,6 +69,8 @@ class Command(BaseCommand):
             f"  (open session #{demo.session.pk}, {demo.session.state})",
             f"  driver   {demo.second_driver.email} / {DRIVER_PASSWORD}  (no session)",
             f"  operator {demo.admin.email} / {ADMIN_PASSWORD}  (superuser, /admin/)",
+            f"  staff    {demo.staff.email} / {STAFF_PASSWORD}"
+            f"  (staff of {demo.operator.name}, /admin/)",
             "",
             f"Bearer token for {demo.driver.email}, valid until "
             f"{demo.access_token.expires.isoformat(timespec='seconds')}:",

@@ -1,0 +1,24 @@
+from django import forms
+
+from parking.services import MAX_GRANTED_TRIES
+
+
+class SessionActionForm(forms.Form):
+    """The confirmation of a back-office action on parking sessions: the why is required."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        help_text="Kept in each session's audit trail with your name and the time.",
+    )
+
+
+class GrantTriesForm(SessionActionForm):
+    entrance_tries = forms.IntegerField(min_value=0, max_value=MAX_GRANTED_TRIES, initial=0)
+    exit_tries = forms.IntegerField(min_value=0, max_value=MAX_GRANTED_TRIES, initial=1)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not cleaned.get("entrance_tries") and not cleaned.get("exit_tries"):
+            raise forms.ValidationError("Grant at least one entrance or exit try.")
+        return cleaned

@@ -1,0 +1,270 @@
+"""The session list stays cheap at a million rows: constant queries, no full-table count."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import User
+from parking.admin_large_tables import CappedCountPaginator
+from parking.models import ParkingSession, State
+from smart_keys.models import AccessEvent, AccessLogEntry, AccessResult, SmartKey
+from smart_keys.services import record_access
+from tests.back_office import changelist_url, listed, staff_client
+from tests.factories import (
+    DriverFactory,
+    OperatorFactory,
+    ParkingOperatorFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+SESSIONS = changelist_url(ParkingSession)
+SESSION_TABLE = ParkingSession._meta.db_table
+
+
+def get_with_queries(client, url: str, params: dict | None = None) -> tuple[object, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    return response, [query["sql"] for query in queries.captured_queries]
+
+
+def counts_of_sessions(queries: list[str]) -> list[str]:
+    return [sql for sql in queries if "COUNT(" in sql.upper() and SESSION_TABLE in sql]
+
+
+@pytest.fixture
+def operator():
+    return ParkingOperatorFactory()
+
+
+@pytest.fixture
+def parking(operator):
+    return SecuredParkingFactory(operator=operator, access_points=2)
+
+
+@pytest.fixture
+def superuser_client(client):
+    client.force_login(OperatorFactory())
+    return client
+
+
+def sessions_in(parking, count: int) -> None:
+    for _ in range(count):
+        ParkingSessionFactory(secured_parking=parking)
+
+
+@pytest.mark.parametrize("who", ["staff", "superuser"])
+@pytest.mark.parametrize("params", [{}, {"state__exact": "active"}, {"q": "driver"}])
+def test_the_session_list_never_counts_the_whole_table(
+    operator, parking, superuser_client, who, params
+):
+    sessions_in(parking, 3)
+    client = staff_client(operator) if who == "staff" else superuser_client
+
+    response, queries = get_with_queries(client, SESSIONS, params)
+
+    assert len(listed(response)) == 3
+    counts = counts_of_sessions(queries)
+    assert counts, "the pages need a count"
+    for sql in counts:
+        assert re.search(r"LIMIT \d+", sql), f"unbounded count: {sql}"
+
+
+@pytest.mark.parametrize("model", [SmartKey, AccessLogEntry])
+@pytest.mark.parametrize("who", ["staff", "superuser"])
+def test_the_key_and_access_log_lists_are_just_as_bounded(
+    operator, parking, superuser_client, model, who
+):
+    client = staff_client(operator) if who == "staff" else superuser_client
+    url = changelist_url(model)
+    table = model._meta.db_table
+
+    def a_session_with_a_log_entry() -> None:
+        session = ParkingSessionFactory(secured_parking=parking)
+        record_access(
+            session=session, event=AccessEvent.ENTRANCE_TRY, result=AccessResult.GRANTED,
+            now=timezone.now(),
+        )  # fmt: skip
+
+    for _ in range(2):
+        a_session_with_a_log_entry()
+    few, few_queries = get_with_queries(client, url)
+    for _ in range(18):
+        a_session_with_a_log_entry()
+
+    many, many_queries = get_with_queries(client, url)
+
+    assert len(listed(many)) == 10 * len(listed(few)) == 20
+    assert len(many_queries) == len(few_queries), "\n".join(many_queries)
+    counts = [sql for sql in many_queries if "COUNT(" in sql.upper() and table in sql]
+    assert counts and all(re.search(r"LIMIT \d+", sql) for sql in counts), counts
+    assert not [sql for sql in many_queries if "DISTINCT" in sql.upper()]
+
+
+def test_the_date_drill_down_reads_two_rows_instead_of_every_distinct_date(
+    superuser_client, parking
+):
+    sessions_in(parking, 3)
+
+    _response, queries = get_with_queries(superuser_client, SESSIONS)
+
+    assert not [sql for sql in queries if "DISTINCT" in sql.upper()]
+    assert not [sql for sql in queries if "MIN(" in sql.upper() or "MAX(" in sql.upper()]
+
+
+def test_facet_counts_are_never_computed(superuser_client, parking):
+    sessions_in(parking, 3)
+
+    _plain, plain_queries = get_with_queries(superuser_client, SESSIONS)
+    _faceted, faceted_queries = get_with_queries(superuser_client, SESSIONS, {"_facets": "1"})
+
+    assert len(faceted_queries) == len(plain_queries)
+
+
+@pytest.mark.parametrize("who", ["staff", "superuser"])
+def test_the_session_list_costs_the_same_queries_for_2_and_20_rows(
+    operator, parking, superuser_client, who
+):
+    client = staff_client(operator) if who == "staff" else superuser_client
+    other_operators_parking = SecuredParkingFactory(operator=ParkingOperatorFactory())
+    sessions_in(parking, 2)
+    sessions_in(other_operators_parking, 2)
+    few, few_queries = get_with_queries(client, SESSIONS)
+    sessions_in(parking, 18)
+    sessions_in(other_operators_parking, 18)
+
+    many, many_queries = get_with_queries(client, SESSIONS)
+
+    assert len(listed(many)) == 10 * len(listed(few))
+    assert len(many_queries) == len(few_queries), "\n".join(many_queries)
+
+
+def test_past_the_count_limit_the_list_says_more_than(superuser_client, parking, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "count_limit", 4)
+    sessions_in(parking, 6)
+
+    response = superuser_client.get(SESSIONS, {"all": ""})
+
+    assert response.context["cl"].result_count == 4
+    assert "More than 4 parking sessions" in response.content.decode()
+
+
+def test_under_the_count_limit_the_count_is_exact(superuser_client, parking):
+    sessions_in(parking, 3)
+
+    response = superuser_client.get(SESSIONS)
+
+    assert response.context["cl"].result_count == 3
+    assert "3 parking sessions" in response.content.decode()
+
+
+def test_the_date_drill_down_offers_the_years_then_the_months_of_the_list(
+    superuser_client, parking
+):
+    for start in [(2024, 11, 3), (2026, 1, 10), (2026, 3, 1)]:
+        start_time = datetime(*start, tzinfo=UTC)
+        ParkingSessionFactory(secured_parking=parking, state=State.FINISHED, start_time=start_time)
+
+    years = superuser_client.get(SESSIONS).content.decode()
+    months = superuser_client.get(SESSIONS, {"start_time__year": "2026"}).content.decode()
+
+    assert "?start_time__year=2024" in years and "?start_time__year=2026" in years
+    assert "?start_time__year=2025" in years  # a year between, without a query of its own
+    assert all(f"{month} 2026" in months for month in ["January", "February", "March"])
+    assert "April 2026" not in months and "December 2025" not in months
+
+
+def test_the_date_drill_down_goes_straight_to_days_when_all_is_in_one_month(
+    superuser_client, parking
+):
+    for day in (3, 5):
+        start = datetime(2026, 2, day, 9, tzinfo=UTC)
+        ParkingSessionFactory(secured_parking=parking, state=State.FINISHED, start_time=start)
+
+    page = superuser_client.get(SESSIONS).content.decode()
+
+    assert "February 3" in page and "February 4" in page and "February 5" in page
+    assert "February 6" not in page
+
+
+@pytest.mark.postgres
+def test_postgresql_never_reads_the_whole_session_table_for_a_page(
+    operator, parking, superuser_client
+):
+    table_size = 20_005
+    drivers = User.objects.bulk_create(
+        User(email=f"regular{i}@example.com", password="!") for i in range(2_000)
+    )
+    many_sessions(parking, drivers, table_size - 5)
+    # Searched for: a driver with a handful of sessions among the many.
+    many_sessions(parking, [DriverFactory(email="maria@example.com")], 5)
+    pages = {
+        "all": {},
+        "by state": {"state__exact": "finished"},
+        "by parking": {"secured_parking__id__exact": str(parking.pk)},
+        "today": {"start_time__gte": str(timezone.now().replace(hour=0, minute=0, second=0))},
+        "by driver email": {"q": "maria@"},
+    }
+
+    for client in [staff_client(operator), superuser_client]:
+        for name, params in pages.items():
+            _response, queries = get_with_queries(client, SESSIONS, params)
+            for sql in queries:
+                if SESSION_TABLE in sql:
+                    read = session_rows_read(sql)
+                    assert read <= CappedCountPaginator.count_limit + 1 < table_size, (name, sql)
+
+
+def session_rows_read(query: str) -> int:
+    """How many session rows PostgreSQL reads to answer ``query`` (EXPLAIN ANALYZE)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}")
+        plan = cursor.fetchone()[0][0]["Plan"]
+
+    def read(node: dict) -> int:
+        here = 0
+        if node.get("Relation Name") == SESSION_TABLE:
+            returned = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            here = returned * node["Actual Loops"]
+        return here + sum(read(child) for child in node.get("Plans", []))
+
+    return read(plan)
+
+
+def many_sessions(parking, drivers: list, count: int) -> None:
+    """``count`` finished sessions of ``drivers`` over the last year, then fresh statistics."""
+    start = timezone.now() - timedelta(days=365)
+    step = timedelta(days=365) / count
+    keys = SmartKey.objects.bulk_create(
+        SmartKey(
+            driver=drivers[i % len(drivers)],
+            secured_parking=parking,
+            start_time=start,
+            end_time=start,
+        )
+        for i in range(count)
+    )
+    ParkingSession.objects.bulk_create(
+        ParkingSession(
+            driver=key.driver,
+            secured_parking=parking,
+            smart_key=key,
+            state=State.FINISHED,
+            start_time=start + i * step,
+            end_time=start + i * step + timedelta(hours=1),
+            entrance_remaining_tries=3,
+            exit_remaining_tries=3,
+            currency="RON",
+        )
+        for i, key in enumerate(keys)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {SESSION_TABLE}")
+        cursor.execute(f"ANALYZE {User._meta.db_table}")
