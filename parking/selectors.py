@@ -1,8 +1,10 @@
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 
 from accounts.models import User
+from parking.aggregates import JSONArrayAgg
 from parking.models import ParkingSession, SecuredParking
 from smart_keys.models import AccessPoint
 
@@ -21,6 +23,60 @@ def session_bodies_for(driver: User):
 def current_session_for(driver: User, *, now: datetime) -> ParkingSession | None:
     """The driver's open session (entering, active or exiting), if any."""
     return session_bodies_for(driver).open(now).first()
+
+
+CURRENT_SESSION_COLUMNS = (
+    "id",
+    "type",
+    "state",
+    "start_time",
+    "end_time",
+    "entrance_remaining_tries",
+    "exit_remaining_tries",
+    "amount",
+    "currency",
+    "secured_parking_id",
+    "secured_parking__name",
+    "secured_parking__is_active",
+    "secured_parking__is_online",
+    "secured_parking__tariff__free_minutes",
+    "secured_parking__tariff__period_minutes",
+    "secured_parking__tariff__price_per_period",
+    "secured_parking__tariff__daily_cap",
+    "smart_key_id",
+    "smart_key__description",
+    "smart_key__type",
+    "smart_key__access_command",
+    "smart_key__start_time",
+    "smart_key__end_time",
+)
+
+
+def current_session_row(driver_id: int, *, now: datetime) -> dict | None:
+    """The driver's open session as one flat row: session, key, parking, tariff and the key's
+    access points (as a JSON array), in a single query.
+
+    The app asks for it on every launch; rows instead of model instances and one query
+    instead of three keep that request cheap. parking.bodies turns the row into the same
+    body the other session endpoints serialize."""
+    access_points = (
+        AccessPoint.objects.filter(smart_keys=OuterRef("smart_key_id"))
+        .order_by()
+        .values("smart_keys")
+        .annotate(
+            items=JSONArrayAgg(
+                JSONObject(id="id", mac_address="mac_address", direction="direction")
+            )
+        )
+        .values("items")
+    )
+    return (
+        ParkingSession.objects.filter(driver_id=driver_id)
+        .open(now)
+        .annotate(access_points=Subquery(access_points, output_field=JSONField()))
+        .values(*CURRENT_SESSION_COLUMNS, "access_points")
+        .first()
+    )
 
 
 def back_office_parkings(user: User) -> QuerySet[SecuredParking]:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from parking import services
+from parking.bodies import current_session_body
 from parking.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
     InvalidIdempotencyKey,
@@ -21,7 +22,7 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
-from parking.selectors import current_session_for, session_bodies_for
+from parking.selectors import current_session_row, session_bodies_for
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
@@ -60,10 +61,10 @@ class CurrentParkingSessionView(APIView):
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        session = current_session_for(request.user, now=now)
-        if session is None:
+        row = current_session_row(request.user.pk, now=now)
+        if row is None:
             raise NotFound("You have no open parking session.")
-        return Response(session_body(session, now))
+        return Response(current_session_body(row, now))
 
 
 class ParkingSessionsView(APIView):

@@ -154,7 +154,7 @@ class TestOneErrorFormat:
         def broken(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(parking_views, "current_session_for", broken)
+        monkeypatch.setattr(parking_views, "current_session_row", broken)
         driver_client.raise_request_exception = False
         response = driver_client.get(CURRENT_URL)
         assert response.status_code == 500
@@ -165,7 +165,7 @@ class TestOneErrorFormat:
         def unreachable(*args, **kwargs):
             raise OperationalError("could not connect to server: Connection refused")
 
-        monkeypatch.setattr(parking_views, "current_session_for", unreachable)
+        monkeypatch.setattr(parking_views, "current_session_row", unreachable)
         driver_client.raise_request_exception = False
         response = driver_client.get(CURRENT_URL)
         assert response.status_code == 503

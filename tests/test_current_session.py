@@ -196,8 +196,9 @@ def test_query_count_does_not_grow_with_access_points(
     driver_client, django_assert_num_queries, access_points
 ):
     ParkingSessionFactory(driver=driver_client.driver, secured_parking__access_points=access_points)
-    # token + user + application, session + key + parking, access points
-    with django_assert_num_queries(3):
+    # 1: the token with its user and application; 2: session, key, parking, tariff and the
+    # key's access points (aggregated), whatever their number.
+    with django_assert_num_queries(2):
         response = driver_client.get(CURRENT_URL)
     assert response.status_code == 200
     assert len(response.json()["smart_key"]["access_points"]) == access_points
@@ -272,3 +273,31 @@ def test_valid_token_of_a_parking_with_no_session_is_404_not_401(api_client):
     SecuredParkingFactory()
     response = api_client.get(CURRENT_URL, HTTP_AUTHORIZATION=f"Bearer {token.raw_token}")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("state", [State.ENTERING, State.ACTIVE, State.EXITING])
+@pytest.mark.parametrize("access_points", [0, 3])
+@pytest.mark.parametrize("with_tariff", [True, False])
+def test_the_fast_path_answers_the_same_bytes_as_the_serializer(
+    driver_client, state, access_points, with_tariff
+):
+    # The current session is built from one flat row; every other session endpoint uses
+    # the DRF serializer. The two must never drift apart.
+    session = ParkingSessionFactory(
+        driver=driver_client.driver,
+        state=state,
+        # Entering ones must be fresh; parked ones long enough to owe 3 started hours.
+        start_time=timezone.now()
+        - (timedelta(minutes=5) if state == State.ENTERING else timedelta(hours=2, minutes=5)),
+        amount=Decimal("3.50"),
+        secured_parking__access_points=access_points,
+        secured_parking__name="Parcare Ștefan cel Mare",
+    )
+    if not with_tariff:
+        session.secured_parking.tariff.delete()
+
+    current = driver_client.get(CURRENT_URL)
+    detail = driver_client.get(f"/api/car_driver/parking_sessions/{session.pk}")
+
+    assert current.status_code == detail.status_code == 200
+    assert current.content == detail.content
