@@ -154,8 +154,11 @@ class SecuredParking(models.Model):
 class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
     def open(self, now: datetime) -> Self:
         """Sessions in an open state, leaving out ``entering`` ones past their deadline."""
+        return self.open_given_cutoff(entering_cutoff(now))
+
+    def open_given_cutoff(self, cutoff: datetime) -> Self:
         return self.filter(state__in=OPEN_STATES).exclude(
-            state=State.ENTERING, start_time__lte=entering_cutoff(now)
+            state=State.ENTERING, start_time__lte=cutoff
         )
 
     def stale_entering(self, now: datetime) -> Self:

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from parking.models import State
+from parking.models import ParkingSession, State
 from tests.errors import error_body, error_codes, error_detail, one_error
 from tests.factories import (
     AccessTokenFactory,
@@ -301,3 +301,17 @@ def test_the_fast_path_answers_the_same_bytes_as_the_serializer(
 
     assert current.status_code == detail.status_code == 200
     assert current.content == detail.content
+
+
+def test_prepared_queries_compile_once_and_track_new_values(make_driver_client):
+    # The SQL is compiled on first use; later drivers and times only change parameters.
+    first, second = make_driver_client(), make_driver_client()
+    first_session = ParkingSessionFactory(driver=first.driver)
+    second_session = ParkingSessionFactory(driver=second.driver, state=State.ENTERING)
+
+    assert first.get(CURRENT_URL).json()["parking_session"]["id"] == first_session.pk
+    assert second.get(CURRENT_URL).json()["parking_session"]["id"] == second_session.pk
+    ParkingSession.objects.filter(pk=second_session.pk).update(
+        start_time=timezone.now() - timedelta(hours=1)
+    )
+    assert second.get(CURRENT_URL).status_code == 404  # past the entering deadline now
