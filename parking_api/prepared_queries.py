@@ -23,6 +23,7 @@ class _Compiled:
     slots: dict[str, tuple[int, ...]]
     names: tuple[str, ...]
     compiler: SQLCompiler
+    converters: dict
 
 
 class PreparedQuery:
@@ -48,7 +49,7 @@ class PreparedQuery:
             raw_row = cursor.fetchone()
         if raw_row is None:
             return None
-        (row,) = compiled.compiler.results_iter(results=[[raw_row]])
+        (row,) = compiled.compiler.apply_converters([raw_row], compiled.converters)
         return dict(zip(compiled.names, row, strict=True))
 
     def _compile(self, using: str) -> _Compiled:
@@ -65,7 +66,10 @@ class PreparedQuery:
                 raise ValueError(f"sentinel {name}={sentinel!r} is not among the parameters")
             slots[name] = found
         names = (*query.extra_select, *query.values_select, *query.annotation_select)
-        compiled = _Compiled(sql, tuple(params), slots, names, compiler)
+        converters = compiler.get_converters(
+            [col[0] for col in compiler.select[: compiler.col_count]]
+        )
+        compiled = _Compiled(sql, tuple(params), slots, names, compiler, converters)
         self._compiled[using] = compiled
         return compiled
 

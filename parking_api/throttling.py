@@ -1,13 +1,53 @@
-from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+import time
+
+from django.core.cache import cache
+from rest_framework.throttling import SimpleRateThrottle
 
 
-class DriverRateThrottle(UserRateThrottle):
+class FixedWindowRateThrottle(SimpleRateThrottle):
+    """DRF's rate throttle as an atomic counter per time window.
+
+    SimpleRateThrottle keeps a list of timestamps per client and writes it back after a
+    read, so two workers can both let a request through, and every request pickles the
+    list. Here each window is one counter that ``cache.incr`` bumps atomically (one Redis
+    command); the price is that a burst may straddle two windows."""
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        now = time.time()
+        window = int(now // self.duration)
+        self.wait_seconds = (window + 1) * self.duration - now
+        window_key = f"{key}:{window}"
+        cache.add(window_key, 0, timeout=self.duration + 1)
+        try:
+            count = cache.incr(window_key)
+        except ValueError:  # evicted between add and incr
+            cache.set(window_key, 1, timeout=self.duration + 1)
+            count = 1
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return self.wait_seconds
+
+
+class DriverRateThrottle(FixedWindowRateThrottle):
     """Per driver on the API (per client IP for the few anonymous endpoints)."""
 
     scope = "driver"
 
+    def get_cache_key(self, request, view) -> str:
+        if request.user and request.user.is_authenticated:
+            ident = request.user.pk
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
-class ClientIPRateThrottle(SimpleRateThrottle):
+
+class ClientIPRateThrottle(FixedWindowRateThrottle):
     """Per client IP, whoever is signed in: for sign-up, login and the token endpoint.
 
     The client IP honours ``NUM_PROXIES`` (DRF's setting), so behind a TLS-terminating
