@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test lint format migrate clean api-fuzz drills
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,29 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Schemathesis against the live app (gunicorn + PostgreSQL), from its own OpenAPI schema.
+api-fuzz: install
+	BIN=$(BIN) bash scripts/api_fuzz.sh
+
+# Stops and restarts the local PostgreSQL and gunicorn under load; see scripts/fault_drills.py.
+drills: install
+	$(BIN)/python scripts/fault_drills.py db-outage
+	$(BIN)/python scripts/fault_drills.py restarts
+
 migrate: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+# GET parking_sessions/current against a bare-WSGI floor at 1M sessions (bench/README.md).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--app-ref HEAD --reuse-db".
+.PHONY: bench bench-quick wrk
+bench: install wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: install wrk
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,1 @@
+"""Benchmark harness for ``GET /api/car_driver/parking_sessions/current`` (see bench/README.md)."""

@@ -1,0 +1,195 @@
+"""Measurements that need the project in-process (Django test Client, production settings).
+
+    python -m bench.inproc queries SAMPLE_JSON   # queries per GET current, project and floor
+    python -m bench.inproc admin SUPERUSER_ID,P,Q  # admin session list: queries, time per page
+    python -m bench.inproc defaults TABLE,…      # Django defaults of columns, as SQL literals
+
+Run by bench.run with DJANGO_DEBUG=0 and DATABASE_URL pointing at the benchmark database;
+prints one JSON document. Requests go through the whole middleware stack, so the connection
+handling is production's (CONN_MAX_AGE, CONN_HEALTH_CHECKS).
+
+Two counts per request: ``orm`` is what ``CaptureQueriesContext`` sees (the project's queries),
+``statements`` is every statement sent on the wire, counted by a psycopg2 cursor factory: it
+adds what Django runs behind its own back, e.g. the ``SELECT 1`` of CONN_HEALTH_CHECKS.
+"""
+
+import json
+import os
+import re
+import statistics
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parking_api.settings")
+django.setup()
+
+import psycopg2.extensions  # noqa: E402
+from django.db import close_old_connections, connection  # noqa: E402
+from django.db.backends.signals import connection_created  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+
+CURRENT = "/api/car_driver/parking_sessions/current"
+STATEMENTS = [0]
+
+
+class CountingCursor(psycopg2.extensions.cursor):
+    def execute(self, query, vars=None):
+        STATEMENTS[0] += 1
+        return super().execute(query, vars)
+
+    def executemany(self, query, vars_list):
+        STATEMENTS[0] += 1
+        return super().executemany(query, vars_list)
+
+
+def _count_statements(sender, connection, **kwargs) -> None:
+    connection.connection.cursor_factory = CountingCursor
+
+
+connection_created.connect(_count_statements)
+
+
+def _summary(values: list[int]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "mean": round(statistics.mean(values), 2),
+        "max": max(values),
+        "min": min(values),
+    }
+
+
+def measure_queries(sample_path: str) -> dict:
+    sample = json.load(open(sample_path))
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {sample[0]['token']}")  # connect first
+    by_status: dict[str, dict[str, list[int]]] = {}
+    example = None
+    for item in sample:
+        before = STATEMENTS[0]
+        # The test Client mutes request_started's close_old_connections, which a real server
+        # runs before every request (and with it the CONN_HEALTH_CHECKS ping): do it here.
+        close_old_connections()
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {item['token']}")
+        bucket = by_status.setdefault(str(response.status_code), {"orm": [], "statements": []})
+        bucket["orm"].append(len(captured.captured_queries))
+        bucket["statements"].append(STATEMENTS[0] - before)
+        if response.status_code == 200 and example is None:
+            example = [q["sql"] for q in captured.captured_queries]
+    project = {status: {k: _summary(v) for k, v in b.items()} for status, b in by_status.items()}
+    return {"project": project, "project_example_sql": example, "floor": measure_floor(sample)}
+
+
+def measure_floor(sample: list[dict]) -> dict:
+    from bench import floor
+
+    by_status: dict[str, list[int]] = {}
+    for item in sample:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": CURRENT,
+            "HTTP_AUTHORIZATION": f"Bearer {item['token']}",
+        }
+        seen: list[str] = []
+        before = floor.queries
+        floor.application(environ, lambda status, headers, seen=seen: seen.append(status))
+        by_status.setdefault(seen[0].split()[0], []).append(floor.queries - before)
+    return {status: {"statements": _summary(v)} for status, v in by_status.items()}
+
+
+FULL_COUNT = re.compile(r'^SELECT COUNT\(\*\) AS "__count" FROM "parking_parkingsession"$')
+
+
+def _page(client: Client, url: str, runs: int = 3) -> dict:
+    client.get(url)  # warm up (template loading, first connection)
+    walls, sql_ms, counts, captured_last = [], [], [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        walls.append((time.perf_counter() - started) * 1000)
+        sql_ms.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+        counts.append(len(captured.captured_queries))
+        captured_last = captured.captured_queries
+    slowest = max(captured_last, key=lambda q: float(q["time"]), default=None)
+    count_queries = [q["sql"] for q in captured_last if "COUNT(" in q["sql"].upper()]
+    return {
+        "url": url,
+        "status": response.status_code,
+        "queries": max(counts),
+        "wall_ms": round(statistics.median(walls), 1),
+        "sql_ms": round(statistics.median(sql_ms), 1),
+        "count_queries": len(count_queries),
+        "full_table_count": any(FULL_COUNT.match(sql.strip()) for sql in count_queries),
+        "slowest_sql_ms": round(float(slowest["time"]) * 1000, 1) if slowest else None,
+        "slowest_sql": slowest["sql"][:4000] if slowest else None,
+        "all_sql": [
+            {"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"][:4000]} for q in captured_last
+        ],
+    }
+
+
+def measure_admin(argument: str) -> dict:
+    """``argument``: superuser id, a later page of the whole list, a later page of ``active``."""
+    from django.contrib.auth import get_user_model
+
+    superuser_id, later, later_active = (int(x) for x in argument.split(","))
+    base = "/admin/parking/parkingsession/"
+    pages = [
+        base,
+        f"{base}?p={later}",
+        f"{base}?state__exact=active",
+        f"{base}?state__exact=active&p={later_active}",
+    ]
+    # collectstatic is not part of the benchmark: plain static storage instead of the manifest.
+    storages = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(get_user_model().objects.get(pk=superuser_id))
+        return {"pages": [_page(client, url) for url in pages]}
+
+
+def model_defaults(tables: str) -> dict:
+    """Python-side defaults of the seeded tables' columns, as SQL literals, so the SQL seed
+    keeps working when a migration adds a NOT NULL column with a Django ``default``."""
+    from django.apps import apps
+
+    wanted = set(tables.split(","))
+    result: dict[str, dict[str, str]] = {}
+    with connection.cursor() as cursor:
+        for model in apps.get_models(include_auto_created=True):
+            table = model._meta.db_table
+            if table not in wanted:
+                continue
+            for field in model._meta.concrete_fields:
+                if not field.has_default() or field.null:
+                    continue
+                value = field.get_db_prep_save(field.get_default(), connection)
+                literal = cursor.mogrify("%s", [value])
+                result.setdefault(table, {})[field.column] = literal.decode()
+    return result
+
+
+def main() -> None:
+    command, argument = sys.argv[1], sys.argv[2]
+    if command == "defaults":
+        result = model_defaults(argument)
+    elif command == "queries":
+        result = measure_queries(argument)
+    elif command == "admin":
+        result = measure_admin(argument)
+    else:
+        raise SystemExit(f"unknown command {command}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""The results of a run (bench/out/results.json) as markdown."""
+
+import json
+import sys
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms"
+
+
+def _mark(ok: bool) -> str:
+    return "✅" if ok else "❌"
+
+
+def _paired(project: dict, floor: dict) -> list[float]:
+    """Throughput ratio of each round's project and floor runs, measured back to back."""
+    return [p["rps"] / f["rps"] for p, f in zip(project["rounds"], floor["rounds"], strict=False)]
+
+
+def _targets(r: dict) -> list[str]:
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    get = r.get("get_current", {})
+    project, floor = get.get("project"), get.get("floor")
+    if project and floor:
+        ratio = project["rps"] / floor["rps"]
+        lines.append(
+            f"| throughput project/floor ≥ 0.6 | {ratio:.2f} (round by round: "
+            f"{', '.join(f'{x:.2f}' for x in _paired(project, floor))}) | {_mark(ratio >= 0.6)} |"
+        )
+    if "paced" in r:
+        paced = r["paced"]["project"]["p99_ms"] / r["paced"]["floor"]["p99_ms"]
+        lines.append(
+            f"| p99 ≤ 2× the floor's at the same request rate | {paced:.2f}× "
+            f"({r['paced']['target_rps']:.0f} req/s offered) | {_mark(paced <= 2)} |"
+        )
+    if project and floor:
+        saturated = project["p99_ms"] / floor["p99_ms"]
+        lines.append(
+            f"| p99 ≤ 2× the floor's at the same wrk settings (saturated) | "
+            f"{saturated:.2f}× | {_mark(saturated <= 2)} |"
+        )
+    if "queries" in r:
+        queries = r["queries"]["project"]
+        worst = max(q["orm"]["max"] for q in queries.values())
+        wire = max(q["statements"]["max"] for q in queries.values())
+        lines.append(
+            f"| ≤ 2 queries per request | {worst} ORM queries ({wire} statements on the wire) | "
+            f"{_mark(worst <= 2)} |"
+        )
+    if project and "project_small" in get:
+        small = get["project_small"]
+        p50 = project["p50_ms"] / small["p50_ms"] - 1
+        p99 = project["p99_ms"] / small["p99_ms"] - 1
+        floor_note = ""
+        if floor and "floor_small" in get:
+            f50 = floor["p50_ms"] / get["floor_small"]["p50_ms"] - 1
+            floor_note = f" (the floor: p50 {f50:+.1%})"
+        lines.append(
+            f"| latency flat (±5%) {r['small_layout']['sessions']:,} → "
+            f"{r['layout']['sessions']:,} sessions | p50 {p50:+.1%}, p99 {p99:+.1%}{floor_note} "
+            f"| {_mark(abs(p50) <= 0.05)} |"
+        )
+    if "identity" in r:
+        identity = r["identity"]
+        same = identity["compared"] - len(identity["mismatches"])
+        lines.append(
+            f"| same bytes as the floor (identity check) | {same}/{identity['compared']} "
+            f"identical | {_mark(identity['ok'])} |"
+        )
+    if "behaviours" in r:
+        behaviours = r["behaviours"]["project"]["checks"]
+        failed = [name for name, ok in behaviours.items() if not ok]
+        note = f" (failed: {', '.join(failed)})" if failed else ""
+        lines.append(
+            "| revocation, expiry, deactivation, finishing, ownership take effect at once | "
+            f"{len(behaviours) - len(failed)}/{len(behaviours)}{note} | {_mark(not failed)} |"
+        )
+    return lines
+
+
+def _get_table(r: dict) -> list[str]:
+    get = r["get_current"]
+    lines = [
+        "| server | req/s | p50 | p99 | 404 share | errors | requests |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    labels = {
+        "project": "project (1M sessions)",
+        "floor": "floor (1M sessions)",
+        "project_small": "project (10k sessions)",
+    }
+    if r.get("small_layout"):
+        labels["project_small"] = f"project ({r['small_layout']['sessions']:,} sessions)"
+        labels["floor_small"] = f"floor ({r['small_layout']['sessions']:,} sessions)"
+    labels["project"] = f"project ({r['layout']['sessions']:,} sessions)"
+    labels["floor"] = f"floor ({r['layout']['sessions']:,} sessions)"
+    for name, s in get.items():
+        lines.append(
+            f"| {labels[name]} | {s['rps']:.1f} | {_ms(s['p50_ms'])} | {_ms(s['p99_ms'])} | "
+            f"{s['share_404']:.1%} | {s['errors']} | {s['requests']:,} |"
+        )
+    return lines
+
+
+def _rounds_table(section: dict, rounds: int) -> list[str]:
+    names = [
+        name for name in section if isinstance(section[name], dict) and "rounds" in section[name]
+    ]
+    lines = ["| round | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for i in range(min(len(section[name]["rounds"]) for name in names)):
+        cells = []
+        for name in names:
+            x = section[name]["rounds"][i]
+            cells.append(
+                f"{x['rps']:.0f} req/s, p50 {x['p50_ms']:.2f}, p99 {x['p99_ms']:.2f}"
+                f" (CPU used by others {x.get('others', 0):.0%})"
+            )
+        lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _noise(r: dict) -> list[str]:
+    sections = [r.get("get_current", {}), r.get("paced", {})]
+    worst = max(
+        (s["others_max"] for section in sections for s in section.values()
+         if isinstance(s, dict) and "others_max" in s),
+        default=0.0,
+    )  # fmt: skip
+    if worst <= 0.10:  # below that, within what the meter itself can miss
+        return []
+    return [
+        f"> **Noisy machine**: other processes used up to {worst:.0%} of the CPU during a round"
+        " (see the per-round tables). Rounds alternate, so both servers shared the noise, but"
+        " absolute numbers are low and ratios less certain; rerun on a quiet machine.",
+        "",
+    ]
+
+
+def _queries(r: dict) -> list[str]:
+    q = r["queries"]
+    lines = [
+        "| server | answer | requests | queries (ORM) mean / max | statements on the wire "
+        "mean / max |",
+        "|---|---|---|---|---|",
+    ]
+    for status, s in sorted(q["project"].items()):
+        lines.append(
+            f"| project | {status} | {s['orm']['n']} | {s['orm']['mean']} / "
+            f"{s['orm']['max']} | {s['statements']['mean']} / {s['statements']['max']} |"
+        )
+    for status, s in sorted(q["floor"].items()):
+        st = s["statements"]
+        lines.append(f"| floor | {status} | {st['n']} | – | {st['mean']} / {st['max']} |")
+    return lines
+
+
+def _sql_label(sql: str | None) -> str:
+    """A few words saying what a query is, for the table."""
+    if not sql:
+        return ""
+    text = sql.replace('"', "")
+    head, _, rest = text.partition(" FROM ")
+    table = rest.split()[0] if rest else ""
+    if "COUNT(" in head.upper():
+        if rest.startswith("(SELECT"):
+            limit = " LIMIT …" if " LIMIT " in rest else ""
+            return f"COUNT(*) over a subquery{limit}"
+        return f"COUNT(*) {table}" + (" WHERE …" if " WHERE " in rest else "")
+    if "DATE_TRUNC" in head.upper() or "MIN(" in head.upper():
+        return f"date hierarchy {table}" + (" WHERE …" if " WHERE " in rest else "")
+    where = " WHERE …" if " WHERE " in rest else ""
+    return f"SELECT … {table}{where}" + (" OFFSET …" if " OFFSET " in rest else "")
+
+
+def _admin(r: dict) -> list[str]:
+    lines = [
+        "| page | status | queries | SQL time | wall time | COUNT queries | full-table "
+        "COUNT(*) | slowest query |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in r["admin"]["pages"]:
+        url = p["url"].replace("/admin/parking/parkingsession/", "…/parkingsession/")
+        lines.append(
+            f"| `{url}` | {p['status']} | {p['queries']} | {p['sql_ms']:.1f} ms | "
+            f"{p['wall_ms']:.1f} ms | {p['count_queries']} | "
+            f"{'yes' if p['full_table_count'] else 'no'} | {p['slowest_sql_ms']} ms: "
+            f"`{_sql_label(p['slowest_sql'])}` |"
+        )
+    first = r["admin"]["pages"][0]
+    if first.get("all_sql"):
+        detail = "; ".join(f"{q['ms']:.0f} ms `{_sql_label(q['sql'])}`" for q in first["all_sql"])
+        lines += ["", f"Queries of page 1, in order: {detail}."]
+    return lines
+
+
+def _write(r: dict) -> list[str]:
+    w = r["write_path"]
+    return [
+        "| concurrency | starts + entrance tries | sessions/s | errors | start p50 / p99 | "
+        "entrance_try p50 / p99 |",
+        "|---|---|---|---|---|---|",
+        f"| {w['concurrency']} | {w['pairs_ok']:,} / {w['drivers']:,} in {w['seconds']} s | "
+        f"{w['sessions_per_s']} | {w['errors']} {w['unexpected'] or ''} | "
+        f"{_ms(w['start_p50_ms'])} / {_ms(w['start_p99_ms'])} | "
+        f"{_ms(w['try_p50_ms'])} / {_ms(w['try_p99_ms'])} |",
+    ]
+
+
+def _seed(r: dict) -> str:
+    parts = []
+    for s in r["seed"]:
+        if s.get("reused"):
+            parts.append(f"`{s['db']}` reused")
+        else:
+            parts.append(f"`{s['db']}` {s['seconds']} s (migrate {s['migrate_seconds']} s)")
+    return "; ".join(parts)
+
+
+def _header(r: dict) -> list[str]:
+    m, lay = r["machine"], r["layout"]
+    get = r.get("get_current", {})
+    lines = ["# Benchmark: `GET /api/car_driver/parking_sessions/current` against the floor", ""]
+    if r.get("aborted"):
+        lines += [f"> **Run {r['aborted']}**: the results below are partial.", ""]
+    if "project" in get and "floor" in get:
+        ratio = get["project"]["rps"] / get["floor"]["rps"]
+        lines += [
+            f"**Throughput ratio project/floor: {ratio:.2f}** "
+            f"({get['project']['rps']:.0f} vs {get['floor']['rps']:.0f} req/s).",
+            "",
+        ]
+    small = ", both again at small scale" if "project_small" in get else ""
+    return lines + [
+        f"- Command: `{r['command']}` (run from the repository root; `make bench` does this)",
+        f"- Date: {r['date']}; code: {r['code']}; served from `{r['app_dir']}`",
+        f"- Machine: {m['cpu']}, {m['nproc']} cores (nproc), {m['memory_gib']} GiB, {m['os']}, "
+        f"kernel {m['kernel']}",
+        f"- {m['postgresql']} (shared_buffers {m['shared_buffers']}), Python {m['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + f", {m['wrk']}",
+        f"- Data: {lay['drivers']:,} drivers with a valid token each, {lay['sessions']:,} "
+        f"sessions ({lay['open']:,} open), {lay['parkings']} parkings with 2–4 access points",
+        f"- Load: wrk {r['wrk']}, {r['rounds']} alternating rounds (project, floor{small}), "
+        f"medians reported; gunicorn {r['workers']} sync workers, `DJANGO_DEBUG=0`, both "
+        f"servers alike (gunicorn settings: `{r.get('gunicorn_config')}`)",
+        f"- Seeding: {_seed(r)}; whole run {r['total_seconds']:.0f} s",
+        f"- Floor error bodies: `{r.get('floor_error_style')}` (matched to the project's)",
+        "",
+    ]
+
+
+def _paced(r: dict) -> list[str]:
+    p = r["paced"]
+    return [
+        f"## GET current at the same request rate ({p['target_rps']:.0f} req/s offered, "
+        "half the project's saturated throughput)",
+        "",
+        "| server | req/s | p50 | p99 | errors |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {name} | {p[name]['rps']:.1f} | {_ms(p[name]['p50_ms'])} | "
+            f"{_ms(p[name]['p99_ms'])} | {p[name]['errors']} |"
+            for name in ("project", "floor")
+        ),
+        "",
+        *_rounds_table(p, r["rounds"]),
+        "",
+    ]
+
+
+def _identity_notes(identity: dict) -> list[str]:
+    lines = []
+    if identity["header_names_differing"]:
+        names = ", ".join(identity["header_names_differing"])
+        lines += [f"Headers present on one side only (not compared): {names}.", ""]
+    if identity["mismatches"]:
+        lines += [
+            "## Identity mismatches",
+            "",
+            "```",
+            *(f"{x['kind']}: {'; '.join(x['problems'])}" for x in identity["mismatches"][:5]),
+            "```",
+            "",
+        ]
+    return lines
+
+
+def markdown(r: dict) -> str:
+    lay = r["layout"]
+    lines = [*_header(r), *_noise(r), "## Targets", "", *_targets(r), ""]
+    if "get_current" in r:
+        lines += ["## GET current, saturated (same wrk settings for all)", "", *_get_table(r)]
+        lines += ["", *_rounds_table(r["get_current"], r["rounds"]), ""]
+    if "paced" in r:
+        lines += _paced(r)
+    if "queries" in r:
+        lines += ["## Queries per request (in-process, production settings)", "", *_queries(r)]
+        lines += [""]
+    if "write_path" in r:
+        lines += ["## Write path: `POST parking_sessions` + `POST …/entrance_try`", "", *_write(r)]
+        lines += [""]
+    if "admin" in r:
+        title = f"## Admin session list at {lay['sessions']:,} sessions (in-process, median of 3)"
+        lines += [title, "", *_admin(r), ""]
+    if "identity" in r:
+        lines += _identity_notes(r["identity"])
+    errors = {k: v for k, v in r.get("server_log_errors", {}).items() if v}
+    if errors:
+        lines += [f"Errors logged by the servers: {errors} (see bench/out/*.log).", ""]
+    if r.get("server_restarts"):
+        lines += [f"Servers restarted after dying mid-run: {r['server_restarts']}.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(json.load(open(sys.argv[1]))))
