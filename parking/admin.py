@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from accounts.models import User
 from parking import services
 from parking.admin_large_tables import LargeTableAdmin
-from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter
+from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
 from parking.forms import GrantTriesForm, SessionActionForm
@@ -193,7 +193,7 @@ class SessionAuditEntryInline(admin.TabularInline):
 
 
 @admin.register(ParkingSession)
-class ParkingSessionAdmin(LargeTableAdmin, OperatorScopedAdmin):
+class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
     parking_path = "secured_parking"
     list_display = [
         "id",
@@ -233,18 +233,6 @@ class ParkingSessionAdmin(LargeTableAdmin, OperatorScopedAdmin):
         ("Smart key", {"fields": ["smart_key", "smart_key_details"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
-
-    # Sessions move only through the same services as the API, which guard state, tries
-    # and amount: the actions below, never an edited form.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    # A session is a record of money owed and paid: it is never deleted.
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("parking.operate_parkingsession")

@@ -13,6 +13,20 @@ from parking.models import Operator, SecuredParking
 from parking.selectors import back_office_parkings
 
 
+class ServiceWrittenAdmin(admin.ModelAdmin):
+    """Rows only the services write (sessions, keys, key pairs, the access log): operators
+    look them up and act through admin actions, never through an add, change or delete form."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class OperatorScopedAdmin(admin.ModelAdmin):
     parking_path: str  # "pk" on the parking's own admin
 

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from parking.admin_large_tables import LargeTableAdmin
-from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter
+from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from parking.models import SecuredParking
 from smart_keys.mac_addresses import normalize_mac_address
 from smart_keys.models import (
@@ -71,7 +71,7 @@ class AccessPointAdmin(OperatorScopedAdmin):
 
 
 @admin.register(SmartKey)
-class SmartKeyAdmin(LargeTableAdmin, OperatorScopedAdmin):
+class SmartKeyAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
     parking_path = "secured_parking"
     list_display = [
         "id",
@@ -99,13 +99,6 @@ class SmartKeyAdmin(LargeTableAdmin, OperatorScopedAdmin):
         "created_at",
     ]
     readonly_fields = ["access_points_list", "parking_session_link", "created_at"]
-
-    # Keys are issued and changed by the parking-session workflow, never by hand.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SmartKey]:
         # Here, not in list_select_related: the admin ignores that once the queryset has
@@ -137,7 +130,9 @@ class SmartKeyAdmin(LargeTableAdmin, OperatorScopedAdmin):
 
 
 @admin.register(ParkingKeyPair)
-class ParkingKeyPairAdmin(OperatorScopedAdmin):
+class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
+    # Read-only: barriers are provisioned with these keys, deleting a row cannot un-trust
+    # one there. Rotation (the actions) is the only way a key pair changes.
     """Signing keys, read-only: made on first use, replaced only by rotation."""
 
     parking_path = "secured_parking"
@@ -155,16 +150,6 @@ class ParkingKeyPairAdmin(OperatorScopedAdmin):
         "accepted_until",
     ]
     actions = ["rotate", "rotate_without_overlap"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    # Barriers are provisioned with these keys: deleting one cannot un-trust it there.
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_rotate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("smart_keys.change_parkingkeypair")
@@ -249,7 +234,7 @@ class BarrierGatewayAdmin(OperatorScopedAdmin):
 
 
 @admin.register(AccessLogEntry)
-class AccessLogEntryAdmin(LargeTableAdmin, OperatorScopedAdmin):
+class AccessLogEntryAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
     """Issued commands, tries and open requests, as the services recorded them: read-only."""
 
     parking_path = "secured_parking"
@@ -281,15 +266,6 @@ class AccessLogEntryAdmin(LargeTableAdmin, OperatorScopedAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     # Counting a long log on every page costs more than it tells (see LargeTableAdmin).
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, mac_search_term(search_term))
