@@ -131,9 +131,8 @@ class SmartKeyAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
 
 @admin.register(ParkingKeyPair)
 class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
-    # Read-only: barriers are provisioned with these keys, deleting a row cannot un-trust
-    # one there. Rotation (the actions) is the only way a key pair changes.
-    """Signing keys, read-only: made on first use, replaced only by rotation."""
+    """Signing keys, read-only: made on first use, replaced only by rotation. Barriers are
+    provisioned with them, so deleting a row could not un-trust a key there anyway."""
 
     parking_path = "secured_parking"
     list_display = ["key_id", "secured_parking", "status", "created_at", "accepted_until"]
