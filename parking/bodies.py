@@ -3,15 +3,10 @@
 Same document as ParkingSessionBodySerializer produces from model instances; a test holds
 the two to the same bytes for every state."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from parking.models import CENT, Tariff, amount_due, effective_state
-
-
-def iso_seconds(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+from parking_api.serializers import iso_seconds
 
 
 def current_session_body(row: dict, now: datetime) -> dict:

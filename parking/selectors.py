@@ -21,11 +21,6 @@ def session_bodies_for(driver: User):
     )
 
 
-def current_session_for(driver: User, *, now: datetime) -> ParkingSession | None:
-    """The driver's open session (entering, active or exiting), if any."""
-    return session_bodies_for(driver).open(now).first()
-
-
 CURRENT_SESSION_COLUMNS = (
     "id",
     "type",

@@ -1,6 +1,14 @@
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from rest_framework import serializers
+
+
+def iso_seconds(value: datetime | None) -> str | None:
+    """The API's datetimes: ``2017-09-05T08:51:56+00:00`` (UTC, whole seconds, ``+00:00``)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 class StrictSerializer(serializers.Serializer):

@@ -1,9 +1,10 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from parking.models import ParkingSession, SecuredParking
+from parking_api.serializers import iso_seconds
 from smart_keys.access_commands import BarrierKey, access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
 
@@ -57,7 +58,7 @@ def _provisioning(parking: SecuredParking) -> dict:
         "is_online": parking.is_online,
         "current_key": current and _key(current),
         "previous_key": previous
-        and {**_key(previous), "accepted_until": _utc(previous.accepted_until)},
+        and {**_key(previous), "accepted_until": iso_seconds(previous.accepted_until)},
         "access_points": [
             {
                 "id": access_point.pk,
@@ -74,9 +75,5 @@ def _key(key_pair: ParkingKeyPair) -> dict:
     return {
         "key_id": key_pair.key_id,
         "public_key": key_pair.public_key,
-        "created_at": _utc(key_pair.created_at),
+        "created_at": iso_seconds(key_pair.created_at),
     }
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat()

@@ -1,7 +1,8 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rest_framework import serializers
 
+from parking_api.serializers import iso_seconds
 from smart_keys.models import Direction, SmartKeyType
 
 
@@ -9,7 +10,7 @@ class UtcSecondsDateTimeField(serializers.DateTimeField):
     """``2017-09-05T08:51:56+00:00``: UTC, whole seconds, ``+00:00`` rather than ``Z``."""
 
     def to_representation(self, value: datetime) -> str:
-        return value.astimezone(UTC).replace(microsecond=0).isoformat()
+        return iso_seconds(value)
 
 
 class AccessPointSerializer(serializers.Serializer):
