@@ -297,4 +297,9 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # Every 4xx is already in the request line; Django's own warning for it would log
+        # each 401/404 twice. Server errors (with their traceback) still come through.
+        "django.request": {"level": "ERROR"},
+    },
 }
