@@ -91,6 +91,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
     )
+# The reads every API request makes run as server-side prepared statements (see
+# parking_api.prepared_queries); off for poolers that share server connections.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 # Throttle counters must be shared by every worker: Redis when REDIS_URL is set.
 REDIS_URL = env.str("REDIS_URL", default="")
