@@ -1,0 +1,53 @@
+"""The per-request connection health check (parking_api.postgresql): no round trip while the
+connection is quiet, and a connection the server closed is replaced before the request uses it."""
+
+import time
+
+import psycopg2
+import pytest
+from django.db import close_old_connections, connection
+from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
+
+from tests.factories import ParkingSessionFactory
+
+CURRENT_URL = "/api/car_driver/parking_sessions/current"
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.mark.django_db
+def test_a_quiet_connection_is_usable_without_a_query(monkeypatch):
+    connection.ensure_connection()
+    monkeypatch.setattr(
+        DjangoDatabaseWrapper, "is_usable", lambda self: pytest.fail("SELECT 1 was sent")
+    )
+
+    assert connection.is_usable()
+
+
+@pytest.mark.django_db(transaction=True)  # the connection is killed: the data must be committed
+def test_a_connection_the_server_closed_is_replaced_before_the_request(driver_client):
+    assert connection.health_check_enabled  # CONN_HEALTH_CHECKS, as in production
+    session = ParkingSessionFactory(driver=driver_client.driver)
+    assert driver_client.get(CURRENT_URL).status_code == 200
+    killed = connection.connection
+    _terminate(killed.get_backend_pid())
+
+    # What every request starts with on a server (the test client skips it).
+    close_old_connections()
+    response = driver_client.get(CURRENT_URL)
+
+    assert response.status_code == 200
+    assert response.json()["parking_session"]["id"] == session.pk
+    assert connection.connection is not killed
+
+
+def _terminate(backend_pid: int) -> None:
+    params = connection.get_connection_params()
+    with psycopg2.connect(**params) as other, other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
+    other.close()
+    # The server's goodbye reaches the socket of the killed connection shortly after.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and connection.is_usable():
+        time.sleep(0.01)
