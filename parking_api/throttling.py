@@ -1,7 +1,8 @@
 import time
 
-from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
+
+from parking_api import rate_counters
 
 
 class FixedWindowRateThrottle(SimpleRateThrottle):
@@ -9,8 +10,8 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
 
     SimpleRateThrottle keeps a list of timestamps per client and writes it back after a
     read, so two workers can both let a request through, and every request pickles the
-    list. Here each window is one counter that ``cache.incr`` bumps atomically (one Redis
-    command); the price is that a burst may straddle two windows."""
+    list. Here each window is one counter bumped atomically in one round trip
+    (parking_api.rate_counters); the price is that a burst may straddle two windows."""
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
@@ -21,14 +22,8 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
         now = time.time()
         window = int(now // self.duration)
         self.wait_seconds = (window + 1) * self.duration - now
-        window_key = f"{key}:{window}"
-        cache.add(window_key, 0, timeout=self.duration + 1)
-        try:
-            count = cache.incr(window_key)
-        except ValueError:  # evicted between add and incr
-            cache.set(window_key, 1, timeout=self.duration + 1)
-            count = 1
-        return count <= self.num_requests
+        count = rate_counters.increment(f"{key}:{window}", ttl_seconds=self.duration + 1)
+        return count is None or count <= self.num_requests
 
     def wait(self) -> float:
         return self.wait_seconds

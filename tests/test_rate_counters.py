@@ -1,0 +1,100 @@
+"""Rate-limit counters in Redis: one round trip per request, and no outage of the API when
+Redis is down (parking_api.rate_counters)."""
+
+import logging
+
+import pytest
+import redis
+
+from parking_api import rate_counters
+from parking_api.throttling import DriverRateThrottle
+from tests.errors import error_codes
+
+CURRENT_URL = "/api/car_driver/parking_sessions/current"
+TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def test_redis(settings):
+    settings.REDIS_URL = TEST_REDIS_URL
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    sent = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.mark.redis
+def test_a_driver_is_throttled_by_a_counter_in_redis(test_redis, driver_client, monkeypatch):
+    monkeypatch.setattr(DriverRateThrottle, "rate", "3/min", raising=False)
+
+    statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(4)]
+
+    assert statuses == [404, 404, 404, 429]
+    (key,) = test_redis.keys(
+        f"{rate_counters.KEY_PREFIX}throttle_driver_{driver_client.driver.pk}:*"
+    )
+    assert int(test_redis.get(key)) == 4
+    assert 0 < test_redis.ttl(key) <= 61
+
+
+@pytest.mark.redis
+def test_the_count_is_shared_by_every_worker(test_redis, driver_client, monkeypatch):
+    monkeypatch.setattr(DriverRateThrottle, "rate", "2/min", raising=False)
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    rate_counters._client = None  # another process: a client of its own, the same Redis
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    rate_counters._client = None
+    assert driver_client.get(CURRENT_URL).status_code == 429
+
+
+@pytest.mark.redis
+def test_one_round_trip_per_request(test_redis, driver_client, round_trips):
+    driver_client.get(CURRENT_URL)  # connects
+    round_trips.clear()
+
+    assert driver_client.get(CURRENT_URL).status_code == 404
+
+    assert len(round_trips) == 1
+
+
+def test_requests_pass_when_redis_is_down(settings, driver_client, monkeypatch, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    monkeypatch.setattr(DriverRateThrottle, "rate", "1/min", raising=False)
+    attempts = []
+    original = redis.Redis.pipeline
+    monkeypatch.setattr(
+        redis.Redis, "pipeline", lambda self, **kw: attempts.append(1) or original(self, **kw)
+    )
+
+    with caplog.at_level(logging.WARNING, logger="parking_api.rate_counters"):
+        statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(3)]
+
+    assert statuses == [404, 404, 404]  # not throttled, and not a 500
+    assert "Redis did not answer" in caplog.text
+    assert len(attempts) == 1  # then Redis is left alone for a few seconds
+
+
+def test_without_redis_the_counters_live_in_the_django_cache(settings, driver_client, monkeypatch):
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(DriverRateThrottle, "rate", "1/min", raising=False)
+    monkeypatch.setattr(rate_counters, "_redis", lambda: pytest.fail("Redis used"))
+
+    statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(2)]
+
+    assert statuses == [404, 429]
+    assert error_codes(driver_client.get(CURRENT_URL)) == ["throttled"]
