@@ -2,16 +2,19 @@
 
 Same request, same bytes as the project, with the least a Python web app can do: one reused
 psycopg2 connection per worker, one query for the token and one for the session with its key,
-parking, tariff and access points (``json_agg``), the amount computed like ``Tariff.amount_for``,
-and the body rendered like DRF's ``JSONRenderer``. Served by the same gunicorn settings as the
-project, it is what the project is compared with.
+parking, tariff and access points (``json_agg``), both server-side prepared statements
+(``PREPARE`` once per connection, then ``EXECUTE``, as the project does), the amount computed
+like ``Tariff.amount_for``, and the body rendered like DRF's ``JSONRenderer``. Served by the
+same gunicorn settings as the project, it is what the project is compared with.
 
 Not a second implementation of the API: anything but that one GET answers 404, and tokens
 restricted to a resource (RFC 8707 audiences, which the benchmark never issues) answer 401.
 
 Environment: ``DATABASE_URL`` (as the project), ``PARKING_ENTERING_TIMEOUT_SECONDS`` (900),
 ``BENCH_FLOOR_ERRORS`` (``drf``: ``{"detail": …}``, or ``standardized``: the
-drf-standardized-errors envelope), picked by the harness to match what the project answers.
+drf-standardized-errors envelope), picked by the harness to match what the project answers,
+``BENCH_FLOOR_PREPARED`` (``1``; ``0`` sends the plain SQL every time, for PostgreSQL to plan
+again: the floor of the runs before the project prepared its statements).
 """
 
 import hashlib
@@ -26,6 +29,7 @@ import psycopg2
 PATH = "/api/car_driver/parking_sessions/current"
 ENTERING_TIMEOUT = timedelta(seconds=int(os.environ.get("PARKING_ENTERING_TIMEOUT_SECONDS", 900)))
 ERROR_STYLE = os.environ.get("BENCH_FLOOR_ERRORS", "drf")
+PREPARED = os.environ.get("BENCH_FLOOR_PREPARED", "1") == "1"
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 DAY = timedelta(days=1)
@@ -34,7 +38,7 @@ TOKEN_SQL = """
 SELECT t.user_id
 FROM oauth2_provider_accesstoken t
 JOIN accounts_user u ON u.id = t.user_id
-WHERE t.token_checksum = %s AND t.expires > %s AND u.is_active
+WHERE t.token_checksum = $1 AND t.expires > $2 AND u.is_active
   AND (t.resource IS NULL OR t.resource = '[]'::jsonb)
 """
 
@@ -53,8 +57,8 @@ FROM parking_parkingsession s
 JOIN smart_keys_smartkey k ON k.id = s.smart_key_id
 JOIN parking_securedparking p ON p.id = k.secured_parking_id
 LEFT JOIN parking_tariff t ON t.secured_parking_id = s.secured_parking_id
-WHERE s.driver_id = %s AND s.state IN ('entering', 'active', 'exiting')
-  AND NOT (s.state = 'entering' AND s.start_time <= %s)
+WHERE s.driver_id = $1 AND s.state IN ('entering', 'active', 'exiting')
+  AND NOT (s.state = 'entering' AND s.start_time <= $2)
 ORDER BY s.start_time DESC, s.id DESC
 LIMIT 1
 """
@@ -77,6 +81,7 @@ NO_SESSION = "You have no open parking session."
 
 queries = 0  # statements sent, for the harness's queries-per-request count
 _connection = None
+_prepared: set[str] = set()  # statements prepared on _connection
 
 
 def _dsn() -> str:
@@ -96,15 +101,24 @@ def _cursor():
     if _connection is None or _connection.closed:
         _connection = psycopg2.connect(_dsn(), options="-c TimeZone=UTC")
         _connection.autocommit = True
+        _prepared.clear()
     return _connection.cursor()
 
 
-def _fetch(sql: str, params: tuple):
+def _fetch(name: str, sql: str, params: tuple):
     global queries, _connection
-    queries += 1
     try:
         with _cursor() as cur:
-            cur.execute(sql, params)
+            if not PREPARED:
+                queries += 1
+                cur.execute(sql.replace("$1", "%s").replace("$2", "%s"), params)
+                return cur.fetchone()
+            if name not in _prepared:
+                queries += 1
+                cur.execute(f"PREPARE {name} AS {sql}")
+                _prepared.add(name)
+            queries += 1
+            cur.execute(f"EXECUTE {name}(%s, %s)", params)
             return cur.fetchone()
     except psycopg2.OperationalError:
         _connection = None  # reconnect next time, as CONN_HEALTH_CHECKS would
@@ -225,11 +239,11 @@ def _answer(environ) -> tuple[str, bytes, list]:
     now = datetime.now(UTC)
     user = None
     if token is not None:
-        user = _fetch(TOKEN_SQL, (hashlib.sha256(token.encode()).hexdigest(), now))
+        user = _fetch("floor_token", TOKEN_SQL, (hashlib.sha256(token.encode()).hexdigest(), now))
     if user is None:
         body = _error("not_authenticated", NO_CREDENTIALS)
         return "401 Unauthorized", body, [("WWW-Authenticate", WWW_AUTHENTICATE)]
-    row = _fetch(SESSION_SQL, (user[0], now - ENTERING_TIMEOUT))
+    row = _fetch("floor_session", SESSION_SQL, (user[0], now - ENTERING_TIMEOUT))
     if row is None:
         return "404 Not Found", _error("not_found", NO_SESSION), []
     return "200 OK", _body(row, now), []

@@ -27,6 +27,13 @@ def _targets(r: dict) -> list[str]:
             f"| throughput project/floor ≥ 0.6 | {ratio:.2f} (round by round: "
             f"{', '.join(f'{x:.2f}' for x in _paired(project, floor))}) | {_mark(ratio >= 0.6)} |"
         )
+    if project and "floor_plain" in get:
+        plain = project["rps"] / get["floor_plain"]["rps"]
+        lines.append(
+            f"| (for reference) throughput project/floor with plain SQL, planned on every "
+            f"request | {plain:.2f} (round by round: "
+            f"{', '.join(f'{x:.2f}' for x in _paired(project, get['floor_plain']))}) | – |"
+        )
     if "paced" in r:
         paced = r["paced"]["project"]["p99_ms"] / r["paced"]["floor"]["p99_ms"]
         lines.append(
@@ -94,6 +101,7 @@ def _get_table(r: dict) -> list[str]:
         labels["floor_small"] = f"floor ({r['small_layout']['sessions']:,} sessions)"
     labels["project"] = f"project ({r['layout']['sessions']:,} sessions)"
     labels["floor"] = f"floor ({r['layout']['sessions']:,} sessions)"
+    labels["floor_plain"] = f"floor, plain SQL ({r['layout']['sessions']:,} sessions)"
     for name, s in get.items():
         lines.append(
             f"| {labels[name]} | {s['rps']:.1f} | {_ms(s['p50_ms'])} | {_ms(s['p99_ms'])} | "
@@ -213,6 +221,10 @@ def _seed(r: dict) -> str:
             parts.append(f"`{s['db']}` reused")
         else:
             parts.append(f"`{s['db']}` {s['seconds']} s (migrate {s['migrate_seconds']} s)")
+    planner = (r["seed"][0].get("planner") or {}) if r.get("seed") else {}
+    if planner:
+        settings = ", ".join(f"`{name} = {value}`" for name, value in planner.items())
+        parts.append(f"planner settings of both databases (every server): {settings}")
     return "; ".join(parts)
 
 
@@ -229,7 +241,8 @@ def _header(r: dict) -> list[str]:
             f"({get['project']['rps']:.0f} vs {get['floor']['rps']:.0f} req/s).",
             "",
         ]
-    small = ", both again at small scale" if "project_small" in get else ""
+    plain = ", floor with plain SQL" if "floor_plain" in get else ""
+    small = ", project and floor again at small scale" if "project_small" in get else ""
     return lines + [
         f"- Command: `{r['command']}` (run from the repository root; `make bench` does this)",
         f"- Date: {r['date']}; code: {r['code']}; served from `{r['app_dir']}`",
@@ -240,11 +253,15 @@ def _header(r: dict) -> list[str]:
         + f", {m['wrk']}",
         f"- Data: {lay['drivers']:,} drivers with a valid token each, {lay['sessions']:,} "
         f"sessions ({lay['open']:,} open), {lay['parkings']} parkings with 2–4 access points",
-        f"- Load: wrk {r['wrk']}, {r['rounds']} alternating rounds (project, floor{small}), "
+        f"- Load: wrk {r['wrk']}, {r['rounds']} alternating rounds (project, floor{plain}{small}), "
         f"medians reported; gunicorn {r['workers']} sync workers, `DJANGO_DEBUG=0`, both "
         f"servers alike (gunicorn settings: `{r.get('gunicorn_config')}`)",
         f"- Seeding: {_seed(r)}; whole run {r['total_seconds']:.0f} s",
-        f"- Floor error bodies: `{r.get('floor_error_style')}` (matched to the project's)",
+        f"- Floor error bodies: `{r.get('floor_error_style')}` (matched to the project's); "
+        "the floor's two queries are server-side prepared statements, as the project's"
+        + ("; the plain-SQL floor sends them as text" if "floor_plain" in get else ""),
+        "- Project cache (throttle counters): "
+        + (f"Redis, `REDIS_URL={r['redis_url']}`" if r.get("redis_url") else "process memory"),
         "",
     ]
 

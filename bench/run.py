@@ -249,7 +249,7 @@ def ensure_seeded(db: str, layout: Layout, args) -> dict:
     record = seed.layout_record(layout, args.app_dir)
     if args.reuse_db and seed.stored_layout(db) == record:
         log(f"{db}: reusing the seeded database ({layout.sessions:,} sessions)")
-        return {"db": db, "reused": True, "seconds": 0.0}
+        return {"db": db, "reused": True, "seconds": 0.0, "planner": seed.tune_planner(db)}
     log(
         f"{db}: seeding {layout.drivers:,} drivers, {layout.sessions:,} sessions "
         f"({layout.open:,} open) …"
@@ -257,11 +257,11 @@ def ensure_seeded(db: str, layout: Layout, args) -> dict:
     with open(OUT / f"seed-{db}.log", "w") as log_file:
         result = seed.seed(db, layout, log_file, args.app_dir)
     log(f"{db}: seeded in {result['seconds']} s")
-    return result
+    return result | {"planner": seed.tune_planner(db)}
 
 
 def inproc(command: str, argument: str, db: str, args) -> dict:
-    env = seed.django_env(db) | {"PYTHONPATH": os.pathsep.join([str(args.app_dir), str(ROOT)])}
+    env = served_env(db, args) | {"PYTHONPATH": os.pathsep.join([str(args.app_dir), str(ROOT)])}
     done = subprocess.run(
         [sys.executable, "-m", "bench.inproc", command, argument],
         cwd=args.app_dir,
@@ -380,6 +380,16 @@ def parse_args(argv=None):
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (-c)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--write-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/15",
+        help="the project's REDIS_URL (throttle counters), as in production; '' for none",
+    )
+    parser.add_argument(
+        "--no-floor-plain",
+        action="store_true",
+        help="skip the second floor, which sends plain SQL (planned on every request)",
+    )
     parser.add_argument("--db", default="parking_bench")
     parser.add_argument("--small-db", default="parking_bench_small")
     parser.add_argument(
@@ -530,6 +540,10 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     results["identity"] = checks.identity(project, floor, layout)
     if not results["identity"]["ok"]:
         log(f"IDENTITY MISMATCH: {json.dumps(results['identity']['mismatches'][:2])[:1500]}")
+    if "floor_plain" in targets:
+        plain = checks.identity(project, servers.port("floor_plain"), layout)
+        results["identity_floor_plain"] = plain
+        results["identity"]["ok"] = results["identity"]["ok"] and plain["ok"]
     results["behaviours"] = {
         "project": checks.behaviours(project, layout, args.db, project=True),
         "floor": checks.behaviours(floor, layout, args.db, project=False),
@@ -579,34 +593,47 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     results["admin"] = inproc("admin", pages, args.db, args)
     results["server_log_errors"] = {
         name: _count_errors(OUT / f"{name}.log")
-        for name in ("project", "floor", "project_small", "floor_small")
+        for name in ("project", "floor", "floor_plain", "project_small", "floor_small")
     }
     results["server_restarts"] = servers.restarts
 
 
 def start_servers(args, layout: Layout, small: Layout, servers: Servers, results: dict) -> dict:
-    """The project and the floor on the big database (and the project on the small one),
-    each with the same gunicorn settings; returns name → token file."""
+    """The project and the floors on the big database (and the project and the floor on the
+    small one), each with the same gunicorn settings; returns name → token file."""
     results["gunicorn_config"] = str(args.gunicorn_config)
     tokens = write_tokens(args.db, layout)
     seed.refresh_entering(args.db, layout)
-    app_env = seed.django_env(args.db)
+    app_env = served_env(args.db, args)
     project = servers.start("project", "parking_api.wsgi:application", args.app_dir, app_env)
     style = checks.error_style(project, layout)
     results["floor_error_style"] = style
-    floor_env = app_env | {"BENCH_FLOOR_ERRORS": style}
+    results["redis_url"] = args.redis_url
+    floor_options = {"BENCH_FLOOR_ERRORS": style, "BENCH_FLOOR_PREPARED": "1"}
+    floor_env = app_env | floor_options
     servers.start("floor", "bench.floor:application", ROOT, floor_env)
     targets = {"project": tokens, "floor": tokens}
+    if not args.no_floor_plain:
+        # The floor as first written: the same SQL sent as text, planned on every request.
+        plain_env = floor_env | {"BENCH_FLOOR_PREPARED": "0"}
+        servers.start("floor_plain", "bench.floor:application", ROOT, plain_env)
+        targets["floor_plain"] = tokens
     if not args.no_scale:
         small_tokens = write_tokens(args.small_db, small)
         seed.refresh_entering(args.small_db, small)
-        small_env = seed.django_env(args.small_db)
+        small_env = served_env(args.small_db, args)
         servers.start("project_small", "parking_api.wsgi:application", args.app_dir, small_env)
-        small_floor_env = small_env | {"BENCH_FLOOR_ERRORS": style}
+        small_floor_env = small_env | floor_options
         servers.start("floor_small", "bench.floor:application", ROOT, small_floor_env)
         # The floor at both sizes too: what the data size costs the machine itself.
         targets |= {"project_small": small_tokens, "floor_small": small_tokens}
     return targets
+
+
+def served_env(db: str, args) -> dict:
+    """The environment both servers and the in-process measurements run with: production's
+    settings, with the shared Redis cache unless --redis-url ''."""
+    return seed.django_env(db) | {"REDIS_URL": args.redis_url}
 
 
 def meter_for(args, servers: Servers):
