@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -69,10 +69,7 @@ class PreparedQuery:
             if compiled.statement is None:
                 cursor.execute(compiled.sql, _fill(connection, compiled, values))
             else:
-                statement = compiled.statement
-                _prepare_once(connection, cursor, statement)
-                adapted = [_adapt(connection, values[name]) for name in statement.order]
-                cursor.execute(statement.execute, adapted)
+                _execute_prepared(connection, cursor, compiled.statement, values)
             raw_row = cursor.fetchone()
         if raw_row is None:
             return None
@@ -141,6 +138,26 @@ def _server_side(connection, sql: str, params: tuple, slots: dict) -> _Statement
 # Per Django connection: the DB-API connection the statements were prepared on, and their
 # names. A reconnect brings a new DB-API connection, on which nothing is prepared yet.
 _prepared_on: "weakref.WeakKeyDictionary[Any, tuple[Any, set[str]]]" = weakref.WeakKeyDictionary()
+
+
+# The server lost the statement (someone ran DEALLOCATE or DISCARD ALL), or a migration
+# changed the type of a column it returns ("cached plan must not change result type").
+_STALE_STATEMENT_CODES = {"26000", "0A000"}
+
+
+def _execute_prepared(connection, cursor, statement: _Statement, values: dict) -> None:
+    adapted = [_adapt(connection, values[name]) for name in statement.order]
+    _prepare_once(connection, cursor, statement)
+    try:
+        cursor.execute(statement.execute, adapted)
+    except DatabaseError as error:
+        stale = getattr(error.__cause__, "pgcode", None) in _STALE_STATEMENT_CODES
+        if not stale or connection.in_atomic_block:
+            raise  # in a transaction the error has aborted it: nothing to retry in
+        cursor.execute("DEALLOCATE ALL")
+        _prepared_on.pop(connection, None)
+        _prepare_once(connection, cursor, statement)
+        cursor.execute(statement.execute, adapted)
 
 
 def _prepare_once(connection, cursor, statement: _Statement) -> None:

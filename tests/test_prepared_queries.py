@@ -45,6 +45,19 @@ def test_a_reconnect_prepares_again(driver_client):
     assert response.json()["parking_session"]["id"] == session.pk
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as the API reads run
+def test_a_statement_the_server_forgot_is_prepared_again(driver_client):
+    session = ParkingSessionFactory(driver=driver_client.driver)
+    assert driver_client.get(CURRENT_URL).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # e.g. a pooler's DISCARD ALL
+
+    response = driver_client.get(CURRENT_URL)
+
+    assert response.status_code == 200
+    assert response.json()["parking_session"]["id"] == session.pk
+
+
 def test_constants_are_written_into_the_statement():
     # With the states as literals, the generic plan PostgreSQL caches after a few
     # executions can still prove that the partial one_open_session_per_driver index
