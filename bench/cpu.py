@@ -5,7 +5,8 @@ that competed with them measures them too. ``Meter`` samples /proc during a roun
 CPU time, minus what the benchmark's own processes used, is the share of the machine taken
 by others. The benchmark's processes are the gunicorn process groups (workers come and go:
 ``max_requests`` recycles them), the PostgreSQL backends of the benchmark databases (known by
-their process title, which names the database), this process and its reaped children (wrk).
+their process title, which names the database), the Redis server the project's throttle
+counters live in, this process and its reaped children (wrk).
 Sampling every half second keeps the time of processes that exit during the round.
 """
 
@@ -30,12 +31,12 @@ def _system() -> tuple[int, int]:
 def _ours(pid_dir: Path, fields: list[str], groups: set[int], titles: tuple[str, ...]) -> bool:
     if int(fields[2]) in groups:  # pgrp
         return True
-    if not titles:
-        return False
     try:
         title = (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return False
+    if title.startswith("redis-server"):
+        return True
     return title.startswith("postgres:") and any(t in title for t in titles)
 
 
