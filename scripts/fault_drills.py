@@ -8,8 +8,9 @@ gunicorn.conf.py (2 sync workers, DEBUG off), drives it from threads, and prints
 counted. It exits non-zero when an invariant breaks: a 5xx other than 503, a lost or
 duplicated session, an accepted request without an answer, or no recovery.
 
-The db-outage drill runs against a PostgreSQL cluster of its own ("drill", port 5433,
-created on first use with Debian's pg_createcluster), so stopping it disturbs nothing else.
+The drills run against a PostgreSQL cluster of their own ("drill", port 5433, created on
+first use with Debian's pg_createcluster, stopped when the drill ends), so stopping it
+disturbs nothing else.
 """
 
 import argparse
@@ -493,7 +494,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("drill", choices=["db-outage", "restarts"])
     drill = parser.parse_args().drill
-    ok = db_outage_drill() if drill == "db-outage" else restarts_drill()
+    try:
+        ok = db_outage_drill() if drill == "db-outage" else restarts_drill()
+    finally:
+        # The drills' own cluster is started on demand; leave nothing running behind.
+        if pg_answers():
+            pg_ctl("stop")
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 
