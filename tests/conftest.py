@@ -1,10 +1,14 @@
 import os
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from parking_api import throttling
 from tests.factories import AccessTokenFactory, DriverFactory
+
+MID_WINDOW = 1_800_000_030.0  # 30 s into a one-minute window
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -54,6 +58,12 @@ def fast_test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Throttle counters live in the cache: each test starts with a clean slate.
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def throttle_clock(monkeypatch):
+    # Rate-limit windows restart on the minute; a test's burst must not straddle one.
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: MID_WINDOW))
 
 
 class DriverClient(APIClient):
