@@ -80,6 +80,9 @@ class ApiGuardMiddleware:
                 },
             )
         response["Cache-Control"] = "no-store"
+        if not response.streaming and not response.has_header("Content-Length"):
+            # Set by CommonMiddleware elsewhere; the API skips that one.
+            response["Content-Length"] = str(len(response.content))
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
