@@ -63,6 +63,13 @@ ORDER BY s.start_time DESC, s.id DESC
 LIMIT 1
 """
 
+# Each query as a prepared statement, and as plain text with psycopg2 placeholders: built
+# once here, so neither floor spends a request rewriting SQL.
+STATEMENTS = {"floor_token": TOKEN_SQL, "floor_session": SESSION_SQL}
+PREPARE = {name: f"PREPARE {name} AS {sql}" for name, sql in STATEMENTS.items()}
+EXECUTE = {name: f"EXECUTE {name}(%s, %s)" for name in STATEMENTS}
+PLAIN = {name: sql.replace("$1", "%s").replace("$2", "%s") for name, sql in STATEMENTS.items()}
+
 # What DRF and Django's middleware put on every API answer of the project.
 COMMON_HEADERS = [
     ("Allow", "GET, HEAD, OPTIONS"),
@@ -105,20 +112,16 @@ def _cursor():
     return _connection.cursor()
 
 
-def _fetch(name: str, sql: str, params: tuple):
+def _fetch(name: str, params: tuple):
     global queries, _connection
     try:
         with _cursor() as cur:
-            if not PREPARED:
+            if PREPARED and name not in _prepared:
                 queries += 1
-                cur.execute(sql.replace("$1", "%s").replace("$2", "%s"), params)
-                return cur.fetchone()
-            if name not in _prepared:
-                queries += 1
-                cur.execute(f"PREPARE {name} AS {sql}")
+                cur.execute(PREPARE[name])
                 _prepared.add(name)
             queries += 1
-            cur.execute(f"EXECUTE {name}(%s, %s)", params)
+            cur.execute(EXECUTE[name] if PREPARED else PLAIN[name], params)
             return cur.fetchone()
     except psycopg2.OperationalError:
         _connection = None  # reconnect next time, as CONN_HEALTH_CHECKS would
@@ -239,11 +242,11 @@ def _answer(environ) -> tuple[str, bytes, list]:
     now = datetime.now(UTC)
     user = None
     if token is not None:
-        user = _fetch("floor_token", TOKEN_SQL, (hashlib.sha256(token.encode()).hexdigest(), now))
+        user = _fetch("floor_token", (hashlib.sha256(token.encode()).hexdigest(), now))
     if user is None:
         body = _error("not_authenticated", NO_CREDENTIALS)
         return "401 Unauthorized", body, [("WWW-Authenticate", WWW_AUTHENTICATE)]
-    row = _fetch("floor_session", SESSION_SQL, (user[0], now - ENTERING_TIMEOUT))
+    row = _fetch("floor_session", (user[0], now - ENTERING_TIMEOUT))
     if row is None:
         return "404 Not Found", _error("not_found", NO_SESSION), []
     return "200 OK", _body(row, now), []
