@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.common import CommonMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-API_PATH_PREFIX = "/api/"
+from parking_api.exceptions import API_PATH_PREFIX
 
 
 class SkippedForApi:

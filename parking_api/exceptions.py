@@ -24,7 +24,8 @@ from parking.exceptions import ParkingError
 from parking.idempotency import IdempotencyKeyReused
 from smart_keys.exceptions import BarrierGatewayFailure, BarrierGatewayTimeout
 
-API_PREFIXES = ("/api/", "/o/")
+API_PATH_PREFIX = "/api/"  # the driver API: bearer tokens only
+API_PREFIXES = (API_PATH_PREFIX, "/o/")
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
