@@ -285,18 +285,6 @@ SEQUENCE_TABLES = [
     "parking_parkingsession",
 ]
 
-VACUUM_TABLES = [
-    "accounts_user",
-    "oauth2_provider_accesstoken",
-    "parking_securedparking",
-    "parking_tariff",
-    "smart_keys_accesspoint",
-    "smart_keys_smartkey",
-    "smart_keys_smartkey_access_points",
-    "parking_parkingsession",
-]
-
-
 SEEDED_TABLES = [
     "oauth2_provider_application",
     "accounts_user",
@@ -402,7 +390,7 @@ def load(conn, layout: Layout, app_dir: Path = ROOT, defaults: dict | None = Non
     conn.commit()
     conn.autocommit = True
     with conn.cursor() as cur:
-        for table in VACUUM_TABLES:
+        for table in SEEDED_TABLES:
             cur.execute(f"VACUUM (ANALYZE) {table}")
 
 
