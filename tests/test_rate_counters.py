@@ -2,6 +2,7 @@
 Redis is down (parking_api.rate_counters)."""
 
 import logging
+import threading
 
 import pytest
 import redis
@@ -56,9 +57,9 @@ def test_a_driver_is_throttled_by_a_counter_in_redis(test_redis, driver_client, 
 def test_the_count_is_shared_by_every_worker(test_redis, driver_client, monkeypatch):
     monkeypatch.setattr(DriverRateThrottle, "rate", "2/min", raising=False)
     assert driver_client.get(CURRENT_URL).status_code == 404
-    rate_counters._client = None  # another process: a client of its own, the same Redis
+    rate_counters.forget_connection()  # another worker: a connection of its own, same Redis
     assert driver_client.get(CURRENT_URL).status_code == 404
-    rate_counters._client = None
+    rate_counters.forget_connection()
     assert driver_client.get(CURRENT_URL).status_code == 429
 
 
@@ -72,13 +73,42 @@ def test_one_round_trip_per_request(test_redis, driver_client, round_trips):
     assert len(round_trips) == 1
 
 
+@pytest.mark.redis
+def test_counting_survives_redis_forgetting_the_script(test_redis, driver_client, monkeypatch):
+    monkeypatch.setattr(DriverRateThrottle, "rate", "2/min", raising=False)
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    test_redis.script_flush()  # as after a Redis restart or failover
+
+    statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(2)]
+
+    assert statuses == [404, 429]
+
+
+@pytest.mark.redis
+def test_each_thread_counts_on_a_connection_of_its_own(test_redis):
+    connections = {}
+
+    def count_in_a_thread(name):
+        rate_counters.increment("shared", ttl_seconds=60)
+        connections[name] = rate_counters._connection.client.connection
+
+    threads = [threading.Thread(target=count_in_a_thread, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(connection) for connection in connections.values()}) == 3
+    assert int(test_redis.get(f"{rate_counters.KEY_PREFIX}shared")) == 3
+
+
 def test_requests_pass_when_redis_is_down(settings, driver_client, monkeypatch, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     monkeypatch.setattr(DriverRateThrottle, "rate", "1/min", raising=False)
     attempts = []
-    original = redis.Redis.pipeline
+    original = redis.connection.Connection.connect
     monkeypatch.setattr(
-        redis.Redis, "pipeline", lambda self, **kw: attempts.append(1) or original(self, **kw)
+        redis.connection.Connection, "connect", lambda self: attempts.append(1) or original(self)
     )
 
     with caplog.at_level(logging.WARNING, logger="parking_api.rate_counters"):
@@ -92,7 +122,7 @@ def test_requests_pass_when_redis_is_down(settings, driver_client, monkeypatch, 
 def test_without_redis_the_counters_live_in_the_django_cache(settings, driver_client, monkeypatch):
     settings.REDIS_URL = ""
     monkeypatch.setattr(DriverRateThrottle, "rate", "1/min", raising=False)
-    monkeypatch.setattr(rate_counters, "_redis", lambda: pytest.fail("Redis used"))
+    monkeypatch.setattr(rate_counters, "_increment_script", lambda: pytest.fail("Redis used"))
 
     statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(2)]
 
