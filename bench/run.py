@@ -385,11 +385,6 @@ def parse_args(argv=None):
         default="redis://127.0.0.1:6379/15",
         help="the project's REDIS_URL (throttle counters), as in production; '' for none",
     )
-    parser.add_argument(
-        "--no-floor-plain",
-        action="store_true",
-        help="skip the second floor, which sends plain SQL (planned on every request)",
-    )
     parser.add_argument("--db", default="parking_bench")
     parser.add_argument("--small-db", default="parking_bench_small")
     parser.add_argument(
@@ -540,10 +535,9 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     results["identity"] = checks.identity(project, floor, layout)
     if not results["identity"]["ok"]:
         log(f"IDENTITY MISMATCH: {json.dumps(results['identity']['mismatches'][:2])[:1500]}")
-    if "floor_plain" in targets:
-        plain = checks.identity(project, servers.port("floor_plain"), layout)
-        results["identity_floor_plain"] = plain
-        results["identity"]["ok"] = results["identity"]["ok"] and plain["ok"]
+    plain = checks.identity(project, servers.port("floor_plain"), layout)
+    results["identity_floor_plain"] = plain
+    results["identity"]["ok"] = results["identity"]["ok"] and plain["ok"]
     results["behaviours"] = {
         "project": checks.behaviours(project, layout, args.db, project=True),
         "floor": checks.behaviours(floor, layout, args.db, project=False),
@@ -558,7 +552,9 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     if not args.no_paced:
         # Half the project's saturated throughput, offered open-loop to both (bench/paced.py).
         rate = 0.5 * results["get_current"]["project"]["rps"]
-        paced_targets = {name: targets[name] for name in ("project", "floor")}
+        paced_targets = {
+            name: targets[name] for name in ("project", "floor_plain", "floor") if name in targets
+        }
         results["paced"] = {
             "target_rps": rate,
             **alternate(args, layout, small, paced_targets, servers, meter, "paced", rate),
@@ -612,12 +608,10 @@ def start_servers(args, layout: Layout, small: Layout, servers: Servers, results
     floor_options = {"BENCH_FLOOR_ERRORS": style, "BENCH_FLOOR_PREPARED": "1"}
     floor_env = app_env | floor_options
     servers.start("floor", "bench.floor:application", ROOT, floor_env)
-    targets = {"project": tokens, "floor": tokens}
-    if not args.no_floor_plain:
-        # The floor as first written: the same SQL sent as text, planned on every request.
-        plain_env = floor_env | {"BENCH_FLOOR_PREPARED": "0"}
-        servers.start("floor_plain", "bench.floor:application", ROOT, plain_env)
-        targets["floor_plain"] = tokens
+    # The floor: the same SQL sent as text, planned on every request.
+    plain_env = floor_env | {"BENCH_FLOOR_PREPARED": "0"}
+    servers.start("floor_plain", "bench.floor:application", ROOT, plain_env)
+    targets = {"project": tokens, "floor_plain": tokens, "floor": tokens}
     if not args.no_scale:
         small_tokens = write_tokens(args.small_db, small)
         seed.refresh_entering(args.small_db, small)
