@@ -73,7 +73,12 @@ class SmartKey(models.Model):
 
     class Meta:
         ordering = ["-start_time", "-id"]
-        indexes = [models.Index(fields=["driver", "end_time"], name="smart_key_driver_end")]
+        indexes = [
+            models.Index(fields=["driver", "end_time"], name="smart_key_driver_end"),
+            # The back office's key list, newest first: everyone's, and one operator's.
+            models.Index(fields=["-start_time", "-id"], name="smart_key_start"),
+            models.Index(fields=["secured_parking", "-start_time"], name="smart_key_parking_start"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_time__gte=F("start_time")), name="smart_key_window_ordered"
@@ -227,6 +232,7 @@ class AccessLogEntry(models.Model):
         verbose_name_plural = "access log entries"
         ordering = ["-created_at", "-id"]
         indexes = [
+            models.Index(fields=["-created_at", "-id"], name="access_log_time"),
             models.Index(fields=["secured_parking", "-created_at"], name="access_log_parking_time"),
             models.Index(fields=["parking_session", "-created_at"], name="access_log_session_time"),
         ]

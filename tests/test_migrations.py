@@ -1,0 +1,61 @@
+"""Migrations match the models, and indexes on tables that grow to millions of rows are
+built without locking out writes."""
+
+from io import StringIO
+from types import SimpleNamespace
+
+import pytest
+from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_model_change_has_its_migration():
+    output = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=output)
+    except SystemExit:
+        pytest.fail(f"models and migrations differ:\n{output.getvalue()}")
+
+
+def index_sql(app_label: str, migration: str) -> list[str]:
+    sql = StringIO()
+    call_command("sqlmigrate", app_label, migration, stdout=sql)
+    return [line for line in sql.getvalue().splitlines() if "CREATE INDEX" in line]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY refuses to run inside a transaction
+def test_back_office_indexes_are_built_concurrently_on_postgresql():
+    statements = index_sql("smart_keys", "0003")
+
+    assert len(statements) == 3
+    assert all(line.startswith("CREATE INDEX CONCURRENTLY") for line in statements)
+
+
+class RecordingSchemaEditor:
+    def __init__(self, vendor: str) -> None:
+        self.connection = SimpleNamespace(vendor=vendor, alias="default", in_atomic_block=False)
+        self.calls = []
+
+    def add_index(self, model, index, **options) -> None:
+        self.calls.append((index.name, options))
+
+
+@pytest.mark.parametrize(
+    ("vendor", "options"), [("postgresql", {"concurrently": True}), ("sqlite", {})]
+)
+def test_the_operation_is_concurrent_on_postgresql_only(vendor, options):
+    migration = MigrationLoader(None).get_migration("smart_keys", "0003_back_office_list_indexes")
+    operation = migration.operations[0]
+    state = MigrationLoader(None).project_state(
+        ("smart_keys", "0002_access_commands_gateways_access_log")
+    )
+    to_state = state.clone()
+    operation.state_forwards("smart_keys", to_state)
+    editor = RecordingSchemaEditor(vendor)
+
+    operation.database_forwards("smart_keys", editor, state, to_state)
+
+    assert editor.calls == [(operation.index.name, options)]
