@@ -1,6 +1,7 @@
 """The results of a run (bench/out/results.json) as markdown."""
 
 import json
+import statistics
 import sys
 
 
@@ -15,6 +16,16 @@ def _mark(ok: bool) -> str:
 def _paired(project: dict, floor: dict) -> list[float]:
     """Throughput ratio of each round's project and floor runs, measured back to back."""
     return [p["rps"] / f["rps"] for p, f in zip(project["rounds"], floor["rounds"], strict=False)]
+
+
+def _changes(large: dict, small: dict, key: str) -> list[float]:
+    """Change from the small database to the large one, round by round (back to back)."""
+    pairs = zip(large["rounds"], small["rounds"], strict=False)
+    return [big[key] / little[key] - 1 for big, little in pairs]
+
+
+def _median_change(large: dict, small: dict, key: str) -> float:
+    return statistics.median(_changes(large, small, key))
 
 
 def _ratio_row(label: str, project: dict, floor: dict, target: float | None) -> str:
@@ -68,16 +79,17 @@ def _targets(r: dict) -> list[str]:
         )
     if project and "project_small" in get:
         small = get["project_small"]
-        p50 = project["p50_ms"] / small["p50_ms"] - 1
-        p99 = project["p99_ms"] / small["p99_ms"] - 1
+        p50 = _median_change(project, small, "p50_ms")
+        p99 = _median_change(project, small, "p99_ms")
+        rounds = ", ".join(f"{x:+.1%}" for x in _changes(project, small, "p50_ms"))
         floor_note = ""
         if prepared and "floor_small" in get:
-            f50 = prepared["p50_ms"] / get["floor_small"]["p50_ms"] - 1
-            floor_note = f" (the prepared floor: p50 {f50:+.1%})"
+            f50 = _median_change(prepared, get["floor_small"], "p50_ms")
+            floor_note = f"; the prepared floor: p50 {f50:+.1%}"
         lines.append(
             f"| latency flat (±5%) {r['small_layout']['sessions']:,} → "
-            f"{r['layout']['sessions']:,} sessions | p50 {p50:+.1%}, p99 {p99:+.1%}{floor_note} "
-            f"| {_mark(abs(p50) <= 0.05)} |"
+            f"{r['layout']['sessions']:,} sessions | p50 {p50:+.1%} (round by round: {rounds}), "
+            f"p99 {p99:+.1%}{floor_note} | {_mark(abs(p50) <= 0.05)} |"
         )
     if "identity" in r:
         identity = r["identity"]

@@ -621,7 +621,11 @@ def start_servers(args, layout: Layout, small: Layout, servers: Servers, results
         servers.start("floor_small", "bench.floor:application", ROOT, small_floor_env)
         # The floor at both sizes too: what the data size costs the machine itself.
         targets |= {"project_small": small_tokens, "floor_small": small_tokens}
-    return targets
+    # Each round runs the compared pairs back to back (project at both sizes, project and
+    # the issue's floor, both floors' sizes), so the machine's drift between rounds
+    # cancels out of the round-by-round ratios.
+    order = ("project_small", "project", "floor_plain", "floor", "floor_small")
+    return {name: targets[name] for name in order if name in targets}
 
 
 def served_env(db: str, args) -> dict:
