@@ -48,15 +48,16 @@ def _speed_rows(r: dict, floor_name: str, target: float | None, label: str) -> l
     if not (project and floor):
         return []
     limit = 2 if target else None
+    at_most = " ≤ 2×" if target else " /"
     rows = [_ratio_row(f"{label}throughput project/floor" + (" ≥ 0.6" if target else ""),
                        project, floor, target)]  # fmt: skip
     if paced.get(floor_name):
         offered = f" ({paced['target_rps']:.0f} req/s offered)"
         rows.append(
-            _p99_row(f"{label}p99 ≤ 2× the floor's at the same request rate",
+            _p99_row(f"{label}p99{at_most} the floor's at the same request rate",
                      paced["project"], paced[floor_name], limit, offered)
         )  # fmt: skip
-    rows.append(_p99_row(f"{label}p99 ≤ 2× the floor's, saturated", project, floor, limit))
+    rows.append(_p99_row(f"{label}p99{at_most} the floor's, saturated", project, floor, limit))
     return rows
 
 
