@@ -552,9 +552,7 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     if not args.no_paced:
         # Half the project's saturated throughput, offered open-loop to both (bench/paced.py).
         rate = 0.5 * results["get_current"]["project"]["rps"]
-        paced_targets = {
-            name: targets[name] for name in ("project", "floor_plain", "floor") if name in targets
-        }
+        paced_targets = {name: targets[name] for name in ("project", "floor_plain", "floor")}
         results["paced"] = {
             "target_rps": rate,
             **alternate(args, layout, small, paced_targets, servers, meter, "paced", rate),

@@ -47,11 +47,9 @@ class RecordingSchemaEditor:
     ("vendor", "options"), [("postgresql", {"concurrently": True}), ("sqlite", {})]
 )
 def test_the_operation_is_concurrent_on_postgresql_only(vendor, options):
-    migration = MigrationLoader(None).get_migration("smart_keys", "0003_back_office_list_indexes")
-    operation = migration.operations[0]
-    state = MigrationLoader(None).project_state(
-        ("smart_keys", "0002_access_commands_gateways_access_log")
-    )
+    loader = MigrationLoader(None)
+    operation = loader.get_migration("smart_keys", "0003_back_office_list_indexes").operations[0]
+    state = loader.project_state(("smart_keys", "0002_access_commands_gateways_access_log"))
     to_state = state.clone()
     operation.state_forwards("smart_keys", to_state)
     editor = RecordingSchemaEditor(vendor)
