@@ -51,3 +51,15 @@ def _terminate(backend_pid: int) -> None:
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and connection.is_usable():
         time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)  # outside a test transaction, as on a server
+def test_a_worker_keeps_its_connection_however_long_it_lives(monkeypatch):
+    connection.ensure_connection()
+    kept = connection.connection
+    a_day_later = time.monotonic() + 24 * 3600
+    monkeypatch.setattr(time, "monotonic", lambda: a_day_later)
+
+    close_old_connections()  # what every request starts and ends with on a server
+
+    assert connection.connection is kept
