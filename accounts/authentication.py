@@ -10,7 +10,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import User
-from parking_api.prepared_queries import PreparedQuery
+from core.prepared_queries import PreparedQuery
 
 AccessToken = get_access_token_model()
 Application = get_application_model()

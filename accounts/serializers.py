@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import User
-from parking_api.serializers import StrictSerializer
+from core.serializers import StrictSerializer
 
 DUPLICATE_EMAIL_MESSAGE = "An account with this email already exists."
 

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.serializers import DUPLICATE_EMAIL_MESSAGE, DriverSerializer, DriverSignUpSerializer
 from accounts.services import EmailAlreadyRegistered, register_driver
-from parking_api.throttling import ClientIPRateThrottle
+from core.throttling import ClientIPRateThrottle
 
 
 class AccountSignUpView(APIView):

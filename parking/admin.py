@@ -12,9 +12,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
-from parking import services
-from parking.admin_large_tables import LargeTableAdmin
-from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
+from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
+from core.admin_large_tables import LargeTableAdmin
 from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
 from parking.forms import GrantTriesForm, SessionActionForm
@@ -26,6 +25,7 @@ from parking.models import (
     SessionAuditEntry,
     Tariff,
 )
+from parking.services import back_office, operators
 from smart_keys.admin import AccessPointInline, access_point_list, mac_search_term
 from smart_keys.models import AccessPoint, SmartKey
 from smart_keys.services import rotate_parking_key_pair
@@ -97,7 +97,7 @@ class OperatorAdmin(admin.ModelAdmin):
         for membership in formset.deleted_objects:
             membership.delete()
         for membership in new_memberships:
-            services.add_operator_staff(user=membership.user, operator=form.instance)
+            operators.add_operator_staff(user=membership.user, operator=form.instance)
 
 
 class TariffInline(admin.StackedInline):
@@ -141,12 +141,19 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         """The key pair admin's rotation, reached from the parkings an operator runs."""
         now = timezone.now()
         for parking in queryset.order_by("pk"):
-            key_pair = rotate_parking_key_pair(secured_parking=parking, now=now)
+            key_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
             self.message_user(
                 request,
                 f"{parking}: new key {key_pair.key_id}. Provision the barriers with "
                 "`manage.py export_barrier_keys`.",
             )
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.related_model is Operator and not request.user.is_superuser:
+            # Nullable in the table for old rows, never left out by operator staff.
+            kwargs["queryset"] = Operator.objects.staffed_by(request.user)
+            kwargs["required"] = True
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_list_filter(self, request: HttpRequest) -> list:
         # The operator filter would list every company; staff only ever see their own.
@@ -297,7 +304,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         return self._confirm_then_apply(
             request,
             queryset,
-            service=services.finalize_by_operator,
+            service=back_office.finalize_by_operator,
             form_class=SessionActionForm,
             title="Finalize parking sessions",
             explanation=(
@@ -312,7 +319,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         return self._confirm_then_apply(
             request,
             queryset,
-            service=services.cancel_by_operator,
+            service=back_office.cancel_by_operator,
             form_class=SessionActionForm,
             title="Cancel parking sessions",
             explanation=(
@@ -327,7 +334,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         return self._confirm_then_apply(
             request,
             queryset,
-            service=services.grant_extra_tries,
+            service=back_office.grant_extra_tries,
             form_class=GrantTriesForm,
             title="Grant extra tries",
             explanation=(

@@ -23,9 +23,9 @@ from parking.models import (
     State,
     Tariff,
 )
-from parking.services import add_operator_staff
+from parking.services.access import issue_session_command
+from parking.services.operators import add_operator_staff
 from smart_keys.models import AccessPoint, Direction, SmartKey, SmartKeyType
-from smart_keys.services import issue_access_command
 
 PARKING_NAME = "Secured P 1"
 OPERATOR_NAME = "Demo Parking SRL"
@@ -165,7 +165,11 @@ def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -
     session.currency = parking.currency
     session.save()
     # A genuine signed command (valid for ACCESS_COMMAND_VALIDITY from now), not a placeholder.
-    issue_access_command(smart_key_id=session.smart_key_id, now=now)
+    issue_session_command(session=session, now=now)
+    # The demo key stays valid for a day from the session's start, not a fresh command's window.
+    SmartKey.objects.filter(pk=session.smart_key_id).update(
+        start_time=start_time, end_time=start_time + SESSION_KEY_VALIDITY
+    )
     session.smart_key.refresh_from_db()
     return session
 

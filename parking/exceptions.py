@@ -1,13 +1,12 @@
 """Why the parking domain refuses an action; parking_api.exceptions turns these into HTTP."""
 
+from core.errors import DomainError
 
-class ParkingError(Exception):
+
+class ParkingError(DomainError):
+    """The parking domain refuses the action; the API answers 409."""
+
     code = "parking_error"
-
-    def __init__(self, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class SessionStateError(ParkingError):

@@ -1,6 +1,6 @@
 from django import forms
 
-from parking.services import MAX_GRANTED_TRIES
+from parking.services.back_office import MAX_GRANTED_TRIES
 
 
 class SessionActionForm(forms.Form):

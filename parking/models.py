@@ -6,7 +6,9 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q
+
+from smart_keys.models import AccessPoint, Direction
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -25,6 +27,8 @@ class State(models.TextChoices):
 
 
 OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
+# From ``exit`` on, the session's key opens the exit barriers.
+EXIT_STATES = (State.EXITING, State.FINISHED)
 
 
 class SessionType(models.TextChoices):
@@ -167,6 +171,16 @@ class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
     def for_driver(self, driver: "User") -> Self:
         return self.filter(driver=driver)
 
+    def with_body(self) -> Self:
+        """With everything the API's session body reads, in two queries."""
+        return self.select_related("secured_parking__tariff", "smart_key").prefetch_related(
+            Prefetch(
+                "smart_key__access_points",
+                queryset=AccessPoint.objects.order_by("id"),
+                to_attr="ordered_access_points",
+            )
+        )
+
 
 class ParkingSession(models.Model):
     """One stay of one driver in one secured parking, from the entrance barrier to payment."""
@@ -240,6 +254,11 @@ class ParkingSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session #{self.pk} ({self.state})"
+
+    @property
+    def barrier_direction(self) -> Direction:
+        """The barriers the session's key opens: the entrance until the driver heads out."""
+        return Direction.EXIT if self.state in EXIT_STATES else Direction.ENTRANCE
 
     def is_stale(self, now: datetime) -> bool:
         """Left in ``entering`` past the deadline: it counts as cancelled, whether or not

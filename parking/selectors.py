@@ -1,28 +1,33 @@
-from datetime import UTC, datetime
+"""Reads the API and the back office need, each loading what its answer uses."""
 
-from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, TypeVar
+
+from django.db.models import JSONField, Model, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
 from accounts.models import User
+from core.datetimes import iso_seconds
+from core.prepared_queries import PreparedQuery
 from parking.aggregates import JSONArrayAgg
-from parking.models import ParkingSession, SecuredParking, entering_cutoff
-from parking_api.prepared_queries import PreparedQuery
-from smart_keys.models import AccessPoint
+from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
+from smart_keys.access_commands import access_point_tag
+from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
+
+M = TypeVar("M", bound=Model)
 
 
-def session_bodies_for(driver: User):
-    """The driver's sessions with everything the session body needs, in two queries."""
-    return (
-        ParkingSession.objects.for_driver(driver)
-        .select_related("secured_parking__tariff", "smart_key__secured_parking")
-        .prefetch_related(
-            Prefetch("smart_key__access_points", queryset=AccessPoint.objects.order_by("id"))
-        )
-    )
+def driver_sessions(driver: User) -> QuerySet[ParkingSession]:
+    """The driver's sessions, newest first, with what the API's body reads."""
+    return ParkingSession.objects.for_driver(driver).with_body()
 
 
-CURRENT_SESSION_COLUMNS = (
+SESSION_FIELDS = (
     "id",
+    "driver_id",
+    "secured_parking_id",
+    "smart_key_id",
     "type",
     "state",
     "start_time",
@@ -31,40 +36,32 @@ CURRENT_SESSION_COLUMNS = (
     "exit_remaining_tries",
     "amount",
     "currency",
-    "secured_parking_id",
-    "secured_parking__name",
-    "secured_parking__is_active",
-    "secured_parking__is_online",
-    "secured_parking__tariff__free_minutes",
-    "secured_parking__tariff__period_minutes",
-    "secured_parking__tariff__price_per_period",
-    "secured_parking__tariff__daily_cap",
-    "smart_key_id",
-    "smart_key__description",
-    "smart_key__type",
-    "smart_key__access_command",
-    "smart_key__start_time",
-    "smart_key__end_time",
 )
+PARKING_FIELDS = ("name", "is_active", "is_online")
+TARIFF_FIELDS = ("free_minutes", "period_minutes", "price_per_period", "daily_cap")
+SMART_KEY_FIELDS = ("description", "type", "access_command", "start_time", "end_time")
+ACCESS_POINT_FIELDS = ("id", "mac_address", "direction")
 
 
-def _current_session_query(driver_id: int, cutoff: datetime):
+def _current_session_query(driver_id: int, cutoff: datetime) -> QuerySet:
     access_points = (
         AccessPoint.objects.filter(smart_keys=OuterRef("smart_key_id"))
         .order_by()
         .values("smart_keys")
-        .annotate(
-            items=JSONArrayAgg(
-                JSONObject(id="id", mac_address="mac_address", direction="direction")
-            )
-        )
+        .annotate(items=JSONArrayAgg(JSONObject(**{name: name for name in ACCESS_POINT_FIELDS})))
         .values("items")
     )
     return (
         ParkingSession.objects.filter(driver_id=driver_id)
         .open_given_cutoff(cutoff)
         .annotate(access_points=Subquery(access_points, output_field=JSONField()))
-        .values(*CURRENT_SESSION_COLUMNS, "access_points")
+        .values(
+            *SESSION_FIELDS,
+            *(f"secured_parking__{name}" for name in PARKING_FIELDS),
+            *(f"secured_parking__tariff__{name}" for name in TARIFF_FIELDS),
+            *(f"smart_key__{name}" for name in SMART_KEY_FIELDS),
+            "access_points",
+        )
         .order_by("pk")
     )
 
@@ -74,14 +71,73 @@ _current_session = PreparedQuery(
 )
 
 
-def current_session_row(driver_id: int, *, now: datetime) -> dict | None:
-    """The driver's open session as one flat row: session, key, parking, tariff and the key's
-    access points (as a JSON array), in a single query.
+def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | None:
+    """The driver's open session, loaded like ``with_body()`` does, in one query.
 
-    The app asks for it on every launch: a row instead of model instances, one query
-    instead of three, and SQL compiled once per process keep that request cheap.
-    parking.bodies turns the row into the body the other session endpoints serialize."""
-    return _current_session.first(driver_id=driver_id, cutoff=entering_cutoff(now))
+    The app asks for it on every launch: one flat row (session, parking, tariff, key, and
+    the key's access points as a JSON array) from SQL compiled once per process."""
+    row = _current_session.first(driver_id=driver_id, cutoff=entering_cutoff(now))
+    return None if row is None else _session_from_row(row)
+
+
+def _session_from_row(row: dict[str, Any]) -> ParkingSession:
+    session = _instance(ParkingSession, {name: row[name] for name in SESSION_FIELDS})
+    parking = _instance(
+        SecuredParking,
+        {"id": row["secured_parking_id"]}
+        | {name: row[f"secured_parking__{name}"] for name in PARKING_FIELDS},
+    )
+    if row["secured_parking__tariff__period_minutes"] is not None:
+        parking.tariff = _instance(
+            Tariff,
+            {"secured_parking_id": parking.pk}
+            | {name: row[f"secured_parking__tariff__{name}"] for name in TARIFF_FIELDS},
+        )
+    smart_key = _instance(
+        SmartKey,
+        {"id": session.smart_key_id, "secured_parking_id": parking.pk}
+        | {name: row[f"smart_key__{name}"] for name in SMART_KEY_FIELDS},
+    )
+    smart_key.ordered_access_points = [
+        _instance(AccessPoint, {name: item[name] for name in ACCESS_POINT_FIELDS})
+        for item in sorted(row["access_points"] or (), key=lambda item: item["id"])
+    ]
+    session.secured_parking = parking
+    session.smart_key = smart_key
+    return session
+
+
+def _instance(model: type[M], values: dict[str, Any]) -> M:
+    """A model instance of the given field values, as if loaded from the database."""
+    names = _in_model_order(model, frozenset(values))
+    return model.from_db("default", names, [values[name] for name in names])
+
+
+@cache
+def _in_model_order(model: type[Model], names: frozenset[str]) -> tuple[str, ...]:
+    # Model.from_db takes a subset of fields in the order the model declares them.
+    return tuple(field.attname for field in model._meta.concrete_fields if field.attname in names)
+
+
+def valid_smart_keys_for(driver: User, *, now: datetime) -> QuerySet[SmartKey]:
+    """Keys the driver can use right now: inside their window and tied to an open session."""
+    open_sessions = ParkingSession.objects.for_driver(driver).open(now)
+    return (
+        SmartKey.objects.filter(
+            driver=driver,
+            start_time__lte=now,
+            end_time__gt=now,
+            parking_session__in=open_sessions,
+        )
+        .select_related("secured_parking")
+        .prefetch_related(
+            Prefetch(
+                "access_points",
+                queryset=AccessPoint.objects.order_by("id"),
+                to_attr="ordered_access_points",
+            )
+        )
+    )
 
 
 def back_office_parkings(user: User) -> QuerySet[SecuredParking]:
@@ -89,3 +145,50 @@ def back_office_parkings(user: User) -> QuerySet[SecuredParking]:
     if user.is_superuser:
         return SecuredParking.objects.all()
     return SecuredParking.objects.run_by(user)
+
+
+def barrier_provisioning(
+    *, now: datetime, parking_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Per parking: the public keys and access point tags its barriers are provisioned with."""
+    parkings = SecuredParking.objects.order_by("pk").prefetch_related(
+        Prefetch("key_pairs", queryset=ParkingKeyPair.objects.trusted(now), to_attr="trusted"),
+        Prefetch("access_points", queryset=AccessPoint.objects.order_by("direction", "id")),
+    )
+    if parking_ids:
+        parkings = parkings.filter(pk__in=parking_ids)
+    return [_provisioning(parking) for parking in parkings]
+
+
+def _provisioning(parking: SecuredParking) -> dict[str, Any]:
+    current = next((kp for kp in parking.trusted if kp.is_current), None)
+    previous = max(
+        (kp for kp in parking.trusted if not kp.is_current),
+        key=lambda kp: kp.retired_at,
+        default=None,
+    )
+    return {
+        "secured_parking_id": parking.pk,
+        "name": parking.name,
+        "is_online": parking.is_online,
+        "current_key": current and _key(current),
+        "previous_key": previous
+        and {**_key(previous), "accepted_until": iso_seconds(previous.accepted_until)},
+        "access_points": [
+            {
+                "id": access_point.pk,
+                "mac_address": access_point.mac_address,
+                "direction": access_point.direction,
+                "tag": access_point_tag(access_point.mac_address).hex(),
+            }
+            for access_point in parking.access_points.all()
+        ],
+    }
+
+
+def _key(key_pair: ParkingKeyPair) -> dict[str, str | None]:
+    return {
+        "key_id": key_pair.key_id,
+        "public_key": key_pair.public_key,
+        "created_at": iso_seconds(key_pair.created_at),
+    }

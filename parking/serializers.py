@@ -1,41 +1,84 @@
-from drf_spectacular.utils import extend_schema_field
+"""The API's parking bodies. ``session_body`` is the one place a parking session
+becomes the seed's current-session body, for every endpoint that answers with one; the
+serializers below describe that body (and the parking list) for the OpenAPI schema."""
+
+from datetime import datetime
+from typing import Any
+
 from rest_framework import serializers
 
+from core.datetimes import iso_seconds
+from core.serializers import StrictIntegerField, StrictSerializer, UtcSecondsDateTimeField
 from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State
-from parking_api.serializers import StrictIntegerField, StrictSerializer
-from smart_keys.models import AccessPoint
-from smart_keys.serializers import SmartKeySerializer, UtcSecondsDateTimeField
+from smart_keys.models import AccessPoint, SmartKey
+from smart_keys.serializers import SmartKeySerializer
+
+
+def session_body(session: ParkingSession, now: datetime) -> dict[str, Any]:
+    """The seed's body for ``session``, loaded as ``ParkingSession.objects.with_body()``
+    (or ``parking.selectors.current_session_for``) loads it. State and amount are as of ``now``."""
+    return {
+        "amount": str(session.amount_due(now).quantize(CENT)),
+        "currency": session.currency,
+        "parking_session": {
+            "id": session.pk,
+            "type": session.type,
+            "state": session.effective_state(now),
+            "start_time": iso_seconds(session.start_time),
+            "end_time": iso_seconds(session.end_time),
+            "entrance_remaining_tries": session.entrance_remaining_tries,
+            "exit_remaining_tries": session.exit_remaining_tries,
+        },
+        "smart_key": smart_key_body(session.smart_key, session.secured_parking),
+    }
+
+
+def smart_key_body(smart_key: SmartKey, parking: SecuredParking) -> dict[str, Any]:
+    """The seed's ``smart_key`` object. ``parking`` is the key's: a session's key belongs to
+    the session's parking (a foreign key on both columns says so)."""
+    return {
+        "id": smart_key.pk,
+        "secured_parking_id": parking.pk,
+        "name": parking.name,
+        "description": smart_key.description,
+        "is_active": parking.is_active,
+        "type": smart_key.type,
+        "access_command": smart_key.access_command,
+        "is_online": parking.is_online,
+        "start_time": iso_seconds(smart_key.start_time),
+        "end_time": iso_seconds(smart_key.end_time),
+        "access_points": [
+            {
+                "access_point": {
+                    "id": access_point.pk,
+                    "mac_address": access_point.mac_address,
+                    "direction": access_point.direction,
+                }
+            }
+            for access_point in smart_key.ordered_access_points
+        ],
+    }
 
 
 class ParkingSessionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=SessionType.choices)
-    state = serializers.SerializerMethodField()
+    state = serializers.ChoiceField(choices=State.choices, read_only=True)
     start_time = UtcSecondsDateTimeField()
     end_time = UtcSecondsDateTimeField(allow_null=True)
     entrance_remaining_tries = serializers.IntegerField()
     exit_remaining_tries = serializers.IntegerField()
 
-    @extend_schema_field(serializers.ChoiceField(choices=State.choices))
-    def get_state(self, session: ParkingSession) -> str:
-        return session.effective_state(self.context["now"])
-
 
 class ParkingSessionBodySerializer(serializers.Serializer):
-    """The body every session endpoint answers with: the seed's current-session document.
+    """The body every session endpoint answers with: the seed's current-session one."""
 
-    Needs ``context={"now": …}``: the state and the amount due depend on the time."""
-
-    amount = serializers.SerializerMethodField()
-    currency = serializers.CharField()
-    parking_session = ParkingSessionSerializer(source="*")
-    smart_key = SmartKeySerializer()
-
-    @extend_schema_field(
-        serializers.RegexField(r"^\d+\.\d{2}$", help_text="Two decimals, e.g. `4.17`.")
+    amount = serializers.RegexField(
+        r"^\d+\.\d{2}$", read_only=True, help_text="Two decimals, e.g. `4.17`."
     )
-    def get_amount(self, session: ParkingSession) -> str:
-        return str(session.amount_due(self.context["now"]).quantize(CENT))
+    currency = serializers.CharField()
+    parking_session = ParkingSessionSerializer()
+    smart_key = SmartKeySerializer()
 
 
 class StartParkingSessionSerializer(StrictSerializer):

@@ -3,6 +3,7 @@ from django.urls import path
 from parking import views
 
 urlpatterns = [
+    path("smart_keys", views.SmartKeysView.as_view(), name="smart-keys"),
     path("secured_parkings", views.SecuredParkingsView.as_view(), name="secured-parkings"),
     path("parking_sessions", views.ParkingSessionsView.as_view(), name="parking-sessions"),
     path(
@@ -16,8 +17,8 @@ urlpatterns = [
         name="parking-session",
     ),
     path("parking_sessions/<int:session_id>/entrance_try", views.EntranceTryView.as_view()),
-    path("parking_sessions/<int:session_id>/enter", views.EnterView.as_view()),
-    path("parking_sessions/<int:session_id>/exit", views.ExitView.as_view()),
+    path("parking_sessions/<int:session_id>/enter", views.ConfirmEntranceView.as_view()),
+    path("parking_sessions/<int:session_id>/exit", views.RequestExitView.as_view()),
     path("parking_sessions/<int:session_id>/exit_try", views.ExitTryView.as_view()),
     path("parking_sessions/<int:session_id>/finalize", views.FinalizeView.as_view()),
     path("parking_sessions/<int:session_id>/cancel", views.CancelView.as_view()),

@@ -1,5 +1,4 @@
 from collections.abc import Callable
-from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -11,8 +10,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from parking import services
-from parking.bodies import current_session_body
+from core.pagination import PagePagination
+from core.schema import (
+    ErrorResponse409Serializer,
+    ErrorResponse422Serializer,
+    ErrorResponse503Serializer,
+)
+from core.serializers import EmptyBodySerializer
 from parking.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
     InvalidIdempotencyKey,
@@ -22,20 +26,17 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
-from parking.selectors import current_session_row, session_bodies_for
+from parking.selectors import current_session_for, driver_sessions, valid_smart_keys_for
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
+    session_body,
+    smart_key_body,
 )
-from parking_api.pagination import PagePagination
-from parking_api.schema import (
-    ErrorResponse409Serializer,
-    ErrorResponse422Serializer,
-    ErrorResponse503Serializer,
-)
-from parking_api.serializers import EmptyBodySerializer
+from parking.services import barriers, sessions
+from smart_keys.serializers import SmartKeySerializer
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -48,10 +49,6 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 
-def session_body(session: ParkingSession, now: datetime) -> dict:
-    return ParkingSessionBodySerializer(session, context={"now": now}).data
-
-
 class CurrentParkingSessionView(APIView):
     """The driver's open parking session; the app asks for it on every launch."""
 
@@ -61,10 +58,10 @@ class CurrentParkingSessionView(APIView):
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        row = current_session_row(request.user.pk, now=now)
-        if row is None:
+        session = current_session_for(request.user.pk, now=now)
+        if session is None:
             raise NotFound("You have no open parking session.")
-        return Response(current_session_body(row, now))
+        return Response(session_body(session, now))
 
 
 class ParkingSessionsView(APIView):
@@ -79,9 +76,8 @@ class ParkingSessionsView(APIView):
     def get(self, request: Request) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(session_bodies_for(request.user), request, view=self)
-        bodies = ParkingSessionBodySerializer(page, many=True, context={"now": now}).data
-        return paginator.get_paginated_response(bodies)
+        page = paginator.paginate_queryset(driver_sessions(request.user), request, view=self)
+        return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(
         summary="Start a pay-per-use parking session",
@@ -100,11 +96,10 @@ class ParkingSessionsView(APIView):
         now = timezone.now()
 
         def start() -> StoredResponse:
-            session = services.start_parking_session(
+            session = sessions.start_parking_session(
                 driver=request.user, secured_parking=parking, now=now
             )
-            body = session_body(session_bodies_for(request.user).get(pk=session.pk), now)
-            return StoredResponse(status.HTTP_201_CREATED, body)
+            return StoredResponse(status.HTTP_201_CREATED, session_body(session, now))
 
         key = request.headers.get("Idempotency-Key")
         if key is None:
@@ -133,14 +128,14 @@ class ParkingSessionDetailView(APIView):
         summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
     )
     def get(self, request: Request, session_id: int) -> Response:
-        session = get_object_or_404(session_bodies_for(request.user), pk=session_id)
+        session = get_object_or_404(driver_sessions(request.user), pk=session_id)
         return Response(session_body(session, timezone.now()))
 
 
 class SessionActionView(APIView):
     """POST …/parking_sessions/{id}/<action>: one service call on one of the driver's sessions."""
 
-    service: Callable[..., None]
+    service: Callable[..., ParkingSession]
 
     @extend_schema(
         request=EmptyBodySerializer,
@@ -148,47 +143,45 @@ class SessionActionView(APIView):
     )
     def post(self, request: Request, session_id: int) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        sessions = session_bodies_for(request.user)
-        session = get_object_or_404(sessions, pk=session_id)
+        session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
         now = timezone.now()
-        self.service(session=session, now=now)
-        return Response(session_body(sessions.get(pk=session_id), now))
+        return Response(session_body(self.service(session=session, now=now), now))
 
 
 class EntranceTryView(SessionActionView):
     """Spend an entrance try: right before sending the access command to an entrance barrier."""
 
-    service = staticmethod(services.spend_entrance_try)
+    service = staticmethod(sessions.spend_entrance_try)
 
 
-class EnterView(SessionActionView):
+class ConfirmEntranceView(SessionActionView):
     """The entrance barrier opened: the session becomes active."""
 
-    service = staticmethod(services.confirm_entrance)
+    service = staticmethod(sessions.confirm_entrance)
 
 
-class ExitView(SessionActionView):
+class RequestExitView(SessionActionView):
     """Head for the exit: the amount is fixed and the key opens the exit barriers."""
 
-    service = staticmethod(services.request_exit)
+    service = staticmethod(sessions.request_exit)
 
 
 class ExitTryView(SessionActionView):
     """Spend an exit try: right before sending the access command to an exit barrier."""
 
-    service = staticmethod(services.spend_exit_try)
+    service = staticmethod(sessions.spend_exit_try)
 
 
 class FinalizeView(SessionActionView):
     """The driver is out: the session is finished with the amount fixed at exit."""
 
-    service = staticmethod(services.finalize_parking_session)
+    service = staticmethod(sessions.finalize_parking_session)
 
 
 class CancelView(SessionActionView):
     """Give up before entering: the session is cancelled and nothing is due."""
 
-    service = staticmethod(services.cancel_parking_session)
+    service = staticmethod(sessions.cancel_parking_session)
 
 
 class OpenBarrierView(APIView):
@@ -214,19 +207,21 @@ class OpenBarrierView(APIView):
         },
     )
     def post(self, request: Request, session_id: int) -> Response:
-        sessions = session_bodies_for(request.user)
-        session = get_object_or_404(sessions, pk=session_id)
+        session = get_object_or_404(
+            ParkingSession.objects.for_driver(request.user).select_related("smart_key"),
+            pk=session_id,
+        )
         serializer = OpenBarrierSerializer(
             data=request.data, context={"smart_key": session.smart_key}
         )
         serializer.is_valid(raise_exception=True)
         now = timezone.now()
-        services.open_barrier(
+        session = barriers.open_barrier(
             session=session,
             access_point=serializer.validated_data.get("access_point_id"),
             now=now,
         )
-        return Response(session_body(sessions.get(pk=session_id), now))
+        return Response(session_body(session, now))
 
 
 class SecuredParkingsView(APIView):
@@ -248,3 +243,17 @@ class SecuredParkingsView(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(parkings, request, view=self)
         return paginator.get_paginated_response(SecuredParkingSerializer(page, many=True).data)
+
+
+class SmartKeysView(APIView):
+    """The driver's currently valid smart keys, each shaped like a session's ``smart_key``."""
+
+    pagination_class = None
+
+    @extend_schema(
+        summary="The driver's currently valid smart keys",
+        responses=SmartKeySerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        keys = valid_smart_keys_for(request.user, now=timezone.now())
+        return Response([smart_key_body(key, key.secured_parking) for key in keys])

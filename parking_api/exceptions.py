@@ -20,7 +20,7 @@ from drf_standardized_errors.handler import ExceptionHandler
 from drf_standardized_errors.types import ErrorResponse
 from rest_framework import exceptions, status
 
-from parking.exceptions import ParkingError
+from core.errors import DomainError
 from parking.idempotency import IdempotencyKeyReused
 from smart_keys.exceptions import BarrierGatewayFailure, BarrierGatewayTimeout
 
@@ -76,12 +76,12 @@ def is_database_outage(exc: BaseException) -> bool:
 
 class ApiExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
-        if isinstance(exc, ParkingError):
+        if isinstance(exc, BarrierGatewayFailure):
+            return BarrierGatewayFailed(exc)
+        if isinstance(exc, DomainError):
             return Conflict(exc.message, exc.code, exc.details)
         if isinstance(exc, IdempotencyKeyReused):
             return UnprocessableEntity(str(exc), "idempotency_key_reused")
-        if isinstance(exc, BarrierGatewayFailure):
-            return BarrierGatewayFailed(exc)
         if is_database_outage(exc):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)

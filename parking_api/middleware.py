@@ -9,13 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 from rest_framework import status
 
+from core.throttling import ClientIPRateThrottle
 from parking_api.exceptions import (
     API_PREFIXES,
     DATABASE_RETRY_AFTER_SECONDS,
     error_response,
     is_database_outage,
 )
-from parking_api.throttling import ClientIPRateThrottle
 
 request_logger = logging.getLogger("parking_api.requests")
 

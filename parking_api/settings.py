@@ -103,7 +103,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
     )
 # The reads every API request makes run as server-side prepared statements (see
-# parking_api.prepared_queries); off for poolers that share server connections.
+# core.prepared_queries); off for poolers that share server connections.
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 # Throttle counters must be shared by every worker: Redis when REDIS_URL is set.
@@ -161,8 +161,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["parking_api.parsers.SafeJSONParser"],
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "parking_api.schema.ParkingAutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["parking_api.throttling.DriverRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ParkingAutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.DriverRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "driver": env.str("API_THROTTLE_DRIVER_RATE", default="600/min"),
         "sign_in": env.str("API_THROTTLE_SIGN_IN_RATE", default="10/min"),
@@ -170,7 +170,7 @@ REST_FRAMEWORK = {
     # Proxies in front of the app that append to X-Forwarded-For (0: clients connect directly).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_PAGINATION_CLASS": "parking_api.pagination.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.PagePagination",
     "PAGE_SIZE": 20,
 }
 
@@ -223,7 +223,7 @@ DRF_STANDARDIZED_ERRORS = {
         "503",
     ],
     "ERROR_SCHEMAS": {
-        status: f"parking_api.schema.ErrorResponse{status}Serializer"
+        status: f"core.schema.ErrorResponse{status}Serializer"
         for status in ("409", "413", "422", "503")
     },
 }

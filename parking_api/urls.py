@@ -44,7 +44,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/car_driver/", include("parking.urls")),
-    path("api/car_driver/", include("smart_keys.urls")),
     path("api/car_driver/", include("accounts.urls")),
 ]
 

@@ -10,9 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from parking.admin_large_tables import LargeTableAdmin
-from parking.admin_scoping import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
-from parking.models import SecuredParking
+from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
+from core.admin_large_tables import LargeTableAdmin
 from smart_keys.mac_addresses import normalize_mac_address
 from smart_keys.models import (
     AccessLogEntry,
@@ -176,12 +175,14 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
     def _rotate(
         self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair], overlap: timedelta | None
     ) -> None:
-        parkings = SecuredParking.objects.filter(
-            pk__in=queryset.values("secured_parking_id")
-        ).order_by("pk")
+        parkings = {
+            key_pair.secured_parking for key_pair in queryset.select_related("secured_parking")
+        }
         now = timezone.now()
-        for parking in parkings:
-            key_pair = rotate_parking_key_pair(secured_parking=parking, now=now, overlap=overlap)
+        for parking in sorted(parkings, key=lambda parking: parking.pk):
+            key_pair = rotate_parking_key_pair(
+                secured_parking_id=parking.pk, now=now, overlap=overlap
+            )
             self.message_user(
                 request,
                 f"{parking}: new key {key_pair.key_id}. Provision the barriers with "

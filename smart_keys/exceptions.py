@@ -1,23 +1,18 @@
 """Why an access or open request failed; parking_api.exceptions turns these into HTTP."""
 
-from parking.exceptions import ParkingError
+from core.errors import DomainError
 
 
-class BarrierGatewayNotConfigured(ParkingError):
+class BarrierGatewayNotConfigured(DomainError):
     """The parking has no enabled barrier gateway: its barriers open with the access command."""
 
     code = "barrier_gateway_not_configured"
 
 
-class BarrierGatewayFailure(Exception):
+class BarrierGatewayFailure(DomainError):
     """The gateway did not confirm that the barrier opened; the try was given back."""
 
     code = "barrier_gateway_error"
-
-    def __init__(self, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
 
 
 class BarrierGatewayError(BarrierGatewayFailure):

@@ -83,6 +83,10 @@ class SmartKey(models.Model):
             models.CheckConstraint(
                 condition=Q(end_time__gte=F("start_time")), name="smart_key_window_ordered"
             ),
+            # What a parking session's composite foreign key to (key, parking) points at.
+            models.UniqueConstraint(
+                fields=["id", "secured_parking"], name="smart_key_id_with_parking"
+            ),
         ]
 
     def __str__(self) -> str:

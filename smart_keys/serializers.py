@@ -1,16 +1,10 @@
-from datetime import datetime
+"""The shape of the seed's ``smart_key`` object, for the OpenAPI schema; the object itself
+is written by parking.serializers.smart_key_body."""
 
 from rest_framework import serializers
 
-from parking_api.serializers import iso_seconds
+from core.serializers import UtcSecondsDateTimeField
 from smart_keys.models import Direction, SmartKeyType
-
-
-class UtcSecondsDateTimeField(serializers.DateTimeField):
-    """``2017-09-05T08:51:56+00:00``: UTC, whole seconds, ``+00:00`` rather than ``Z``."""
-
-    def to_representation(self, value: datetime) -> str:
-        return iso_seconds(value)
 
 
 class AccessPointSerializer(serializers.Serializer):
@@ -22,20 +16,22 @@ class AccessPointSerializer(serializers.Serializer):
 class AccessPointItemSerializer(serializers.Serializer):
     """``{"access_point": {...}}``: the seed wraps each access point in its own object."""
 
-    access_point = AccessPointSerializer(source="*")
+    access_point = AccessPointSerializer()
 
 
 class SmartKeySerializer(serializers.Serializer):
-    """The seed's ``smart_key`` object, shared by sessions and ``GET smart_keys``."""
+    """The seed's ``smart_key`` object, shared by sessions and ``GET smart_keys``.
+
+    ``name``, ``is_active`` and ``is_online`` are the key's parking's."""
 
     id = serializers.IntegerField()
     secured_parking_id = serializers.IntegerField()
-    name = serializers.CharField(source="secured_parking.name")
+    name = serializers.CharField()
     description = serializers.CharField()
-    is_active = serializers.BooleanField(source="secured_parking.is_active")
+    is_active = serializers.BooleanField()
     type = serializers.ChoiceField(choices=SmartKeyType.choices)
     access_command = serializers.CharField()
-    is_online = serializers.BooleanField(source="secured_parking.is_online")
+    is_online = serializers.BooleanField()
     start_time = UtcSecondsDateTimeField()
     end_time = UtcSecondsDateTimeField()
-    access_points = AccessPointItemSerializer(many=True, source="access_points.all")
+    access_points = AccessPointItemSerializer(many=True)

@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from parking_api import throttling
+from core import throttling
 from tests.factories import AccessTokenFactory, DriverFactory
 
 MID_WINDOW = 1_800_000_030.0  # 30 s into a one-minute window

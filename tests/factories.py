@@ -9,7 +9,7 @@ from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from accounts.models import User
 from parking.models import Operator, ParkingSession, SecuredParking, State, Tariff
-from parking.services import add_operator_staff
+from parking.services.operators import add_operator_staff
 from smart_keys.models import AccessPoint, BarrierGateway, Direction, SmartKey
 
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"

@@ -11,7 +11,8 @@ from oauth2_provider.models import AccessToken, Application
 
 from accounts.models import User
 from parking.models import Operator, OperatorMembership, ParkingSession, SecuredParking, State
-from parking.services import OPERATOR_STAFF_GROUP
+from parking.services.access import record_access
+from parking.services.operators import OPERATOR_STAFF_GROUP
 from smart_keys.models import (
     AccessEvent,
     AccessLogEntry,
@@ -21,7 +22,7 @@ from smart_keys.models import (
     ParkingKeyPair,
     SmartKey,
 )
-from smart_keys.services import current_key_pair, record_access
+from smart_keys.services import current_key_pair
 from tests.back_office import add_url, change_url, changelist_url, listed, staff_client
 from tests.factories import (
     BarrierGatewayFactory,

@@ -11,10 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
-from parking.admin_large_tables import CappedCountPaginator, LargeTableAdmin
+from core.admin_large_tables import CappedCountPaginator, LargeTableAdmin
 from parking.models import ParkingSession, State
+from parking.services.access import record_access
 from smart_keys.models import AccessEvent, AccessLogEntry, AccessResult, SmartKey
-from smart_keys.services import record_access
 from tests.back_office import changelist_url, listed, staff_client
 from tests.factories import (
     DriverFactory,

@@ -10,8 +10,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
+from core.throttling import ClientIPRateThrottle, DriverRateThrottle
 from parking import views as parking_views
-from parking_api.throttling import ClientIPRateThrottle, DriverRateThrottle
 from tests.errors import error_body, error_codes
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
 
@@ -154,7 +154,7 @@ class TestOneErrorFormat:
         def broken(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr(parking_views, "current_session_row", broken)
+        monkeypatch.setattr(parking_views, "current_session_for", broken)
         driver_client.raise_request_exception = False
         response = driver_client.get(CURRENT_URL)
         assert response.status_code == 500
@@ -165,7 +165,7 @@ class TestOneErrorFormat:
         def unreachable(*args, **kwargs):
             raise OperationalError("could not connect to server: Connection refused")
 
-        monkeypatch.setattr(parking_views, "current_session_row", unreachable)
+        monkeypatch.setattr(parking_views, "current_session_for", unreachable)
         driver_client.raise_request_exception = False
         response = driver_client.get(CURRENT_URL)
         assert response.status_code == 503

@@ -8,13 +8,12 @@ from django.utils import timezone
 
 from parking.exceptions import SessionStateError
 from parking.models import AuditAction, ParkingSession, SessionAuditEntry, State
-from parking.services import (
-    OPERATOR_STAFF_GROUP,
-    add_operator_staff,
+from parking.services.back_office import (
     cancel_by_operator,
     finalize_by_operator,
     grant_extra_tries,
 )
+from parking.services.operators import OPERATOR_STAFF_GROUP, add_operator_staff
 from tests.factories import (
     DriverFactory,
     OperatorStaffFactory,

@@ -124,3 +124,22 @@ def test_production_settings_need_a_secret_key(monkeypatch):
         importlib.reload(settings_module)
     monkeypatch.undo()
     importlib.reload(settings_module)
+
+
+@pytest.mark.postgres
+def test_a_session_cannot_hold_a_key_of_another_parking():
+    session = ParkingSessionFactory(state=State.ACTIVE)
+    elsewhere = SecuredParkingFactory()
+
+    def move_the_key() -> None:
+        type(session.smart_key).objects.filter(pk=session.smart_key_id).update(
+            secured_parking=elsewhere
+        )
+        connection.check_constraints()  # the constraint is deferred to the commit
+
+    def move_the_session() -> None:
+        ParkingSession.objects.filter(pk=session.pk).update(secured_parking=elsewhere)
+        connection.check_constraints()
+
+    assert refused_by_the_database(move_the_key)
+    assert refused_by_the_database(move_the_session)

@@ -1,13 +1,15 @@
-"""The hot reads as server-side prepared statements on PostgreSQL (parking_api.prepared_queries)."""
+"""The hot reads as server-side prepared statements on PostgreSQL (core.prepared_queries)."""
 
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
-from parking.selectors import _current_session, _current_session_query, current_session_row
-from parking_api.prepared_queries import PreparedQuery
+from core.prepared_queries import PreparedQuery
+from parking.models import ParkingSession
+from parking.selectors import _current_session, _current_session_query, current_session_for
 from tests.factories import ParkingSessionFactory
 
 CURRENT_URL = "/api/car_driver/parking_sessions/current"
@@ -63,7 +65,7 @@ def test_constants_are_written_into_the_statement():
     # executions can still prove that the partial one_open_session_per_driver index
     # applies; only the driver and the entering deadline are parameters.
     session = ParkingSessionFactory()
-    assert current_session_row(session.driver_id, now=datetime.now(UTC))["id"] == session.pk
+    assert current_session_for(session.driver_id, now=datetime.now(UTC)).pk == session.pk
     statement = _current_session._compiled["default"].statement
 
     assert statement.prepare.startswith(f"PREPARE {statement.name} AS SELECT ")
@@ -85,3 +87,19 @@ def test_prepared_statements_can_be_turned_off(settings):
 
     assert row["id"] == session.pk
     assert _statements(context) == ["SELECT"]
+
+
+def test_columns_are_named_in_the_order_values_lists_them_annotations_included():
+    session = ParkingSessionFactory()
+
+    def build(session_id: int):
+        return (
+            ParkingSession.objects.filter(pk=session_id)
+            .annotate(tag=F("currency"))
+            .values("id", "tag", "state")
+        )
+
+    row = PreparedQuery(build, session_id=-1).first(session_id=session.pk)
+
+    assert row == {"id": session.pk, "tag": session.currency, "state": session.state}
+    assert list(row) == ["id", "tag", "state"]

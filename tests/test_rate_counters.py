@@ -1,5 +1,5 @@
 """Rate-limit counters in Redis: one round trip per request, and no outage of the API when
-Redis is down (parking_api.rate_counters)."""
+Redis is down (core.rate_counters)."""
 
 import logging
 import threading
@@ -7,8 +7,8 @@ import threading
 import pytest
 import redis
 
-from parking_api import rate_counters
-from parking_api.throttling import DriverRateThrottle
+from core import rate_counters
+from core.throttling import DriverRateThrottle
 from tests.errors import error_codes
 
 CURRENT_URL = "/api/car_driver/parking_sessions/current"
@@ -111,7 +111,7 @@ def test_requests_pass_when_redis_is_down(settings, driver_client, monkeypatch, 
         redis.connection.Connection, "connect", lambda self: attempts.append(1) or original(self)
     )
 
-    with caplog.at_level(logging.WARNING, logger="parking_api.rate_counters"):
+    with caplog.at_level(logging.WARNING, logger="core.rate_counters"):
         statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(3)]
 
     assert statuses == [404, 404, 404]  # not throttled, and not a 500

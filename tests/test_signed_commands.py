@@ -217,7 +217,7 @@ class TestKeyPairs:
         mac = barrier_macs(parking, Direction.ENTRANCE)[0]
         now = timezone.now()
 
-        new_pair = rotate_parking_key_pair(secured_parking=parking, now=now)
+        new_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
 
         assert verify(old_command, parking, mac, now=now + timedelta(seconds=30))
         after_overlap = now + settings.ACCESS_COMMAND_KEY_OVERLAP
@@ -240,7 +240,7 @@ class TestKeyPairs:
 
     def test_commands_after_rotation_are_signed_with_the_new_key(self, driver_client, parking):
         session_id = start(driver_client, parking)["parking_session"]["id"]
-        new_pair = rotate_parking_key_pair(secured_parking=parking, now=timezone.now())
+        new_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
 
         command = command_of(act(driver_client, session_id, "entrance_try"))
 
@@ -251,7 +251,7 @@ class TestKeyPairs:
         old_command = command_of(start(driver_client, parking))
         now = timezone.now()
 
-        rotate_parking_key_pair(secured_parking=parking, now=now, overlap=timedelta(0))
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=now, overlap=timedelta(0))
 
         mac = barrier_macs(parking, Direction.ENTRANCE)[0]
         assert refused_reason(old_command, parking, mac, now=now) == "unknown_key"
@@ -259,8 +259,10 @@ class TestKeyPairs:
     def test_only_one_previous_key_stays_trusted(self, parking):
         now = timezone.now()
         first = current_key_pair(secured_parking_id=parking.pk, now=now)
-        second = rotate_parking_key_pair(secured_parking=parking, now=now)
-        third = rotate_parking_key_pair(secured_parking=parking, now=now + timedelta(seconds=1))
+        second = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+        third = rotate_parking_key_pair(
+            secured_parking_id=parking.pk, now=now + timedelta(seconds=1)
+        )
 
         trusted = ParkingKeyPair.objects.trusted(now + timedelta(seconds=2))
         assert set(trusted.values_list("key_id", flat=True)) == {second.key_id, third.key_id}
@@ -306,7 +308,7 @@ class TestManagementCommands:
         other = SecuredParkingFactory()
         now = timezone.now()
         current_key_pair(secured_parking_id=parking.pk, now=now)
-        rotate_parking_key_pair(secured_parking=parking, now=now)
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
 
         out = call_command_output("export_barrier_keys")
 

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from parking.idempotency import purge_expired_records
-from parking.services import cancel_stale_entering_sessions
+from parking.services.sessions import cancel_stale_entering_sessions
 
 
 class Command(BaseCommand):

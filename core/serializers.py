@@ -1,21 +1,19 @@
+"""DRF building blocks every app's API uses: strict input, and the API's datetime format."""
+
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 from rest_framework import serializers
 
-
-def iso_seconds(value: datetime | None) -> str | None:
-    """The API's datetimes: ``2017-09-05T08:51:56+00:00`` (UTC, whole seconds, ``+00:00``)."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+from core.datetimes import iso_seconds
 
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, such as ``amount`` or ``state`` sent by a client,
     instead of silently ignoring them."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
@@ -32,7 +30,14 @@ class EmptyBodySerializer(StrictSerializer):
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer and nothing else: ``"5"``, ``5.0`` and ``true`` are type errors."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class UtcSecondsDateTimeField(serializers.DateTimeField):
+    """``2017-09-05T08:51:56+00:00``: UTC, whole seconds, ``+00:00`` rather than ``Z``."""
+
+    def to_representation(self, value: datetime) -> str | None:
+        return iso_seconds(value)

@@ -89,7 +89,12 @@ class PreparedQuery:
             if not found:
                 raise ValueError(f"sentinel {name}={sentinel!r} is not among the parameters")
             slots[name] = found
-        names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        # The column names as Django's own .values() iterable reads them: in the order
+        # given when the query records it (annotations may sit anywhere in that order).
+        if query.selected:
+            names = tuple(query.selected)
+        else:
+            names = (*query.extra_select, *query.values_select, *query.annotation_select)
         converters = compiler.get_converters(
             [col[0] for col in compiler.select[: compiler.col_count]]
         )

@@ -3,7 +3,8 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from smart_keys.selectors import barrier_provisioning
+from parking.models import SecuredParking
+from parking.selectors import barrier_provisioning
 from smart_keys.services import ensure_key_pairs
 
 
@@ -27,7 +28,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, parking_ids: list[int] | None, **options) -> None:
         now = timezone.now()
-        made = ensure_key_pairs(now=now, parking_ids=parking_ids)
+        parkings = SecuredParking.objects.all()
+        if parking_ids:
+            parkings = parkings.filter(pk__in=parking_ids)
+        ids = list(parkings.values_list("pk", flat=True))
+        made = ensure_key_pairs(parking_ids=ids, now=now)
         if made:
             self.stderr.write(f"Made {made} new key pair(s) for parkings that had none.")
         parkings = barrier_provisioning(now=now, parking_ids=parking_ids)

@@ -2,7 +2,7 @@ import time
 
 from rest_framework.throttling import SimpleRateThrottle
 
-from parking_api import rate_counters
+from core import rate_counters
 
 
 class FixedWindowRateThrottle(SimpleRateThrottle):
@@ -11,7 +11,7 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
     SimpleRateThrottle keeps a list of timestamps per client and writes it back after a
     read, so two workers can both let a request through, and every request pickles the
     list. Here each window is one counter bumped atomically in one round trip
-    (parking_api.rate_counters); the price is that a burst may straddle two windows."""
+    (core.rate_counters); the price is that a burst may straddle two windows."""
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None:

@@ -1,0 +1,1 @@
+"""Small pieces every app shares. Imports nothing of the project: the bottom layer."""

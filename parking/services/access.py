@@ -1,0 +1,62 @@
+"""A session's side of smart keys: which command it gets, and what the access log says."""
+
+from datetime import datetime
+
+from django.conf import settings
+
+from parking.models import ParkingSession, State
+from smart_keys.access_commands import MAX_LIFETIME_SECONDS
+from smart_keys.models import AccessEvent, AccessLogEntry, AccessPoint, AccessResult, Direction
+from smart_keys.services import issue_access_command
+
+
+def issue_session_command(*, session: ParkingSession, now: datetime) -> None:
+    """A fresh signed command for the barriers the session's key opens now, logged."""
+    command = issue_access_command(
+        smart_key_id=session.smart_key_id,
+        parking_session_id=session.pk,
+        direction=session.barrier_direction,
+        lifetime_seconds=_command_lifetime(session, now),
+        now=now,
+    )
+    record_access(
+        session=session,
+        event=AccessEvent.COMMAND_ISSUED,
+        result=AccessResult.ISSUED,
+        now=now,
+        detail=f"Counter {command.counter}, key {command.key_id.hex()}, "
+        f"{len(command.access_point_tags)} access points, valid {command.lifetime} s.",
+    )
+
+
+def record_access(
+    *,
+    session: ParkingSession,
+    event: AccessEvent,
+    result: AccessResult,
+    now: datetime,
+    direction: Direction | None = None,
+    access_point: AccessPoint | None = None,
+    detail: str = "",
+) -> AccessLogEntry:
+    """Append one row to the access log; ``direction`` defaults to the session's."""
+    return AccessLogEntry.objects.create(
+        created_at=now,
+        event=event,
+        result=result,
+        direction=direction or session.barrier_direction,
+        driver_id=session.driver_id,
+        secured_parking_id=session.secured_parking_id,
+        parking_session_id=session.pk,
+        smart_key_id=session.smart_key_id,
+        access_point=access_point,
+        detail=detail[:255],
+    )
+
+
+def _command_lifetime(session: ParkingSession, now: datetime) -> int:
+    lifetime = settings.ACCESS_COMMAND_VALIDITY
+    if session.state == State.ENTERING:
+        # Never past the entering deadline: from then on the session counts as cancelled.
+        lifetime = min(lifetime, session.start_time + settings.PARKING_ENTERING_TIMEOUT - now)
+    return max(1, min(int(lifetime.total_seconds()), MAX_LIFETIME_SECONDS))

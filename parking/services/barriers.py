@@ -1,0 +1,93 @@
+"""Online parkings: the backend has the parking's barrier gateway open a barrier."""
+
+import uuid
+from datetime import datetime
+
+from django.db import transaction
+
+from core.errors import DomainError
+from parking.models import ParkingSession
+from parking.services.access import record_access
+from parking.services.sessions import give_try_back, reloaded, spend_try_of
+from smart_keys.exceptions import (
+    BarrierGatewayError,
+    BarrierGatewayNotConfigured,
+    BarrierGatewayTimeout,
+    BarrierGatewayUnreachable,
+)
+from smart_keys.gateway import OpenRequest, request_barrier_open
+from smart_keys.models import AccessEvent, AccessPoint, AccessResult, BarrierGateway, Direction
+
+GATEWAY_RESULTS = {
+    BarrierGatewayError.code: AccessResult.GATEWAY_ERROR,
+    BarrierGatewayTimeout.code: AccessResult.GATEWAY_TIMEOUT,
+    BarrierGatewayUnreachable.code: AccessResult.GATEWAY_UNREACHABLE,
+}
+WRONG_STATE = {
+    Direction.ENTRANCE: "Cannot open the entrance barrier of a session that is {state}; "
+    "it must be entering.",
+    Direction.EXIT: "Cannot open the exit barrier of a session that is {state}; "
+    "it must be exiting.",
+}
+
+
+def open_barrier(
+    *, session: ParkingSession, access_point: AccessPoint | None, now: datetime
+) -> ParkingSession:
+    """Spend a try (entrance or exit, by the session's state) and have the parking's
+    barrier gateway open the barrier (``access_point``, or the key's barriers).
+
+    The gateway is called after the try's transaction committed, so a slow gateway holds no
+    row lock; when it does not confirm, the try is given back and the failure raised."""
+    direction = session.barrier_direction
+
+    def log(result: AccessResult, detail: str) -> None:
+        record_access(
+            session=session,
+            event=AccessEvent.OPEN_REQUEST,
+            result=result,
+            direction=direction,
+            access_point=access_point,
+            now=now,
+            detail=detail,
+        )
+
+    try:
+        gateway, request = _spend_try_for_open_request(session, access_point, direction, now)
+    except DomainError as refusal:
+        log(AccessResult.REFUSED, refusal.message)
+        raise
+    try:
+        request_barrier_open(gateway=gateway, request=request)
+    except Exception as failure:
+        # No confirmed opening (whatever went wrong): the driver did not get through, so
+        # the try is theirs again.
+        give_try_back(session, direction=direction)
+        result = GATEWAY_RESULTS.get(getattr(failure, "code", ""), AccessResult.GATEWAY_ERROR)
+        log(result, f"{failure} Request {request.request_id}.")
+        raise
+    log(AccessResult.OPENED, f"Request {request.request_id}")
+    return reloaded(session)
+
+
+@transaction.atomic
+def _spend_try_for_open_request(
+    session: ParkingSession, access_point: AccessPoint | None, direction: Direction, now: datetime
+) -> tuple[BarrierGateway, OpenRequest]:
+    gateway = BarrierGateway.objects.filter(
+        secured_parking_id=session.secured_parking_id, is_enabled=True
+    ).first()
+    if gateway is None:
+        raise BarrierGatewayNotConfigured(
+            "This parking's barriers are not opened by the backend; use the access command."
+        )
+    spend_try_of(session, now, direction=direction, wrong_state=WRONG_STATE[direction])
+    access_points = [access_point] if access_point else session.smart_key.access_points.all()
+    return gateway, OpenRequest(
+        request_id=str(uuid.uuid4()),
+        secured_parking_id=session.secured_parking_id,
+        parking_session_id=session.pk,
+        smart_key_id=session.smart_key_id,
+        direction=direction.value,
+        access_points=tuple(sorted(ap.mac_address for ap in access_points)),
+    )

@@ -1,0 +1,304 @@
+"""The driver's parking session, from start to finish. Each workflow runs in one
+transaction, takes ``now`` and returns the session as it left it, loaded for the API's
+body.
+
+State changes are conditional UPDATEs (``WHERE state = …``), so two requests racing on the
+same session cannot both succeed; the database constraints back every invariant up.
+"""
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from accounts.models import User
+from parking.exceptions import (
+    NoTriesLeft,
+    OpenSessionExists,
+    ParkingUnavailable,
+    SessionStateError,
+)
+from parking.models import ParkingSession, SecuredParking, State, Tariff
+from parking.services.access import issue_session_command, record_access
+from smart_keys.models import AccessEvent, AccessResult, Direction
+from smart_keys.services import expire_key, issue_smart_key, point_key_at
+
+STALE = "The session expired: the driver did not enter in time, so it counts as cancelled."
+TRIES_FIELDS = {
+    Direction.ENTRANCE: "entrance_remaining_tries",
+    Direction.EXIT: "exit_remaining_tries",
+}
+NO_TRIES_LEFT = {
+    Direction.ENTRANCE: "No entrance tries left for this session.",
+    Direction.EXIT: "No exit tries left for this session.",
+}
+
+
+@transaction.atomic
+def start_parking_session(
+    *, driver: User, secured_parking: SecuredParking, now: datetime
+) -> ParkingSession:
+    """Open a pay-per-use session in ``entering`` with a key for the entrance barriers."""
+    # Lock the parking row: starts at one parking queue up, so capacity is never overbooked.
+    parking = SecuredParking.objects.select_for_update().get(pk=secured_parking.pk)
+    _ensure_accepts_sessions(parking)
+    _cancel_stale_entering_sessions(driver=driver, now=now)
+    _ensure_no_open_session(driver=driver, now=now)
+    if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
+        raise ParkingUnavailable(f"{parking.name} is full.", secured_parking_id=parking.pk)
+    smart_key = issue_smart_key(
+        driver=driver,
+        secured_parking_id=parking.pk,
+        description=f"Session access to {parking.name}",
+        now=now,
+    )
+    try:
+        with transaction.atomic():
+            session = ParkingSession.objects.create(
+                driver=driver,
+                secured_parking=parking,
+                smart_key=smart_key,
+                state=State.ENTERING,
+                start_time=now,
+                entrance_remaining_tries=parking.entrance_tries,
+                exit_remaining_tries=parking.exit_tries,
+                currency=parking.currency,
+            )
+    except IntegrityError:
+        # A parallel start at another parking won the one-open-session constraint.
+        _ensure_no_open_session(driver=driver, now=now)
+        raise
+    # Only now: a signed command names its session.
+    issue_session_command(session=session, now=now)
+    return reloaded(session)
+
+
+def spend_entrance_try(*, session: ParkingSession, now: datetime) -> ParkingSession:
+    """Spend one entrance try and issue a fresh access command for the entrance barriers."""
+    return _spend_try(
+        session,
+        now,
+        event=AccessEvent.ENTRANCE_TRY,
+        direction=Direction.ENTRANCE,
+        wrong_state="Cannot try the entrance of a session that is {state}; it must be entering.",
+    )
+
+
+@transaction.atomic
+def confirm_entrance(*, session: ParkingSession, now: datetime) -> ParkingSession:
+    """The entrance barrier opened: the driver is parked."""
+    update_if_in_state(
+        session,
+        now,
+        required_state=State.ENTERING,
+        wrong_state="Cannot enter with a session that is {state}; it must be entering.",
+        state=State.ACTIVE,
+    )
+    return reloaded(session)
+
+
+@transaction.atomic
+def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
+    """Fix the amount due now and turn the key towards the exit barriers."""
+    update_if_in_state(
+        session,
+        now,
+        required_state=State.ACTIVE,
+        wrong_state="Cannot exit with a session that is {state}; it must be active.",
+        state=State.EXITING,
+        amount=session.amount_due(now),
+    )
+    point_key_at(smart_key=session.smart_key, direction=Direction.EXIT)
+    issue_session_command(session=session, now=now)
+    return reloaded(session)
+
+
+def spend_exit_try(*, session: ParkingSession, now: datetime) -> ParkingSession:
+    """Spend one exit try and issue a fresh access command for the exit barriers."""
+    return _spend_try(
+        session,
+        now,
+        event=AccessEvent.EXIT_TRY,
+        direction=Direction.EXIT,
+        wrong_state="Cannot try the exit of a session that is {state}; it must be exiting.",
+    )
+
+
+@transaction.atomic
+def finalize_parking_session(*, session: ParkingSession, now: datetime) -> ParkingSession:
+    """The driver is out: close the session with the amount fixed at exit."""
+    update_if_in_state(
+        session,
+        now,
+        required_state=State.EXITING,
+        wrong_state="Cannot finalize a session that is {state}; it must be exiting.",
+        state=State.FINISHED,
+        end_time=now,
+    )
+    expire_key(smart_key_id=session.smart_key_id, now=now)
+    return reloaded(session)
+
+
+@transaction.atomic
+def cancel_parking_session(*, session: ParkingSession, now: datetime) -> ParkingSession:
+    """The driver gives up before getting in: nothing is due."""
+    return call_off(
+        session,
+        now,
+        required_state=State.ENTERING,
+        wrong_state="Cannot cancel a session that is {state}; it must be entering.",
+    )
+
+
+def call_off(
+    session: ParkingSession, now: datetime, *, required_state: State, wrong_state: str
+) -> ParkingSession:
+    """End the session now with nothing due; its key stops working."""
+    update_if_in_state(
+        session,
+        now,
+        required_state=required_state,
+        wrong_state=wrong_state,
+        state=State.CANCELLED,
+        end_time=now,
+        amount=0,
+    )
+    expire_key(smart_key_id=session.smart_key_id, now=now)
+    return reloaded(session)
+
+
+def cancel_stale_entering_sessions(*, now: datetime) -> int:
+    """Write down the cancellation of sessions left in ``entering`` past the deadline.
+
+    Reads already treat them as cancelled; this only tidies the rows (and frees the
+    one-open-session slot for drivers who never come back)."""
+    return ParkingSession.objects.stale_entering(now).update(
+        state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
+    )
+
+
+def reloaded(session: ParkingSession) -> ParkingSession:
+    """The session as the database holds it now, with what the API's body reads."""
+    return ParkingSession.objects.with_body().get(pk=session.pk)
+
+
+def spend_try_of(
+    session: ParkingSession, now: datetime, *, direction: Direction, wrong_state: str
+) -> None:
+    """Take one try of ``direction`` from the session, if it is in the state that allows it."""
+    tries_field = TRIES_FIELDS[direction]
+    update_if_in_state(
+        session,
+        now,
+        required_state=State.ENTERING if direction == Direction.ENTRANCE else State.EXITING,
+        wrong_state=wrong_state,
+        tries_field=tries_field,
+        **{tries_field: F(tries_field) - 1},
+    )
+
+
+def give_try_back(session: ParkingSession, *, direction: Direction) -> None:
+    tries_field = TRIES_FIELDS[direction]
+    # In SQL, onto what the row holds now.
+    ParkingSession.objects.filter(pk=session.pk).update(**{tries_field: F(tries_field) + 1})
+
+
+def update_if_in_state(
+    session: ParkingSession,
+    now: datetime,
+    *,
+    required_state: State,
+    wrong_state: str,
+    tries_field: str | None = None,
+    **changes: object,
+) -> None:
+    """Apply ``changes`` to the session's row if it is open and in ``required_state`` (and,
+    with ``tries_field``, has a try left); else raise why not. ``wrong_state`` is the
+    refusal when the state is another, with ``{state}`` for it."""
+    conditions: dict[str, object] = {"pk": session.pk, "state": required_state}
+    if tries_field:
+        conditions[f"{tries_field}__gt"] = 0
+    updated = (
+        ParkingSession.objects.open(now).filter(**conditions).update(updated_at=now, **changes)
+    )
+    if not updated:
+        raise _refusal(session.pk, now, required_state=required_state, wrong_state=wrong_state)
+    # What the row now holds, for what follows (tries are changed in SQL, so not here).
+    session.state = required_state
+    for name, value in changes.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(session, name, value)
+
+
+def _spend_try(
+    session: ParkingSession,
+    now: datetime,
+    *,
+    event: AccessEvent,
+    direction: Direction,
+    wrong_state: str,
+) -> ParkingSession:
+    try:
+        with transaction.atomic():
+            spend_try_of(session, now, direction=direction, wrong_state=wrong_state)
+            record_access(
+                session=session,
+                event=event,
+                result=AccessResult.GRANTED,
+                direction=direction,
+                now=now,
+            )
+            issue_session_command(session=session, now=now)
+    except SessionStateError as refusal:
+        # Logged outside the rolled-back transaction, so the refusal stays on record.
+        record_access(
+            session=session,
+            event=event,
+            result=AccessResult.REFUSED,
+            direction=direction,
+            now=now,
+            detail=refusal.message,
+        )
+        raise
+    return reloaded(session)
+
+
+def _refusal(
+    session_id: int, now: datetime, *, required_state: State, wrong_state: str
+) -> SessionStateError:
+    """Explain, from the row as it is now, why a conditional update matched nothing."""
+    session = ParkingSession.objects.get(pk=session_id)
+    state = session.effective_state(now)
+    if session.is_stale(now):
+        return SessionStateError(STALE, state=state)
+    if state != required_state:
+        return SessionStateError(wrong_state.format(state=state), state=state)
+    direction = Direction.ENTRANCE if required_state == State.ENTERING else Direction.EXIT
+    return NoTriesLeft(NO_TRIES_LEFT[direction], state=state)
+
+
+def _ensure_accepts_sessions(parking: SecuredParking) -> None:
+    if not parking.is_active:
+        raise ParkingUnavailable(
+            f"{parking.name} is not accepting parking sessions.", secured_parking_id=parking.pk
+        )
+    if not Tariff.objects.filter(secured_parking=parking).exists():
+        raise ParkingUnavailable(
+            f"{parking.name} has no tariff yet.", secured_parking_id=parking.pk
+        )
+
+
+def _cancel_stale_entering_sessions(*, driver: User, now: datetime) -> None:
+    ParkingSession.objects.for_driver(driver).stale_entering(now).update(
+        state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
+    )
+
+
+def _ensure_no_open_session(*, driver: User, now: datetime) -> None:
+    open_session = ParkingSession.objects.for_driver(driver).open(now).first()
+    if open_session is not None:
+        raise OpenSessionExists(
+            f"You already have an open parking session (#{open_session.pk}, "
+            f"{open_session.state}); finish or cancel it first.",
+            parking_session_id=open_session.pk,
+        )
