@@ -81,7 +81,7 @@ class ApiGuardMiddleware:
             )
         response["Cache-Control"] = "no-store"
         if not response.streaming and not response.has_header("Content-Length"):
-            # Set by CommonMiddleware elsewhere; the API skips that one.
+            # CommonMiddleware runs inside this one: the JSON errors made here need their own.
             response["Content-Length"] = str(len(response.content))
         return response
 
