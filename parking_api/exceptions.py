@@ -24,8 +24,8 @@ from core.errors import DomainError
 from parking.idempotency import IdempotencyKeyReused
 from smart_keys.exceptions import BarrierGatewayFailure, BarrierGatewayTimeout
 
-API_PATH_PREFIX = "/api/"  # the driver API: bearer tokens only
-API_PREFIXES = (API_PATH_PREFIX, "/o/")
+# The driver API and the OAuth endpoints: their clients are apps, so every answer is JSON.
+JSON_ONLY_PREFIXES = ("/api/", "/o/")
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
@@ -66,6 +66,10 @@ class BarrierGatewayFailed(exceptions.APIException):
         if isinstance(failure, BarrierGatewayTimeout):
             self.status_code = status.HTTP_504_GATEWAY_TIMEOUT
         self.extra = failure.details
+
+
+def answers_json(request: HttpRequest) -> bool:
+    return request.path_info.startswith(JSON_ONLY_PREFIXES)
 
 
 def is_database_outage(exc: BaseException) -> bool:
@@ -111,24 +115,26 @@ def error_response(
     response = JsonResponse(error_body(status_code, code, detail), status=status_code)
     for name, value in (headers or {}).items():
         response[name] = value
+    # Made outside the view, often above CommonMiddleware, which would otherwise add it.
+    response["Content-Length"] = str(len(response.content))
     return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Unknown URLs answer JSON under /api/ and /o/, the usual page elsewhere."""
-    if request.path.startswith(API_PREFIXES):
+    if answers_json(request):
         return error_response(status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
     return defaults.page_not_found(request, exception)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith(API_PREFIXES):
+    if answers_json(request):
         return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", "Bad request.")
     return defaults.bad_request(request, exception)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if request.path.startswith(API_PREFIXES):
+    if answers_json(request):
         return error_response(
             status.HTTP_403_FORBIDDEN,
             "permission_denied",
@@ -138,7 +144,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if request.path.startswith(API_PREFIXES):
+    if answers_json(request):
         return error_response(
             status.HTTP_500_INTERNAL_SERVER_ERROR, "error", "A server error occurred."
         )

@@ -11,8 +11,8 @@ from rest_framework import status
 
 from core.throttling import ClientIPRateThrottle
 from parking_api.exceptions import (
-    API_PREFIXES,
     DATABASE_RETRY_AFTER_SECONDS,
+    answers_json,
     error_response,
     is_database_outage,
 )
@@ -55,38 +55,59 @@ class RequestIdAndLogMiddleware:
         return response
 
 
-class ApiGuardMiddleware:
-    """What the API answers before any view runs: bodies over the size cap (413), a database
-    that cannot be reached (503), and the no-store rule for every API answer."""
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over ``API_MAX_BODY_BYTES`` (413) under the JSON-only paths,
+    before anything reads them."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIXES):
-            return self.get_response(request)
-        response = self._refuse_large_body(request) or self.get_response(request)
-        if response.status_code >= 400 and not _is_json(response):
-            # Views that are not ours (DOT's authorize error page, its bare 403s) answer HTML
-            # or nothing; API clients get the one JSON format whatever answered.
-            response = error_response(
-                response.status_code,
-                ERROR_CODES.get(response.status_code, "error"),
-                response.reason_phrase,
-                {
-                    name: response[name]
-                    for name in ("Allow", "Retry-After", "WWW-Authenticate")
-                    if name in response
-                },
-            )
-        response["Cache-Control"] = "no-store"
-        if not response.streaming and not response.has_header("Content-Length"):
-            # CommonMiddleware runs inside this one: the JSON errors made here need their own.
-            response["Content-Length"] = str(len(response.content))
-        return response
+        if answers_json(request):
+            refusal = _body_size_refusal(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+
+def _body_size_refusal(request: HttpRequest) -> HttpResponse | None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return error_response(
+            status.HTTP_400_BAD_REQUEST, "bad_request", "Invalid Content-Length header."
+        )
+    if length > settings.API_MAX_BODY_BYTES:
+        return error_response(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "request_too_large",
+            f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
+        )
+    return None
+
+
+class JsonErrorsMiddleware:
+    """Under the JSON-only paths, every error is the API's JSON error: views that are not
+    ours (DOT's authorize error page, its bare 403s) answer HTML or nothing, and a database
+    that cannot be reached answers 503 with ``Retry-After``."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or _is_json(response) or not answers_json(request):
+            return response
+        forwarded = ("Allow", "Retry-After", "WWW-Authenticate")
+        return error_response(
+            response.status_code,
+            ERROR_CODES.get(response.status_code, "error"),
+            response.reason_phrase,
+            {name: response[name] for name in forwarded if name in response},
+        )
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if request.path.startswith(API_PREFIXES) and is_database_outage(exception):
+        if answers_json(request) and is_database_outage(exception):
             return error_response(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -95,20 +116,18 @@ class ApiGuardMiddleware:
             )
         return None
 
-    def _refuse_large_body(self, request: HttpRequest) -> HttpResponse | None:
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return error_response(
-                status.HTTP_400_BAD_REQUEST, "bad_request", "Invalid Content-Length header."
-            )
-        if length > settings.API_MAX_BODY_BYTES:
-            return error_response(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                "request_too_large",
-                f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
-            )
-        return None
+
+class NoStoreMiddleware:
+    """API and OAuth answers hold personal data and credentials: no cache keeps them."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if answers_json(request):
+            response["Cache-Control"] = "no-store"
+        return response
 
 
 ERROR_CODES = {

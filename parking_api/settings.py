@@ -48,7 +48,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "parking_api.middleware.ApiGuardMiddleware",
+    "parking_api.middleware.NoStoreMiddleware",
+    "parking_api.middleware.JsonErrorsMiddleware",
+    "parking_api.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
