@@ -1,28 +1,17 @@
-"""The per-request connection health check (parking_api.postgresql): no round trip while the
-connection is quiet, and a connection the server closed is replaced before the request uses it."""
+"""Connections live as long as the worker, and Django's per-request health check
+(CONN_HEALTH_CHECKS) replaces one the server closed before the request uses it."""
 
 import time
 
 import psycopg2
 import pytest
 from django.db import close_old_connections, connection
-from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
 
 from tests.factories import ParkingSessionFactory
 
 CURRENT_URL = "/api/car_driver/parking_sessions/current"
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.mark.django_db
-def test_a_quiet_connection_is_usable_without_a_query(monkeypatch):
-    connection.ensure_connection()
-    monkeypatch.setattr(
-        DjangoDatabaseWrapper, "is_usable", lambda self: pytest.fail("SELECT 1 was sent")
-    )
-
-    assert connection.is_usable()
 
 
 @pytest.mark.django_db(transaction=True)  # the connection is killed: the data must be committed
