@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from core import throttling
+from core import rate_counters, throttling
 from tests.factories import AccessTokenFactory, DriverFactory
 
 MID_WINDOW = 1_800_000_030.0  # 30 s into a one-minute window
@@ -58,6 +58,7 @@ def fast_test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Throttle counters live in the cache: each test starts with a clean slate.
     cache.clear()
+    rate_counters.resume()
 
 
 @pytest.fixture(autouse=True)
