@@ -128,8 +128,9 @@ def _get_table(r: dict) -> list[str]:
     labels["floor"] = f"floor, prepared statements ({r['layout']['sessions']:,} sessions)"
     labels["floor_plain"] = f"floor, plain SQL ({r['layout']['sessions']:,} sessions)"
     for name, s in get.items():
+        label = labels.get(name, name)
         lines.append(
-            f"| {labels[name]} | {s['rps']:.1f} | {_ms(s['p50_ms'])} | {_ms(s['p99_ms'])} | "
+            f"| {label} | {s['rps']:.1f} | {_ms(s['p50_ms'])} | {_ms(s['p99_ms'])} | "
             f"{s['share_404']:.1%} | {s['errors']} | {s['requests']:,} |"
         )
     return lines
@@ -335,12 +336,39 @@ def _identity_notes(identity: dict) -> list[str]:
     return lines
 
 
+def _variants(r: dict) -> list[str]:
+    """Each variant against the plain floor and against the project, round by round."""
+    get = r["get_current"]
+    lines = [
+        "| variant | code | req/s | / plain floor (round by round) | / project (round by round) |",
+        "|---|---|---|---|---|",
+    ]
+    project, floor = get["project"], get["floor_plain"]
+    for name, code in r["variants"].items():
+        variant = get[f"variant_{name}"]
+        to_floor = ", ".join(f"{x:.2f}" for x in _paired(variant, floor))
+        to_project = ", ".join(f"{x:.2f}" for x in _paired(variant, project))
+        lines.append(
+            f"| {name} | {code.split()[0]} | {variant['rps']:.0f} "
+            f"| {variant['rps'] / floor['rps']:.2f} ({to_floor}) "
+            f"| {variant['rps'] / project['rps']:.2f} ({to_project}) |"
+        )
+    project_to_floor = ", ".join(f"{x:.2f}" for x in _paired(project, floor))
+    lines.append(
+        f"| (project) | {r['code'].split()[0]} | {project['rps']:.0f} "
+        f"| {project['rps'] / floor['rps']:.2f} ({project_to_floor}) | 1.00 |"
+    )
+    return lines
+
+
 def markdown(r: dict) -> str:
     lay = r["layout"]
     lines = [*_header(r), *_noise(r), "## Targets", "", *_targets(r), ""]
     if "get_current" in r:
         lines += ["## GET current, saturated (same wrk settings for all)", "", *_get_table(r)]
         lines += ["", *_rounds_table(r["get_current"], r["rounds"]), ""]
+    if r.get("variants"):
+        lines += ["## Variants, served in the same rounds", "", *_variants(r), ""]
     if "paced" in r:
         lines += _paced(r)
     if "queries" in r:

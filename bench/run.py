@@ -410,6 +410,14 @@ def parse_args(argv=None):
         action="store_true",
         help="serve both with the checkout's gunicorn.conf.py instead of bench/gunicorn_bench.py",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=REF",
+        help="also serve commit REF (git archive) as NAME in the saturated rounds, beside the "
+        "project: a same-run A/B of one change (repeatable)",
+    )
     parser.add_argument("--results", type=Path, help="markdown results file")
     parser.add_argument(
         "--idle-threshold",
@@ -552,7 +560,8 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     if not args.no_paced:
         # Half the project's saturated throughput, offered open-loop to both (bench/paced.py).
         rate = 0.5 * results["get_current"]["project"]["rps"]
-        paced_targets = {name: targets[name] for name in ("project", "floor_plain", "floor")}
+        paced_names = ("project", "floor_plain", "floor")
+        paced_targets = {name: targets[name] for name in paced_names}
         results["paced"] = {
             "target_rps": rate,
             **alternate(args, layout, small, paced_targets, servers, meter, "paced", rate),
@@ -587,7 +596,14 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
     results["admin"] = inproc("admin", pages, args.db, args)
     results["server_log_errors"] = {
         name: _count_errors(OUT / f"{name}.log")
-        for name in ("project", "floor", "floor_plain", "project_small", "floor_small")
+        for name in (
+            "project",
+            "floor",
+            "floor_plain",
+            "project_small",
+            "floor_small",
+            *(f"variant_{v}" for v in results.get("variants", {})),
+        )
     }
     results["server_restarts"] = servers.restarts
 
@@ -610,6 +626,13 @@ def start_servers(args, layout: Layout, small: Layout, servers: Servers, results
     plain_env = floor_env | {"BENCH_FLOOR_PREPARED": "0"}
     servers.start("floor_plain", "bench.floor:application", ROOT, plain_env)
     targets = {"project": tokens, "floor_plain": tokens, "floor": tokens}
+    results["variants"] = {}
+    for spec in args.variant:
+        name, _, ref = spec.partition("=")
+        variant_dir, variant_code = export_ref(ref)
+        servers.start(f"variant_{name}", "parking_api.wsgi:application", variant_dir, app_env)
+        targets[f"variant_{name}"] = tokens
+        results["variants"][name] = variant_code
     if not args.no_scale:
         small_tokens = write_tokens(args.small_db, small)
         seed.refresh_entering(args.small_db, small)
@@ -623,6 +646,9 @@ def start_servers(args, layout: Layout, small: Layout, servers: Servers, results
     # the issue's floor, both floors' sizes), so the machine's drift between rounds
     # cancels out of the round-by-round ratios.
     order = ("project_small", "project", "floor_plain", "floor", "floor_small")
+    variants = [name for name in targets if name.startswith("variant_")]
+    # Each variant right after the project and the plain floor it is compared with.
+    order = order[:3] + tuple(variants) + order[3:]
     return {name: targets[name] for name in order if name in targets}
 
 
