@@ -1,13 +1,12 @@
 """Querysets compiled to SQL once per process, for the reads every API request makes.
 
-Building and compiling a queryset costs more CPU than running it on PostgreSQL: for the
-current-session read it was most of the request. A PreparedQuery lets the ORM write the
-SQL (so it stays correct for every database backend and every model change), keeps it,
-and afterwards only swaps the parameter values.
+Building and compiling a queryset costs more CPU than running it on PostgreSQL. A
+PreparedQuery lets the ORM write the SQL (so it stays correct for every database backend
+and every model change), keeps it, and afterwards only swaps the parameter values.
 
 On PostgreSQL it goes one step further and makes the SQL a server-side prepared statement
 on each connection (``PREPARE`` once, then ``EXECUTE``): planning the current-session join
-took about 1 ms of PostgreSQL CPU, five times the cost of running it. The ORM's constant
+costs PostgreSQL more than running it (bench/results.md). The ORM's constant
 parameters (states, JSON keys) are written into the statement as literals, so the cached
 generic plan can still prove that a partial index such as ``one_open_session_per_driver``
 applies. ``DATABASE_PREPARED_STATEMENTS=0`` turns this off, for poolers that share one

@@ -87,9 +87,9 @@ DATABASES = {
     ),
 }
 # Each worker keeps its connection for life, health-checked before every request and replaced
-# when the server has dropped it. A reconnect starts a PostgreSQL backend with cold caches and
-# prepares the API's reads again: about 10 ms, taken by every worker at once when they all
-# connected together. DATABASE_CONN_MAX_AGE (seconds; 0: a connection per request) bounds it.
+# when the server has dropped it: a reconnect starts a cold PostgreSQL backend and prepares
+# the API's reads again, on every worker at once. DATABASE_CONN_MAX_AGE (seconds; 0: a
+# connection per request) bounds it.
 _conn_max_age = env.str("DATABASE_CONN_MAX_AGE", default="")
 if _conn_max_age and not _conn_max_age.isdigit():
     raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE must be a whole number of seconds.")
