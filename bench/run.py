@@ -11,6 +11,7 @@ Every process it starts is stopped on exit, error, Ctrl-C or --timeout.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -87,11 +88,13 @@ class Servers:
         self.ports: dict[str, int] = {}
         self.restarts: list[str] = []
 
-    def start(self, name: str, target: str, chdir: Path, env: dict) -> int:
-        self.specs[name] = (target, chdir, env)
+    def start(
+        self, name: str, target: str, chdir: Path, env: dict, python: str = sys.executable
+    ) -> int:
+        self.specs[name] = (target, chdir, env, python)
         port = _free_port()
         command = [
-            sys.executable, "-m", "gunicorn", target,
+            python, "-m", "gunicorn", target,
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(self.args.workers),
             "--chdir", str(chdir),
@@ -630,7 +633,10 @@ def start_servers(args, layout: Layout, small: Layout, servers: Servers, results
     for spec in args.variant:
         name, _, ref = spec.partition("=")
         variant_dir, variant_code = export_ref(ref)
-        servers.start(f"variant_{name}", "parking_api.wsgi:application", variant_dir, app_env)
+        python = python_for(variant_dir)
+        servers.start(
+            f"variant_{name}", "parking_api.wsgi:application", variant_dir, app_env, python
+        )
         targets[f"variant_{name}"] = tokens
         results["variants"][name] = variant_code
     if not args.no_scale:
@@ -650,6 +656,22 @@ def start_servers(args, layout: Layout, small: Layout, servers: Servers, results
     # Each variant right after the project and the plain floor it is compared with.
     order = order[:3] + tuple(variants) + order[3:]
     return {name: targets[name] for name in order if name in targets}
+
+
+def python_for(app_dir: Path) -> str:
+    """This Python, or for a checkout whose requirements.txt differs from this one's (another
+    database driver, say) the Python of a virtualenv made from its own requirements."""
+    requirements = (app_dir / "requirements.txt").read_bytes()
+    if requirements == (ROOT / "requirements.txt").read_bytes():
+        return sys.executable
+    venv = OUT / f"venv-{hashlib.sha256(requirements).hexdigest()[:12]}"
+    if not (venv / "ready").exists():
+        log(f"making {venv.name} for {app_dir.name}'s requirements …")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "-r", str(app_dir / "requirements.txt")], check=True)
+        (venv / "ready").touch()
+    return str(venv / "bin" / "python")
 
 
 def served_env(db: str, args) -> dict:
