@@ -528,11 +528,40 @@ def write_results(results: dict, args) -> None:
         return
     from bench.report import markdown
 
-    target = OUT / f"{stem}.md" if "aborted" in results else args.results
     text = markdown(results)
-    target.write_text(text)
     print(text)
+    if "aborted" in results or args.quick:
+        target = OUT / f"{stem}.md"
+        target.write_text(text)
+    else:
+        target = args.results
+        target.write_text(with_history(text, target))
     log(f"results written to {target}")
+
+
+HISTORY_TITLE = "# Benchmark results, newest first"
+HISTORY_INTRO = (
+    "Every full run of `python -m bench.run` (bench/README.md) adds its report at the top; "
+    "compare ratios within a run, not absolute figures across runs."
+)
+
+
+def with_history(report: str, path: Path) -> str:
+    """The file's run reports, this one first, each a section of its own."""
+    earlier = path.read_text() if path.exists() else ""
+    if earlier.startswith(HISTORY_TITLE):
+        earlier = earlier.split("\n\n", 2)[2] if earlier.count("\n\n") >= 2 else ""
+    elif earlier:
+        earlier = _demoted(earlier)  # a single report from before the history began
+    sections = [HISTORY_TITLE, HISTORY_INTRO, _demoted(report)]
+    if earlier.strip():
+        sections.append(earlier.strip())
+    return "\n\n".join(sections) + "\n"
+
+
+def _demoted(report: str) -> str:
+    """Headings one level down: the report's title becomes its section's heading."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in report.splitlines())
 
 
 def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict) -> None:
