@@ -263,41 +263,24 @@ class ParkingSession(models.Model):
     def is_stale(self, now: datetime) -> bool:
         """Left in ``entering`` past the deadline: it counts as cancelled, whether or not
         the clean-up command has written that down yet."""
-        return is_stale(self.state, self.start_time, now)
+        return self.state == State.ENTERING and self.start_time <= entering_cutoff(now)
 
     def effective_state(self, now: datetime) -> str:
-        return effective_state(self.state, self.start_time, now)
+        return State.CANCELLED if self.is_stale(now) else self.state
 
     def amount_due(self, now: datetime) -> Decimal:
         """So far while parked; fixed from the moment the driver heads for the exit."""
+        if self.state == State.ACTIVE:
+            return self.charge_for_stay(now)
+        return Decimal("0.00") if self.is_stale(now) else self.amount
+
+    def charge_for_stay(self, now: datetime) -> Decimal:
+        """What the stay from its start to ``now`` costs at the parking's tariff."""
         try:
-            tariff = self.secured_parking.tariff if self.state == State.ACTIVE else None
+            tariff = self.secured_parking.tariff
         except Tariff.DoesNotExist:
-            tariff = None
-        return amount_due(
-            state=self.state, start_time=self.start_time, amount=self.amount, tariff=tariff, now=now
-        )
-
-
-# The rules above as plain functions, for reads that fetch rows instead of model instances.
-
-
-def is_stale(state: str, start_time: datetime, now: datetime) -> bool:
-    return state == State.ENTERING and start_time <= entering_cutoff(now)
-
-
-def effective_state(state: str, start_time: datetime, now: datetime) -> str:
-    return State.CANCELLED if is_stale(state, start_time, now) else state
-
-
-def amount_due(
-    *, state: str, start_time: datetime, amount: Decimal, tariff: "Tariff | None", now: datetime
-) -> Decimal:
-    if state != State.ACTIVE:
-        return Decimal("0.00") if is_stale(state, start_time, now) else amount
-    if tariff is None:
-        return amount
-    return tariff.amount_for(now - start_time)
+            return self.amount
+        return tariff.amount_for(now - self.start_time)
 
 
 class AuditAction(models.TextChoices):

@@ -106,7 +106,9 @@ def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
         required_state=State.ACTIVE,
         wrong_state="Cannot exit with a session that is {state}; it must be active.",
         state=State.EXITING,
-        amount=session.amount_due(now),
+        # The stay's charge whatever state the caller's copy shows: the update only
+        # succeeds on a row that is active.
+        amount=session.charge_for_stay(now),
     )
     point_key_at(smart_key=session.smart_key, direction=Direction.EXIT)
     issue_session_command(session=session, now=now)
