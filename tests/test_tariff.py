@@ -4,8 +4,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from parking.models import SecuredParking, Tariff
+from parking.models import ParkingSession, SecuredParking, State, Tariff
+from parking.services.sessions import request_exit
+from tests.factories import ParkingSessionFactory
 
 
 def tariff(**overrides) -> Tariff:
@@ -91,3 +94,17 @@ def test_a_clock_that_went_backwards_costs_nothing():
 )
 def test_readable_summary(overrides, summary):
     assert tariff(**overrides).summary == summary
+
+
+@pytest.mark.django_db
+def test_exit_charges_the_stay_even_from_a_stale_copy_of_the_session():
+    now = timezone.now()
+    session = ParkingSessionFactory(state=State.ACTIVE, start_time=now - timedelta(hours=2))
+    copy = ParkingSession.objects.get(pk=session.pk)
+    copy.state = State.ENTERING  # read before a parallel "enter" made it active
+
+    exiting = request_exit(session=copy, now=now)
+
+    assert exiting.state == State.EXITING
+    assert exiting.amount == session.secured_parking.tariff.amount_for(timedelta(hours=2))
+    assert exiting.amount > 0
