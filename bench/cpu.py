@@ -40,8 +40,10 @@ def _ours(pid_dir: Path, fields: list[str], groups: set[int], titles: tuple[str,
     return title.startswith("postgres:") and any(t in title for t in titles)
 
 
-def _sample(groups: set[int], titles: tuple[str, ...], known: dict[int, bool]) -> dict[int, int]:
-    """CPU ticks so far of the benchmark's processes, by pid."""
+def _sample(
+    groups: set[int], titles: tuple[str, ...], known: dict[int, bool], group_of: dict[int, int]
+) -> dict[int, int]:
+    """CPU ticks so far of the benchmark's processes, by pid (and each one's process group)."""
     ticks = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -57,6 +59,7 @@ def _sample(groups: set[int], titles: tuple[str, ...], known: dict[int, bool]) -
             known[pid] = _ours(entry, fields, groups, titles)
         if known[pid]:
             ticks[pid] = int(fields[11]) + int(fields[12])
+            group_of[pid] = int(fields[2])
     return ticks
 
 
@@ -70,13 +73,23 @@ def _own_ticks() -> float:
 
 
 class Meter:
-    def __init__(self, groups: set[int], databases: tuple[str, ...]) -> None:
+    """``busy`` and ``others`` as shares of the machine; ``server_seconds``: CPU time used by
+    the gunicorn process group ``server`` (master and workers), when given."""
+
+    def __init__(
+        self, groups: set[int], databases: tuple[str, ...], server: int | None = None
+    ) -> None:
         self.groups = groups
         self.titles = tuple(f" {db} " for db in databases)
+        self.server = server
+
+    def _sample(self) -> dict[int, int]:
+        return _sample(self.groups, self.titles, self.known, self.group_of)
 
     def __enter__(self) -> "Meter":
         self.known: dict[int, bool] = {}
-        self.first = _sample(self.groups, self.titles, self.known)
+        self.group_of: dict[int, int] = {}
+        self.first = self._sample()
         self.last = dict(self.first)
         self.start = (_system(), _own_ticks())
         self.stop = threading.Event()
@@ -86,12 +99,12 @@ class Meter:
 
     def _watch(self) -> None:
         while not self.stop.wait(SAMPLE_SECONDS):
-            self.last.update(_sample(self.groups, self.titles, self.known))
+            self.last.update(self._sample())
 
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.thread.join()
-        self.last.update(_sample(self.groups, self.titles, self.known))
+        self.last.update(self._sample())
         (busy0, total0), own0 = self.start
         busy1, total1 = _system()
         ours = sum(t - self.first.get(pid, 0) for pid, t in self.last.items())
@@ -99,6 +112,12 @@ class Meter:
         total = max(1, total1 - total0)
         self.busy = (busy1 - busy0) / total
         self.others = max(0.0, (busy1 - busy0 - ours) / total)
+        server_ticks = sum(
+            t - self.first.get(pid, 0)
+            for pid, t in self.last.items()
+            if self.group_of.get(pid) == self.server
+        )
+        self.server_seconds = server_ticks / TICK
 
 
 def busy_now(seconds: float = 1.0) -> float:

@@ -336,28 +336,39 @@ def _identity_notes(identity: dict) -> list[str]:
     return lines
 
 
+def _cpu_ratios(a: dict, b: dict) -> list[float]:
+    """Server CPU per request of each round's a over b's."""
+    pairs = zip(a["rounds"], b["rounds"], strict=False)
+    return [x["server_cpu_ms"] / y["server_cpu_ms"] for x, y in pairs if y.get("server_cpu_ms")]
+
+
 def _variants(r: dict) -> list[str]:
-    """Each variant against the plain floor and against the project, round by round."""
+    """Each variant against the plain floor and the project: throughput, and the CPU its
+    server used per request (less moved by other load on the machine), round by round."""
     get = r["get_current"]
     lines = [
-        "| variant | code | req/s | / plain floor (round by round) | / project (round by round) |",
-        "|---|---|---|---|---|",
+        "| variant | code | req/s | / plain floor (rounds) | / project (rounds) "
+        "| server CPU per request | / project's (rounds) |",
+        "|---|---|---|---|---|---|---|",
     ]
     project, floor = get["project"], get["floor_plain"]
-    for name, code in r["variants"].items():
-        variant = get[f"variant_{name}"]
-        to_floor = ", ".join(f"{x:.2f}" for x in _paired(variant, floor))
-        to_project = ", ".join(f"{x:.2f}" for x in _paired(variant, project))
-        lines.append(
-            f"| {name} | {code.split()[0]} | {variant['rps']:.0f} "
-            f"| {variant['rps'] / floor['rps']:.2f} ({to_floor}) "
-            f"| {variant['rps'] / project['rps']:.2f} ({to_project}) |"
+
+    def row(name: str, code: str, served: dict) -> str:
+        to_floor = ", ".join(f"{x:.2f}" for x in _paired(served, floor))
+        to_project = ", ".join(f"{x:.2f}" for x in _paired(served, project))
+        cpu = _cpu_ratios(served, project)
+        cpu_cells = ", ".join(f"{x:.2f}" for x in cpu)
+        return (
+            f"| {name} | {code.split()[0]} | {served['rps']:.0f} "
+            f"| {served['rps'] / floor['rps']:.2f} ({to_floor}) "
+            f"| {served['rps'] / project['rps']:.2f} ({to_project}) "
+            f"| {served.get('server_cpu_ms', 0):.3f} ms "
+            f"| {statistics.median(cpu) if cpu else 0:.2f} ({cpu_cells}) |"
         )
-    project_to_floor = ", ".join(f"{x:.2f}" for x in _paired(project, floor))
-    lines.append(
-        f"| (project) | {r['code'].split()[0]} | {project['rps']:.0f} "
-        f"| {project['rps'] / floor['rps']:.2f} ({project_to_floor}) | 1.00 |"
-    )
+
+    for name, code in r["variants"].items():
+        lines.append(row(name, code, get[f"variant_{name}"]))
+    lines.append(row("(project)", r["code"], project))
     return lines
 
 

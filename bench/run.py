@@ -216,6 +216,7 @@ def summarize(rounds: list[dict]) -> dict:
         "rps": median_of(rounds, "rps"),
         "p50_ms": median_of(rounds, "p50_ms"),
         "p99_ms": median_of(rounds, "p99_ms"),
+        "server_cpu_ms": median_of(rounds, "server_cpu_ms"),
         "share_404": median_of(rounds, "share_404"),
         "errors": sum(r["errors"] for r in rounds),
         "requests": sum(r["requests"] for r in rounds),
@@ -711,7 +712,12 @@ def served_env(db: str, args) -> dict:
 
 def meter_for(args, servers: Servers):
     databases = (args.db, args.small_db)
-    return lambda: cpu.Meter({p.pid for p in servers.running.values()}, databases)
+
+    def meter(name: str) -> cpu.Meter:
+        groups = {p.pid for p in servers.running.values()}
+        return cpu.Meter(groups, databases, server=servers.running[name].pid)
+
+    return meter
 
 
 def wait_for_quiet(args) -> float:
@@ -738,7 +744,7 @@ def alternate(args, layout, small, targets, servers, meter, label, rate=None) ->
             for attempt in (1, 2):
                 port = servers.port(name)
                 try:
-                    with meter() as measured:
+                    with meter(name) as measured:
                         if rate:
                             result = paced.run(port, token_file, rate, args.duration)
                         else:
@@ -747,13 +753,19 @@ def alternate(args, layout, small, targets, servers, meter, label, rate=None) ->
                 except RuntimeError:
                     if attempt == 2 or servers.running[name].poll() is None:
                         raise  # wrk itself failed, not the server under it
-            result |= {"busy_before": busy_before, "busy": measured.busy, "others": measured.others}
+            result |= {
+                "busy_before": busy_before,
+                "busy": measured.busy,
+                "others": measured.others,
+                "server_cpu_ms": 1000 * measured.server_seconds / max(1, result["requests"]),
+            }
             rounds[name].append(result)
             log(
                 f"{label} {number}/{args.rounds} {name:14s} {result['rps']:8.1f} req/s "
                 f"p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms "
                 f"404 {result['share_404']:.1%} errors {result['errors']} "
-                f"cpu {measured.busy:.0%} (others {measured.others:.0%})"
+                f"cpu {measured.busy:.0%} (others {measured.others:.0%}) "
+                f"server {result['server_cpu_ms']:.3f} ms CPU/request"
             )
     return {name: summarize(r) for name, r in rounds.items()}
 
