@@ -24,15 +24,15 @@ class DriverFactory(DjangoModelFactory):
     password = factory.django.Password("correct-horse-battery")
 
 
-class OperatorFactory(DriverFactory):
+class SuperuserFactory(DriverFactory):
     """A superuser: sees every operator's parkings in the back office."""
 
-    email = factory.Sequence(lambda n: f"operator{n}@example.com")
+    email = factory.Sequence(lambda n: f"superuser{n}@example.com")
     is_staff = True
     is_superuser = True
 
 
-class ParkingOperatorFactory(DjangoModelFactory):
+class OperatorFactory(DjangoModelFactory):
     """An ``Operator``: the parking company that owns secured parkings."""
 
     class Meta:
@@ -53,7 +53,7 @@ class OperatorStaffFactory(DriverFactory):
     @factory.post_generation
     def operator(self, create, extracted, **kwargs):
         if create:
-            add_operator_staff(user=self, operator=extracted or ParkingOperatorFactory())
+            add_operator_staff(user=self, operator=extracted or OperatorFactory())
 
 
 class MobileApplicationFactory(DjangoModelFactory):

@@ -9,9 +9,9 @@ from parking.models import ParkingSession, SecuredParking
 from smart_keys.models import AccessPoint, SmartKey
 from tests.factories import (
     AccessPointFactory,
-    OperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
+    SuperuserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def a_session_with_barriers(**kwargs) -> ParkingSession:
 
 @pytest.fixture
 def operator_client(client):
-    client.force_login(OperatorFactory())
+    client.force_login(SuperuserFactory())
     return client
 
 

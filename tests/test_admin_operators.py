@@ -27,9 +27,9 @@ from tests.factories import (
     BarrierGatewayFactory,
     DriverFactory,
     OperatorFactory,
-    ParkingOperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
+    SuperuserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ class Company:
 def a_company(name: str) -> Company:
     """An operator with one parking and everything hanging off it, one row of each."""
     now = timezone.now()
-    operator = ParkingOperatorFactory(name=name)
+    operator = OperatorFactory(name=name)
     parking = SecuredParkingFactory(operator=operator, access_points=1)
     session = ParkingSessionFactory(secured_parking=parking, driver__email=f"driver@{name}.ro")
     current_key_pair(secured_parking_id=parking.pk, now=now)
@@ -101,7 +101,7 @@ def test_staff_list_only_their_operators_rows(our_staff, ours, theirs, model):
 
 @pytest.mark.parametrize("model", SCOPED_MODELS)
 def test_superusers_list_every_operators_rows(client, ours, theirs, model):
-    client.force_login(OperatorFactory())
+    client.force_login(SuperuserFactory())
 
     response = client.get(changelist_url(model))
 
@@ -232,12 +232,12 @@ def test_the_session_actions_cannot_reach_another_operators_sessions(our_staff, 
 def test_operators_users_and_oauth_clients_are_for_superusers_only(our_staff, client, model):
     assert our_staff.get(changelist_url(model)).status_code == 403
 
-    client.force_login(OperatorFactory())
+    client.force_login(SuperuserFactory())
     assert client.get(changelist_url(model)).status_code == 200
 
 
 def test_a_superuser_adds_staff_to_an_operator_on_its_page(client, ours):
-    client.force_login(OperatorFactory())
+    client.force_login(SuperuserFactory())
     newcomer = DriverFactory()
 
     response = client.post(

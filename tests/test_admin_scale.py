@@ -19,9 +19,9 @@ from tests.back_office import changelist_url, listed, staff_client
 from tests.factories import (
     DriverFactory,
     OperatorFactory,
-    ParkingOperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
+    SuperuserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +63,7 @@ def counts_of_sessions(queries: list[str]) -> list[str]:
 
 @pytest.fixture
 def operator():
-    return ParkingOperatorFactory()
+    return OperatorFactory()
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def parking(operator):
 
 @pytest.fixture
 def superuser_client(client):
-    client.force_login(OperatorFactory())
+    client.force_login(SuperuserFactory())
     return client
 
 
@@ -155,7 +155,7 @@ def test_the_session_list_costs_the_same_queries_for_2_and_20_rows(
     operator, parking, superuser_client, who
 ):
     client = staff_client(operator) if who == "staff" else superuser_client
-    other_operators_parking = SecuredParkingFactory(operator=ParkingOperatorFactory())
+    other_operators_parking = SecuredParkingFactory(operator=OperatorFactory())
     sessions_in(parking, 2)
     sessions_in(other_operators_parking, 2)
     few, few_queries = get_with_queries(client, SESSIONS)

@@ -14,8 +14,8 @@ from parking.models import AuditAction, ParkingSession, SessionAuditEntry, State
 from tests.back_office import change_url, changelist_url, listed
 from tests.factories import (
     DriverFactory,
+    OperatorFactory,
     OperatorStaffFactory,
-    ParkingOperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
 )
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def operator():
-    return ParkingOperatorFactory(name="Cluj Parking SRL")
+    return OperatorFactory(name="Cluj Parking SRL")
 
 
 @pytest.fixture

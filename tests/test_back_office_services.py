@@ -17,8 +17,8 @@ from parking.services import (
 )
 from tests.factories import (
     DriverFactory,
+    OperatorFactory,
     OperatorStaffFactory,
-    ParkingOperatorFactory,
     ParkingSessionFactory,
 )
 
@@ -197,7 +197,7 @@ def test_an_audited_session_cannot_be_deleted_with_its_trail(staff):
 
 def test_adding_operator_staff_makes_a_staff_member_with_the_group_permissions():
     user = DriverFactory()
-    operator = ParkingOperatorFactory()
+    operator = OperatorFactory()
 
     add_operator_staff(user=user, operator=operator)
     add_operator_staff(user=user, operator=operator)  # idempotent

@@ -29,7 +29,7 @@ from smart_keys.models import (
 from smart_keys.selectors import trusted_barrier_keys
 from smart_keys.services import current_key_pair, rotate_parking_key_pair
 from tests.back_office import staff_client
-from tests.factories import OperatorFactory, ParkingOperatorFactory, SecuredParkingFactory
+from tests.factories import OperatorFactory, SecuredParkingFactory, SuperuserFactory
 
 API = "/api/car_driver"
 
@@ -361,7 +361,7 @@ def call_command_output(*args) -> str:
 class TestAdmin:
     @pytest.fixture
     def operator_client(self, client):
-        client.force_login(OperatorFactory())
+        client.force_login(SuperuserFactory())
         return client
 
     def test_operators_rotate_a_parkings_key_pair_from_the_admin(self, operator_client, parking):
@@ -459,9 +459,9 @@ class TestOperatorStaff:
     def test_staff_rotate_keys_and_read_the_log_of_their_own_parkings_only(
         self, driver_client, make_driver_client
     ):
-        operator = ParkingOperatorFactory()
+        operator = OperatorFactory()
         mine = SecuredParkingFactory(operator=operator, access_points=1)
-        theirs = SecuredParkingFactory(operator=ParkingOperatorFactory(), access_points=1)
+        theirs = SecuredParkingFactory(operator=OperatorFactory(), access_points=1)
         start(driver_client, mine)
         start(make_driver_client(), theirs)
         my_key = ParkingKeyPair.objects.get(secured_parking=mine)
