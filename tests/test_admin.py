@@ -3,37 +3,15 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
 
 from parking.models import ParkingSession, SecuredParking
 from smart_keys.models import AccessPoint, SmartKey
-from tests.factories import (
-    AccessPointFactory,
-    ParkingSessionFactory,
-    SecuredParkingFactory,
-    SuperuserFactory,
-)
+from tests.back_office import add_url, change_url, changelist_url, listed
+from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_NAMES = {
-    SecuredParking: "parking_securedparking",
-    ParkingSession: "parking_parkingsession",
-    AccessPoint: "smart_keys_accesspoint",
-    SmartKey: "smart_keys_smartkey",
-}
-
-
-def changelist_url(model) -> str:
-    return reverse(f"admin:{ADMIN_NAMES[model]}_changelist")
-
-
-def change_url(obj) -> str:
-    return reverse(f"admin:{ADMIN_NAMES[type(obj)]}_change", args=[obj.pk])
-
-
-def listed(response) -> list:
-    return list(response.context["cl"].result_list)
+MODELS = [SecuredParking, ParkingSession, AccessPoint, SmartKey]
 
 
 def a_session_with_barriers(**kwargs) -> ParkingSession:
@@ -41,68 +19,62 @@ def a_session_with_barriers(**kwargs) -> ParkingSession:
     return ParkingSessionFactory(secured_parking__access_points=2, **kwargs)
 
 
-@pytest.fixture
-def operator_client(client):
-    client.force_login(SuperuserFactory())
-    return client
-
-
-@pytest.mark.parametrize("model", ADMIN_NAMES)
-def test_each_changelist_lists_its_rows(operator_client, model):
+@pytest.mark.parametrize("model", MODELS)
+def test_each_changelist_lists_its_rows(superuser_client, model):
     a_session_with_barriers()
 
-    response = operator_client.get(changelist_url(model))
+    response = superuser_client.get(changelist_url(model))
 
     assert response.status_code == 200
     assert len(listed(response)) == model.objects.count() > 0
 
 
-@pytest.mark.parametrize("model", ADMIN_NAMES)
-def test_each_change_page_opens(operator_client, model):
+@pytest.mark.parametrize("model", MODELS)
+def test_each_change_page_opens(superuser_client, model):
     a_session_with_barriers()
     obj = model.objects.first()
 
-    response = operator_client.get(change_url(obj))
+    response = superuser_client.get(change_url(obj))
 
     assert response.status_code == 200
     assert response.context["original"] == obj
 
 
 @pytest.mark.parametrize("model", [SecuredParking, AccessPoint])
-def test_parkings_and_barriers_can_be_added_by_hand(operator_client, model):
-    response = operator_client.get(reverse(f"admin:{ADMIN_NAMES[model]}_add"))
+def test_parkings_and_barriers_can_be_added_by_hand(superuser_client, model):
+    response = superuser_client.get(add_url(model))
 
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("model", [ParkingSession, SmartKey])
-def test_sessions_and_keys_come_only_from_the_workflow(operator_client, model):
-    response = operator_client.get(reverse(f"admin:{ADMIN_NAMES[model]}_add"))
+def test_sessions_and_keys_come_only_from_the_workflow(superuser_client, model):
+    response = superuser_client.get(add_url(model))
 
     assert response.status_code == 403
 
 
-def test_a_session_page_cannot_change_the_session(operator_client):
+def test_a_session_page_cannot_change_the_session(superuser_client):
     session = a_session_with_barriers()
     before = ParkingSession.objects.values().get(pk=session.pk)
 
-    response = operator_client.post(change_url(session), {"state": "finished", "amount": "0.01"})
+    response = superuser_client.post(change_url(session), {"state": "finished", "amount": "0.01"})
 
     assert response.status_code == 403
     assert ParkingSession.objects.values().get(pk=session.pk) == before
 
 
-def test_sessions_are_found_by_driver_email(operator_client):
+def test_sessions_are_found_by_driver_email(superuser_client):
     wanted = a_session_with_barriers(driver__email="maria@example.com")
     a_session_with_barriers(driver__email="ion@example.com")
 
-    response = operator_client.get(changelist_url(ParkingSession), {"q": "MARIA@example"})
+    response = superuser_client.get(changelist_url(ParkingSession), {"q": "MARIA@example"})
 
     assert listed(response) == [wanted]
 
 
 @pytest.mark.parametrize("spelling", ["02:00:00:00:AB:CD", "02-00-00-00-ab-cd", "0200.0000.abcd"])
-def test_sessions_are_found_by_access_point_mac_in_any_spelling(operator_client, spelling):
+def test_sessions_are_found_by_access_point_mac_in_any_spelling(superuser_client, spelling):
     wanted = ParkingSessionFactory()
     wanted.smart_key.access_points.set(
         [
@@ -112,23 +84,23 @@ def test_sessions_are_found_by_access_point_mac_in_any_spelling(operator_client,
     )
     a_session_with_barriers()
 
-    response = operator_client.get(changelist_url(ParkingSession), {"q": spelling})
+    response = superuser_client.get(changelist_url(ParkingSession), {"q": spelling})
 
     # Listed once although the key opens two barriers.
     assert listed(response) == [wanted]
 
 
-def test_sessions_are_found_by_id(operator_client):
+def test_sessions_are_found_by_id(superuser_client):
     wanted = a_session_with_barriers()
     a_session_with_barriers()
 
     for term in [str(wanted.pk), f"#{wanted.pk}"]:
-        response = operator_client.get(changelist_url(ParkingSession), {"q": term})
+        response = superuser_client.get(changelist_url(ParkingSession), {"q": term})
         assert listed(response) == [wanted]
 
 
 @pytest.mark.parametrize("spelling", ["AB:CD", "ab-cd", "00:ab:cd"])
-def test_sessions_are_found_by_the_last_bytes_of_a_barrier_mac(operator_client, spelling):
+def test_sessions_are_found_by_the_last_bytes_of_a_barrier_mac(superuser_client, spelling):
     wanted = ParkingSessionFactory()
     wanted.smart_key.access_points.set(
         [
@@ -139,37 +111,37 @@ def test_sessions_are_found_by_the_last_bytes_of_a_barrier_mac(operator_client, 
     )
     a_session_with_barriers()
 
-    response = operator_client.get(changelist_url(ParkingSession), {"q": spelling})
+    response = superuser_client.get(changelist_url(ParkingSession), {"q": spelling})
 
     assert listed(response) == [wanted]
 
 
-def test_access_points_are_found_by_mac_and_by_parking_name(operator_client):
+def test_access_points_are_found_by_mac_and_by_parking_name(superuser_client):
     barrier = AccessPointFactory(mac_address="02:00:00:00:AB:CD", secured_parking__name="Gara")
     AccessPointFactory(secured_parking__name="Airport")
 
-    by_mac = operator_client.get(changelist_url(AccessPoint), {"q": "02-00-00-00-ab-cd"})
-    by_parking = operator_client.get(changelist_url(AccessPoint), {"q": "gara"})
+    by_mac = superuser_client.get(changelist_url(AccessPoint), {"q": "02-00-00-00-ab-cd"})
+    by_parking = superuser_client.get(changelist_url(AccessPoint), {"q": "gara"})
 
     assert listed(by_mac) == [barrier]
     assert listed(by_parking) == [barrier]
 
 
-def test_smart_keys_are_found_by_driver_email(operator_client):
+def test_smart_keys_are_found_by_driver_email(superuser_client):
     wanted = a_session_with_barriers(driver__email="maria@example.com").smart_key
     a_session_with_barriers(driver__email="ion@example.com")
 
-    response = operator_client.get(changelist_url(SmartKey), {"q": "maria@"})
+    response = superuser_client.get(changelist_url(SmartKey), {"q": "maria@"})
 
     assert listed(response) == [wanted]
 
 
-def test_session_change_page_shows_the_keys_access_points_and_links_to_the_key(operator_client):
+def test_session_change_page_shows_the_keys_access_points_and_links_to_the_key(superuser_client):
     session = a_session_with_barriers(amount="4.17")
     key_barriers = list(session.smart_key.access_points.all())
     exit_barrier = session.secured_parking.access_points.exclude(smart_keys=session.smart_key).get()
 
-    response = operator_client.get(change_url(session))
+    response = superuser_client.get(change_url(session))
 
     page = response.content.decode()
     assert len(key_barriers) == 2
@@ -179,18 +151,18 @@ def test_session_change_page_shows_the_keys_access_points_and_links_to_the_key(o
     assert f'href="{change_url(session.smart_key)}"' in page
 
 
-def test_session_changelist_shows_amount_with_currency(operator_client):
+def test_session_changelist_shows_amount_with_currency(superuser_client):
     a_session_with_barriers(state="exiting", amount="4.17")
 
-    response = operator_client.get(changelist_url(ParkingSession))
+    response = superuser_client.get(changelist_url(ParkingSession))
 
     assert "4.17 RON" in response.content.decode()
 
 
-def test_smart_key_change_page_lists_its_access_points(operator_client):
+def test_smart_key_change_page_lists_its_access_points(superuser_client):
     key = a_session_with_barriers().smart_key
 
-    response = operator_client.get(change_url(key))
+    response = superuser_client.get(change_url(key))
 
     page = response.content.decode()
     for barrier in key.access_points.all():
@@ -229,11 +201,11 @@ def parking_form_data(parking: SecuredParking, *access_points: dict) -> dict:
     return data
 
 
-def test_parking_page_adds_a_barrier_and_stores_its_mac_canonical(operator_client):
+def test_parking_page_adds_a_barrier_and_stores_its_mac_canonical(superuser_client):
     parking = SecuredParkingFactory()
     barrier = {"name": "North gate", "direction": "entrance", "mac_address": "a4-c1-38-0f-2b-9e"}
 
-    response = operator_client.post(change_url(parking), parking_form_data(parking, barrier))
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, barrier))
 
     assert response.status_code == 302, response.context["errors"]
     stored = parking.access_points.get()
@@ -241,11 +213,11 @@ def test_parking_page_adds_a_barrier_and_stores_its_mac_canonical(operator_clien
     assert stored.name == "North gate"
 
 
-def test_parking_page_rejects_an_invalid_mac_and_creates_nothing(operator_client):
+def test_parking_page_rejects_an_invalid_mac_and_creates_nothing(superuser_client):
     parking = SecuredParkingFactory()
     barrier = {"direction": "entrance", "mac_address": "a4-c1-38-0f-2b"}
 
-    response = operator_client.post(change_url(parking), parking_form_data(parking, barrier))
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, barrier))
 
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
@@ -253,12 +225,12 @@ def test_parking_page_rejects_an_invalid_mac_and_creates_nothing(operator_client
     assert not AccessPoint.objects.exists()
 
 
-def test_parking_page_rejects_one_mac_entered_twice_in_two_spellings(operator_client):
+def test_parking_page_rejects_one_mac_entered_twice_in_two_spellings(superuser_client):
     parking = SecuredParkingFactory()
     spellings = ["a4-c1-38-0f-2b-9e", "A4:C1:38:0F:2B:9E"]
     barriers = [{"direction": "entrance", "mac_address": mac} for mac in spellings]
 
-    response = operator_client.post(change_url(parking), parking_form_data(parking, *barriers))
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, *barriers))
 
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
@@ -266,12 +238,12 @@ def test_parking_page_rejects_one_mac_entered_twice_in_two_spellings(operator_cl
     assert not AccessPoint.objects.exists()
 
 
-def test_parking_page_rejects_a_mac_another_parking_uses_spelled_differently(operator_client):
+def test_parking_page_rejects_a_mac_another_parking_uses_spelled_differently(superuser_client):
     AccessPointFactory(mac_address="A4:C1:38:0F:2B:9E")
     parking = SecuredParkingFactory()
     barrier = {"direction": "exit", "mac_address": "a4c1380f2b9e"}
 
-    response = operator_client.post(change_url(parking), parking_form_data(parking, barrier))
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, barrier))
 
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
@@ -286,27 +258,27 @@ def get_counting_queries(client, url: str) -> tuple[list, list[str]]:
     return listed(response), [query["sql"] for query in queries.captured_queries]
 
 
-@pytest.mark.parametrize("model", ADMIN_NAMES)
-def test_changelist_queries_do_not_grow_with_the_rows(operator_client, model):
+@pytest.mark.parametrize("model", MODELS)
+def test_changelist_queries_do_not_grow_with_the_rows(superuser_client, model):
     url = changelist_url(model)
     for _ in range(2):
         a_session_with_barriers()
-    few_rows, few_queries = get_counting_queries(operator_client, url)
+    few_rows, few_queries = get_counting_queries(superuser_client, url)
     for _ in range(18):
         a_session_with_barriers()
 
-    many_rows, many_queries = get_counting_queries(operator_client, url)
+    many_rows, many_queries = get_counting_queries(superuser_client, url)
 
     assert len(many_rows) == 10 * len(few_rows)
     assert len(many_queries) == len(few_queries), "\n".join(many_queries)
 
 
-def test_the_parking_page_edits_its_tariff(operator_client):
+def test_the_parking_page_edits_its_tariff(superuser_client):
     parking = SecuredParkingFactory()
     data = parking_form_data(parking)
     data.update({"tariff-0-price_per_period": "6.50", "tariff-0-daily_cap": ""})
 
-    response = operator_client.post(change_url(parking), data)
+    response = superuser_client.post(change_url(parking), data)
 
     assert response.status_code == 302, response.context["errors"]
     parking.tariff.refresh_from_db()

@@ -29,7 +29,6 @@ from tests.factories import (
     OperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
-    SuperuserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -100,10 +99,8 @@ def test_staff_list_only_their_operators_rows(our_staff, ours, theirs, model):
 
 
 @pytest.mark.parametrize("model", SCOPED_MODELS)
-def test_superusers_list_every_operators_rows(client, ours, theirs, model):
-    client.force_login(SuperuserFactory())
-
-    response = client.get(changelist_url(model))
+def test_superusers_list_every_operators_rows(superuser_client, ours, theirs, model):
+    response = superuser_client.get(changelist_url(model))
 
     assert len(listed(response)) == len(ours.rows_of(model)) + len(theirs.rows_of(model))
 
@@ -229,18 +226,17 @@ def test_the_session_actions_cannot_reach_another_operators_sessions(our_staff, 
 
 
 @pytest.mark.parametrize("model", [Operator, User, Group, Application, AccessToken])
-def test_operators_users_and_oauth_clients_are_for_superusers_only(our_staff, client, model):
+def test_operators_users_and_oauth_clients_are_for_superusers_only(
+    our_staff, superuser_client, model
+):
     assert our_staff.get(changelist_url(model)).status_code == 403
-
-    client.force_login(SuperuserFactory())
-    assert client.get(changelist_url(model)).status_code == 200
+    assert superuser_client.get(changelist_url(model)).status_code == 200
 
 
-def test_a_superuser_adds_staff_to_an_operator_on_its_page(client, ours):
-    client.force_login(SuperuserFactory())
+def test_a_superuser_adds_staff_to_an_operator_on_its_page(superuser_client, ours):
     newcomer = DriverFactory()
 
-    response = client.post(
+    response = superuser_client.post(
         change_url(ours.operator),
         {
             "name": ours.operator.name,

@@ -21,7 +21,6 @@ from tests.factories import (
     OperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
-    SuperuserFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -69,12 +68,6 @@ def operator():
 @pytest.fixture
 def parking(operator):
     return SecuredParkingFactory(operator=operator, access_points=2)
-
-
-@pytest.fixture
-def superuser_client(client):
-    client.force_login(SuperuserFactory())
-    return client
 
 
 def sessions_in(parking, count: int) -> None:

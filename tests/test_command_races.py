@@ -8,13 +8,9 @@ import pytest
 from parking.models import State
 from smart_keys.access_commands import decode_access_command
 from smart_keys.models import AccessEvent, AccessLogEntry, ParkingKeyPair, SmartKey
+from tests.api import session_action
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
-from tests.test_races import (
-    clients_of_one_driver,
-    fire_together,
-    session_action,
-    statuses,
-)
+from tests.test_races import clients_of_one_driver, fire_together, statuses
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +20,7 @@ def test_20_tries_at_once_issue_20_commands_with_distinct_counters():
     clients = clients_of_one_driver(session.driver, 20)
 
     answers = fire_together(
-        [partial(session_action, client, session, "entrance_try") for client in clients]
+        [partial(session_action, client, session.pk, "entrance_try") for client in clients]
     )
 
     assert statuses(answers) == {200: 20}
@@ -45,7 +41,7 @@ def test_a_parkings_first_commands_issued_at_once_share_one_key_pair():
     ]
     clients = [clients_of_one_driver(session.driver, 1)[0] for session in sessions]
     requests = [
-        partial(session_action, client, session, "entrance_try")
+        partial(session_action, client, session.pk, "entrance_try")
         for client, session in zip(clients, sessions, strict=True)
     ]
 

@@ -8,9 +8,8 @@ import pytest
 from django.db import close_old_connections, connection
 from django.db.backends.postgresql.base import DatabaseWrapper as DjangoDatabaseWrapper
 
+from tests.api import CURRENT_URL
 from tests.factories import ParkingSessionFactory
-
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 
 pytestmark = pytest.mark.postgres
 

@@ -6,14 +6,21 @@ import pytest
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
-from tests.errors import error_body, error_codes, error_detail, one_error
+from tests.api import (
+    API,
+    CURRENT_URL,
+    error_body,
+    error_codes,
+    error_detail,
+    one_error,
+    session_url,
+)
 from tests.factories import (
     AccessTokenFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
 )
 
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 SEED_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 
 pytestmark = pytest.mark.django_db
@@ -177,7 +184,7 @@ def test_the_answer_must_not_be_cached(driver_client):
     ParkingSessionFactory(driver=driver_client.driver)
 
     assert driver_client.get(CURRENT_URL)["Cache-Control"] == "no-store"
-    assert driver_client.get("/api/car_driver/nowhere")["Cache-Control"] == "no-store"
+    assert driver_client.get(f"{API}/nowhere")["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
@@ -298,7 +305,7 @@ def test_the_fast_path_answers_the_same_bytes_as_the_serializer(
         session.secured_parking.tariff.delete()
 
     current = driver_client.get(CURRENT_URL)
-    detail = driver_client.get(f"/api/car_driver/parking_sessions/{session.pk}")
+    detail = driver_client.get(session_url(session.pk))
 
     assert current.status_code == detail.status_code == 200
     assert current.content == detail.content

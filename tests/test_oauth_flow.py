@@ -20,6 +20,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from rest_framework.test import APIClient
 
+from tests.api import CURRENT_URL
 from tests.factories import (
     MOBILE_APP_REDIRECT_URI,
     DriverFactory,
@@ -32,7 +33,6 @@ TOKEN_URL = "/o/token/"
 REVOKE_URL = "/o/revoke_token/"
 INTROSPECT_URL = "/o/introspect/"
 LOGIN_URL = "/accounts/login/"
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 PASSWORD = "correct-horse-battery"  # DriverFactory's password
 CLIENT_ID = "parking-mobile-app"
 

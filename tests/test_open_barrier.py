@@ -15,11 +15,16 @@ import pytest
 from parking.models import ParkingSession, State
 from smart_keys import gateway as gateway_client
 from smart_keys.models import AccessEvent, AccessLogEntry, AccessResult, Direction
-from tests.conftest import DriverClient
-from tests.errors import error_body, error_code, field_errors
+from tests.api import (
+    DriverClient,
+    error_body,
+    error_code,
+    field_errors,
+    session_action,
+    session_url,
+)
 from tests.factories import BarrierGatewayFactory, ParkingSessionFactory, SecuredParkingFactory
 
-API = "/api/car_driver"
 READ_TIMEOUT = 0.3
 
 pytestmark = pytest.mark.django_db
@@ -114,9 +119,7 @@ def online_session(driver, url: str, state=State.ENTERING, **kwargs) -> ParkingS
 
 
 def open_barrier(client, session, **body):
-    return client.post(
-        f"{API}/parking_sessions/{session.pk}/open_barrier", body or None, format="json"
-    )
+    return client.post(session_url(session.pk, "open_barrier"), body or None, format="json")
 
 
 def tries_left(session) -> tuple[int, int]:
@@ -167,7 +170,7 @@ class TestTheGatewayConfirms:
         self, driver_client, fake_gateway
     ):
         session = online_session(driver_client.driver, fake_gateway.url, state=State.ACTIVE)
-        assert driver_client.post(f"{API}/parking_sessions/{session.pk}/exit").status_code == 200
+        assert session_action(driver_client, session.pk, "exit").status_code == 200
 
         response = open_barrier(driver_client, session)
 

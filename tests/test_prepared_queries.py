@@ -8,9 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from parking.selectors import _current_session, _current_session_query, current_session_row
 from parking_api.prepared_queries import PreparedQuery
+from tests.api import CURRENT_URL
 from tests.factories import ParkingSessionFactory
-
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
