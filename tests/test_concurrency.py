@@ -1,4 +1,6 @@
-"""Racing requests on real PostgreSQL: the API never double-books, double-spends or fails with 500.
+"""Racing requests on real PostgreSQL: the API never double-books, double-spends or fails with
+500, every access command issued at once gets its own increasing counter, and a parking's first
+commands, issued at once, share one key pair.
 
 Each test fires its requests from real threads, released together by a barrier, each with its
 own client and its own database connection. The tests commit (``transaction=True``) so the
@@ -19,7 +21,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from parking.models import IdempotencyRecord, ParkingSession, State
-from smart_keys.models import SmartKey
+from smart_keys.access_commands import decode_access_command
+from smart_keys.models import AccessEvent, AccessLogEntry, ParkingKeyPair, SmartKey
 from tests.api import error_code, session_action, start_session
 from tests.factories import (
     AccessTokenFactory,
@@ -194,3 +197,44 @@ def test_10_retries_with_one_idempotency_key_all_answer_the_one_session_they_mad
     assert len(replayed) == 9
     assert SmartKey.objects.filter(driver=driver).count() == 1
     assert IdempotencyRecord.objects.filter(driver=driver, key=key).count() == 1
+
+
+def test_20_tries_at_once_issue_20_commands_with_distinct_counters():
+    session = ParkingSessionFactory(state=State.ENTERING, entrance_remaining_tries=20)
+    clients = clients_of_one_driver(session.driver, 20)
+
+    answers = fire_together(
+        [partial(session_action, client, session.pk, "entrance_try") for client in clients]
+    )
+
+    assert statuses(answers) == {200: 20}
+    counters = [
+        decode_access_command(answer.body["smart_key"]["access_command"])[0].counter
+        for answer in answers
+    ]
+    assert sorted(counters) == list(range(1, 21))
+    assert SmartKey.objects.get(pk=session.smart_key_id).command_counter == 20
+    assert AccessLogEntry.objects.filter(event=AccessEvent.COMMAND_ISSUED).count() == 20
+
+
+def test_a_parkings_first_commands_issued_at_once_share_one_key_pair():
+    # Tries at different sessions lock different rows: the key pair's creation itself races.
+    parking = SecuredParkingFactory(access_points=1)
+    sessions = [
+        ParkingSessionFactory(secured_parking=parking, state=State.ENTERING) for _ in range(20)
+    ]
+    clients = [clients_of_one_driver(session.driver, 1)[0] for session in sessions]
+    requests = [
+        partial(session_action, client, session.pk, "entrance_try")
+        for client, session in zip(clients, sessions, strict=True)
+    ]
+
+    answers = fire_together(requests)
+
+    assert statuses(answers) == {200: 20}
+    key_pair = ParkingKeyPair.objects.get(secured_parking=parking)
+    key_ids = {
+        decode_access_command(answer.body["smart_key"]["access_command"])[0].key_id.hex()
+        for answer in answers
+    }
+    assert key_ids == {key_pair.key_id}
