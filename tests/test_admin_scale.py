@@ -1,5 +1,6 @@
-"""The session list stays cheap at a million rows: constant queries, no full-table count,
-and every large table's list is read newest first from an index."""
+"""The back office stays cheap as tables grow: every list costs the same queries for few rows
+and many, the session list never counts a million rows, and every large table's list is read
+newest first from an index."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from parking.admin_large_tables import CappedCountPaginator, LargeTableAdmin
-from parking.models import ParkingSession, State
-from smart_keys.models import AccessEvent, AccessLogEntry, AccessResult, SmartKey
+from parking.models import ParkingSession, SecuredParking, State
+from smart_keys.models import AccessEvent, AccessLogEntry, AccessPoint, AccessResult, SmartKey
 from smart_keys.services import record_access
+from tests.api import act, new_session
 from tests.back_office import changelist_url, listed, staff_client
 from tests.factories import (
     DriverFactory,
@@ -73,6 +75,40 @@ def parking(operator):
 def sessions_in(parking, count: int) -> None:
     for _ in range(count):
         ParkingSessionFactory(secured_parking=parking)
+
+
+@pytest.mark.parametrize("model", [SecuredParking, ParkingSession, AccessPoint, SmartKey])
+def test_changelist_queries_do_not_grow_with_the_rows(superuser_client, model):
+    url = changelist_url(model)
+    for _ in range(2):
+        ParkingSessionFactory(secured_parking__access_points=2)
+    few, few_queries = get_with_queries(superuser_client, url)
+    for _ in range(18):
+        ParkingSessionFactory(secured_parking__access_points=2)
+
+    many, many_queries = get_with_queries(superuser_client, url)
+
+    assert len(listed(many)) == 10 * len(listed(few))
+    assert len(many_queries) == len(few_queries), "\n".join(many_queries)
+
+
+def test_the_access_log_list_costs_a_constant_number_of_queries(
+    superuser_client, driver_client, parking, django_assert_num_queries
+):
+    url = changelist_url(AccessLogEntry)
+    session_id = new_session(driver_client, parking)["parking_session"]["id"]
+    one, one_entry_queries = get_with_queries(superuser_client, url)
+    for _ in range(3):
+        act(driver_client, session_id, "entrance_try")
+
+    # session + user, page count, the page with driver, parking and access point, and the
+    # parking filter's choices, whatever the number of rows
+    with django_assert_num_queries(len(one_entry_queries)):
+        seven = superuser_client.get(url)
+
+    assert seven.status_code == 200
+    assert (len(listed(one)), len(listed(seven))) == (1, 7)
+    assert len(one_entry_queries) <= 8, "\n".join(one_entry_queries)
 
 
 @pytest.mark.parametrize("who", ["staff", "superuser"])

@@ -1,4 +1,5 @@
-"""Several operators in one back office: staff see and change only their operator's rows."""
+"""Several operators in one back office: who is an operator's staff, and staff see and change
+only their operator's rows; operators, users and OAuth clients are for superusers."""
 
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from oauth2_provider.models import AccessToken, Application
 
 from accounts.models import User
 from parking.models import Operator, OperatorMembership, ParkingSession, SecuredParking, State
-from parking.services import OPERATOR_STAFF_GROUP
+from parking.services import OPERATOR_STAFF_GROUP, add_operator_staff
 from smart_keys.models import (
     AccessEvent,
     AccessLogEntry,
@@ -22,6 +23,7 @@ from smart_keys.models import (
     SmartKey,
 )
 from smart_keys.services import current_key_pair, record_access
+from tests.api import new_session
 from tests.back_office import add_url, change_url, changelist_url, listed, staff_client
 from tests.factories import (
     BarrierGatewayFactory,
@@ -304,3 +306,55 @@ def test_staff_edit_their_parkings_capacity_and_tariff(our_staff, ours):
     tariff.refresh_from_db()
     assert parking.capacity == 250
     assert (tariff.period_minutes, str(tariff.price_per_period)) == (30, "2.5000")
+
+
+def test_staff_rotate_keys_and_read_the_log_of_their_own_parkings_only(
+    driver_client, make_driver_client
+):
+    operator = OperatorFactory()
+    mine = SecuredParkingFactory(operator=operator, access_points=1)
+    theirs = SecuredParkingFactory(operator=OperatorFactory(), access_points=1)
+    new_session(driver_client, mine)
+    new_session(make_driver_client(), theirs)
+    my_key = ParkingKeyPair.objects.get(secured_parking=mine)
+    their_key = ParkingKeyPair.objects.get(secured_parking=theirs)
+    client = staff_client(operator)
+    keys_url = changelist_url(ParkingKeyPair)
+
+    keys = client.get(keys_url)
+    client.post(keys_url, {"action": "rotate", "_selected_action": [my_key.pk, their_key.pk]})
+    log = client.get(changelist_url(AccessLogEntry))
+
+    assert listed(keys) == [my_key]
+    my_key.refresh_from_db()
+    their_key.refresh_from_db()
+    assert not my_key.is_current and their_key.is_current
+    assert {entry.secured_parking for entry in listed(log)} == {mine}
+
+
+def test_adding_operator_staff_makes_a_staff_member_with_the_group_permissions():
+    user = DriverFactory()
+    operator = OperatorFactory()
+
+    add_operator_staff(user=user, operator=operator)
+    add_operator_staff(user=user, operator=operator)  # idempotent
+
+    user = type(user).objects.get(pk=user.pk)
+    assert user.is_staff and not user.is_superuser
+    assert list(user.operator_memberships.values_list("operator", flat=True)) == [operator.pk]
+    assert user.groups.get() == Group.objects.get(name=OPERATOR_STAFF_GROUP)
+    assert user.has_perms(
+        [
+            "parking.view_parkingsession",
+            "parking.operate_parkingsession",
+            "parking.change_securedparking",
+            "parking.change_tariff",
+            "smart_keys.add_accesspoint",
+            "smart_keys.view_smartkey",
+            "smart_keys.view_accesslogentry",
+        ]
+    )
+    assert not user.has_perm("parking.change_parkingsession")
+    assert not user.has_perm("parking.delete_securedparking")
+    assert not user.has_perm("parking.view_operator")
+    assert not user.has_perm("accounts.view_user")

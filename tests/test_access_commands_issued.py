@@ -1,5 +1,8 @@
-"""Signed access commands through the journey: issued on every try, refused once replayed,
-expired or out of their session, rotated keys, the management commands and the admin."""
+"""The access commands the backend issues, as a barrier verifies them: one on every try,
+refused once replayed, expired or out of their session; each parking's key pairs and their
+rotation; the access log; and the management commands that export and check them.
+The format itself is in test_access_command_format.py, the back-office pages in the
+test_admin_* files."""
 
 import json
 from datetime import timedelta
@@ -8,7 +11,6 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
-from django.urls import reverse
 from django.utils import timezone
 
 from parking.demo_data import seed_demo
@@ -22,15 +24,13 @@ from smart_keys.models import (
     AccessEvent,
     AccessLogEntry,
     AccessResult,
-    BarrierGateway,
     Direction,
     ParkingKeyPair,
 )
 from smart_keys.selectors import trusted_barrier_keys
 from smart_keys.services import current_key_pair, rotate_parking_key_pair
 from tests.api import SMART_KEYS_URL, act, new_session, session_action, session_url
-from tests.back_office import staff_client
-from tests.factories import OperatorFactory, SecuredParkingFactory
+from tests.factories import SecuredParkingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -337,123 +337,6 @@ def call_command_output(*args) -> str:
     out = StringIO()
     call_command(*args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-class TestAdmin:
-    def test_operators_rotate_a_parkings_key_pair_from_the_admin(self, superuser_client, parking):
-        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
-        url = reverse("admin:smart_keys_parkingkeypair_changelist")
-
-        response = superuser_client.post(
-            url, {"action": "rotate", "_selected_action": [old.pk]}, follow=True
-        )
-
-        assert response.status_code == 200
-        old.refresh_from_db()
-        assert old.retired_at is not None and old.accepted_until > old.retired_at
-        new = ParkingKeyPair.objects.current().get(secured_parking=parking)
-        assert new.key_id in response.content.decode()
-
-    def test_key_pairs_are_read_only(self, superuser_client, parking):
-        key_pair = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
-        change = reverse("admin:smart_keys_parkingkeypair_change", args=[key_pair.pk])
-
-        page = superuser_client.get(change).content.decode()
-
-        assert key_pair.public_key in page
-        assert key_pair.encrypted_private_key not in page
-        assert superuser_client.get(reverse("admin:smart_keys_parkingkeypair_add")).status_code == (
-            403
-        )
-
-    def test_the_access_log_is_listed_read_only(self, superuser_client, driver_client, parking):
-        session_id = new_session(driver_client, parking)["parking_session"]["id"]
-        entry = AccessLogEntry.objects.get(parking_session_id=session_id)
-        changelist = reverse("admin:smart_keys_accesslogentry_changelist")
-
-        listed = superuser_client.get(changelist, {"q": driver_client.driver.email})
-        filtered = superuser_client.get(changelist, {"event__exact": "command_issued"})
-
-        assert listed.status_code == 200
-        assert list(listed.context["cl"].result_list) == [entry]
-        assert list(filtered.context["cl"].result_list) == [entry]
-        change = reverse("admin:smart_keys_accesslogentry_change", args=[entry.pk])
-        page = superuser_client.get(change)
-        assert page.status_code == 200
-        assert b'name="_save"' not in page.content
-        assert superuser_client.post(change, {"detail": "edited"}).status_code == 403
-        delete = reverse("admin:smart_keys_accesslogentry_delete", args=[entry.pk])
-        assert superuser_client.post(delete, {"post": "yes"}).status_code == 403
-        add = reverse("admin:smart_keys_accesslogentry_add")
-        assert superuser_client.get(add).status_code == 403
-        entry.refresh_from_db()
-        assert entry.detail != "edited"
-
-    def test_the_access_log_list_costs_a_constant_number_of_queries(
-        self, superuser_client, driver_client, parking, django_assert_max_num_queries
-    ):
-        session_id = new_session(driver_client, parking)["parking_session"]["id"]
-        for _ in range(3):
-            act(driver_client, session_id, "entrance_try")
-        changelist = reverse("admin:smart_keys_accesslogentry_changelist")
-
-        # session + user, page count, the page with driver, parking and access point, and the
-        # parking filter's choices, whatever the number of rows
-        with django_assert_max_num_queries(8):
-            assert superuser_client.get(changelist).status_code == 200
-
-    def test_a_gateway_credential_is_set_write_only_and_stored_encrypted(
-        self, superuser_client, parking
-    ):
-        add = reverse("admin:smart_keys_barriergateway_add")
-
-        response = superuser_client.post(
-            add,
-            {
-                "secured_parking": parking.pk,
-                "url": "https://gateway.example.com/open",
-                "credential": "s3cret-token",
-                "is_enabled": "on",
-            },
-        )
-
-        assert response.status_code == 302, response.content.decode()[:2000]
-        gateway = BarrierGateway.objects.get(secured_parking=parking)
-        assert gateway.credential == "s3cret-token"
-        assert "s3cret-token" not in gateway.encrypted_credential
-        change = reverse("admin:smart_keys_barriergateway_change", args=[gateway.pk])
-        assert b"s3cret-token" not in superuser_client.get(change).content
-        superuser_client.post(
-            change,
-            {"secured_parking": parking.pk, "url": gateway.url, "credential": "", "is_enabled": ""},
-        )
-        gateway.refresh_from_db()
-        assert gateway.credential == "s3cret-token" and not gateway.is_enabled
-
-
-class TestOperatorStaff:
-    def test_staff_rotate_keys_and_read_the_log_of_their_own_parkings_only(
-        self, driver_client, make_driver_client
-    ):
-        operator = OperatorFactory()
-        mine = SecuredParkingFactory(operator=operator, access_points=1)
-        theirs = SecuredParkingFactory(operator=OperatorFactory(), access_points=1)
-        new_session(driver_client, mine)
-        new_session(make_driver_client(), theirs)
-        my_key = ParkingKeyPair.objects.get(secured_parking=mine)
-        their_key = ParkingKeyPair.objects.get(secured_parking=theirs)
-        client = staff_client(operator)
-        keys_url = reverse("admin:smart_keys_parkingkeypair_changelist")
-
-        listed = client.get(keys_url)
-        client.post(keys_url, {"action": "rotate", "_selected_action": [my_key.pk, their_key.pk]})
-        log = client.get(reverse("admin:smart_keys_accesslogentry_changelist"))
-
-        assert list(listed.context["cl"].result_list) == [my_key]
-        my_key.refresh_from_db()
-        their_key.refresh_from_db()
-        assert not my_key.is_current and their_key.is_current
-        assert {entry.secured_parking for entry in log.context["cl"].result_list} == {mine}
 
 
 def test_the_demo_session_carries_a_genuine_command(db):
