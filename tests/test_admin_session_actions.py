@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.test import Client
 from django.utils import timezone
 
-from parking.admin import MAX_SESSIONS_PER_ACTION
 from parking.exceptions import SessionStateError
 from parking.models import AuditAction, ParkingSession, SessionAuditEntry, State
 from parking.services import cancel_by_operator, finalize_by_operator, grant_extra_tries
@@ -22,11 +22,13 @@ from tests.factories import (
     OperatorStaffFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
+    finished_sessions,
 )
 
 pytestmark = pytest.mark.django_db
 
 NOW = timezone.now().replace(microsecond=0)
+ACTION_CAP = 100  # parking.admin: sessions one action takes at a time
 
 
 @pytest.fixture
@@ -57,6 +59,18 @@ def a_session(parking, *, now=None, **kwargs) -> ParkingSession:
     kwargs.setdefault("start_time", (now or timezone.now()) - timedelta(hours=1, minutes=10))
     kwargs.setdefault("smart_key__start_time", kwargs["start_time"])
     return ParkingSessionFactory(secured_parking=parking, **kwargs)
+
+
+def sessions_at(parking, count: int) -> list[ParkingSession]:
+    """``count`` finished sessions at ``parking``, newest first like the session list."""
+    sessions = finished_sessions(
+        parking,
+        [DriverFactory()],
+        count,
+        first_start=NOW - timedelta(days=count),
+        step=timedelta(hours=2),
+    )
+    return sorted(sessions, key=lambda session: session.start_time, reverse=True)
 
 
 def run_action(client, action: str, sessions, **confirmation) -> object:
@@ -208,17 +222,22 @@ class TestFromTheSessionList:
         assert ParkingSession.objects.get(pk=session.pk).state == State.ACTIVE
 
     def test_an_action_on_more_than_a_page_of_sessions_is_refused(self, staff_client, parking):
-        sessions = [
-            a_session(parking, driver=DriverFactory(), state=State.FINISHED)
-            for _ in range(MAX_SESSIONS_PER_ACTION + 1)
-        ]
+        sessions = sessions_at(parking, ACTION_CAP + 1)
 
         response = run_action(staff_client, "finalize_sessions", sessions)
 
         assert response.status_code == 302
-        assert messages_of(response) == [
-            f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time."
-        ]
+        assert messages_of(response) == ["Select at most 100 sessions at a time."]
+        assert not SessionAuditEntry.objects.exists()
+
+    def test_an_action_on_a_whole_page_of_sessions_asks_for_the_reason(self, staff_client, parking):
+        sessions = sessions_at(parking, ACTION_CAP)
+
+        response = run_action(staff_client, "finalize_sessions", sessions)
+
+        assert response.status_code == 200
+        assert messages_of(response) == []
+        assert [session for session, _due in response.context["rows"]] == sessions
 
     def test_the_session_list_shows_state_driver_parking_start_duration_amount_and_tries(
         self, staff_client, parking
@@ -402,5 +421,5 @@ class TestTheServices:
         session = a_session(parking, now=NOW, state=State.ACTIVE)
         finalize_by_operator(session=session, actor=staff, reason="Done", now=NOW)
 
-        with pytest.raises(Exception, match="protected"):
+        with pytest.raises(ProtectedError, match="protected"):
             session.delete()

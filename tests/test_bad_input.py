@@ -18,8 +18,9 @@ from tests.api import (
     one_error,
     session_url,
 )
-from tests.factories import ParkingSessionFactory, SecuredParkingFactory
+from tests.factories import ParkingSessionFactory, SecuredParkingFactory, finished_sessions
 
+PAGE_SIZE_CAP = 100  # parking_api.pagination: more than this gives this
 ACTIONS = ["entrance_try", "enter", "exit", "exit_try", "finalize", "cancel"]
 # The state in which each action succeeds, so a 400 is the only thing stopping it.
 STATE_FOR_ACTION = {
@@ -380,10 +381,26 @@ class TestPages:
         assert response.status_code == 400, response.content
         assert set(field_errors(response)) == {"page_size"}
 
-    def test_a_page_size_over_the_cap_gets_the_cap(self, driver_client, history_of_21):
-        response = driver_client.get(SESSIONS_URL, {"page_size": 100000})
+    @pytest.fixture
+    def history_over_the_cap(self, driver_client):
+        finished_sessions(
+            SecuredParkingFactory(),
+            [driver_client.driver],
+            PAGE_SIZE_CAP + 1,
+            first_start=timezone.now() - timedelta(days=PAGE_SIZE_CAP + 2),
+            step=timedelta(days=1),
+        )
 
-        assert len(json_body(response, 200)["results"]) == 21
+    @pytest.mark.parametrize("page_size", [PAGE_SIZE_CAP + 1, 100000])
+    def test_a_page_size_over_the_cap_gets_the_cap(
+        self, driver_client, history_over_the_cap, page_size
+    ):
+        response = driver_client.get(SESSIONS_URL, {"page_size": page_size})
+
+        body = json_body(response, 200)
+        assert body["count"] == PAGE_SIZE_CAP + 1
+        assert len(body["results"]) == PAGE_SIZE_CAP
+        assert body["next"] is not None
 
     def test_a_good_page_size_is_used(self, driver_client, history_of_21):
         response = driver_client.get(SESSIONS_URL, {"page_size": 5})

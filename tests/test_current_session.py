@@ -16,6 +16,7 @@ from tests.api import (
     session_url,
 )
 from tests.factories import (
+    AccessPointFactory,
     AccessTokenFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
@@ -198,18 +199,26 @@ def test_other_methods_are_not_allowed(driver_client, method):
     assert error_detail(response)
 
 
-@pytest.mark.parametrize("access_points", [1, 8, 30])
+@pytest.mark.parametrize(("few", "many"), [(0, 1), (1, 8), (1, 30)])
 def test_query_count_does_not_grow_with_access_points(
-    driver_client, django_assert_num_queries, access_points
+    driver_client, django_assert_num_queries, few, many
 ):
-    ParkingSessionFactory(driver=driver_client.driver, secured_parking__access_points=access_points)
+    session = ParkingSessionFactory(driver=driver_client.driver, secured_parking__access_points=few)
     driver_client.get(CURRENT_URL)  # the first request on a connection also PREPAREs both
+
     # 1: the token with its user and application; 2: session, key, parking, tariff and the
     # key's access points (aggregated), whatever their number.
     with django_assert_num_queries(2):
-        response = driver_client.get(CURRENT_URL)
-    assert response.status_code == 200
-    assert len(response.json()["smart_key"]["access_points"]) == access_points
+        with_few = driver_client.get(CURRENT_URL)
+    session.smart_key.access_points.add(
+        *AccessPointFactory.create_batch(many - few, secured_parking=session.secured_parking)
+    )
+    with django_assert_num_queries(2):
+        with_many = driver_client.get(CURRENT_URL)
+
+    assert with_few.status_code == with_many.status_code == 200
+    assert len(with_few.json()["smart_key"]["access_points"]) == few
+    assert len(with_many.json()["smart_key"]["access_points"]) == many
 
 
 class TestBearerTokens:
