@@ -122,7 +122,7 @@ def test_the_dashboard_costs_the_same_queries_for_one_parking_and_for_five(opera
     client = staff_client(operator)
     ParkingSessionFactory(secured_parking=parking)
     with CaptureQueriesContext(connection) as one:
-        client.get(DASHBOARD)
+        assert client.get(DASHBOARD).status_code == 200
     for _ in range(4):
         ParkingSessionFactory(secured_parking=SecuredParkingFactory(operator=operator))
 

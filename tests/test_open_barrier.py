@@ -268,10 +268,12 @@ class TestRefusals:
         session = online_session(driver_client.driver, fake_gateway.url)
         session.secured_parking.barrier_gateway.__class__.objects.update(is_enabled=False)
 
-        assert error_code(open_barrier(driver_client, session)) == (
-            "barrier_gateway_not_configured"
-        )
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 409
+        assert error_code(response) == "barrier_gateway_not_configured"
         assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)
 
     @pytest.mark.parametrize("state", [State.ACTIVE, State.FINISHED, State.CANCELLED])
     def test_a_session_not_at_a_barrier_is_409_and_the_gateway_is_not_called(
@@ -290,6 +292,7 @@ class TestRefusals:
 
         response = open_barrier(driver_client, session)
 
+        assert response.status_code == 409
         assert error_code(response) == "no_tries_left"
         assert fake_gateway.requests == []
 
@@ -309,7 +312,9 @@ class TestRefusals:
         response = open_barrier(driver_client, session, direction="exit")
 
         assert response.status_code == 400
+        assert set(field_errors(response)) == {"direction"}
         assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)
 
     def test_another_drivers_session_is_404(self, driver_client, make_driver_client, fake_gateway):
         session = online_session(make_driver_client().driver, fake_gateway.url)
