@@ -303,6 +303,17 @@ class TestManagementCommands:
         assert by_id[other.pk]["previous_key"] is None
         assert "private" not in out and "encrypted" not in out
 
+    def test_export_barrier_keys_for_one_parking_keys_and_prints_that_one_only(self, parking):
+        other = SecuredParkingFactory()
+
+        out = call_command_output("export_barrier_keys", "--parking", str(parking.pk))
+
+        exported = json.loads(out)["parkings"]
+        assert [item["secured_parking_id"] for item in exported] == [parking.pk]
+        current = ParkingKeyPair.objects.current().get(secured_parking=parking)
+        assert exported[0]["current_key"]["key_id"] == current.key_id
+        assert not ParkingKeyPair.objects.filter(secured_parking=other).exists()
+
     def test_verify_access_command_accepts_a_genuine_command(self, driver_client, parking):
         command = command_of(new_session(driver_client, parking))
         mac = barrier_macs(parking, Direction.ENTRANCE)[0]
