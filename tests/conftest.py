@@ -6,7 +6,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from core import rate_counters, throttling
-from tests.factories import AccessTokenFactory, DriverFactory
+from tests.api import DriverClient
+from tests.factories import DriverFactory, SuperuserFactory
 
 MID_WINDOW = 1_800_000_030.0  # 30 s into a one-minute window
 
@@ -67,16 +68,6 @@ def throttle_clock(monkeypatch):
     monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: MID_WINDOW))
 
 
-class DriverClient(APIClient):
-    """An APIClient that sends a real django-oauth-toolkit bearer token for ``driver``."""
-
-    def __init__(self, driver, **kwargs):
-        super().__init__(**kwargs)
-        self.driver = driver
-        self.access_token = AccessTokenFactory(user=driver)
-        self.credentials(HTTP_AUTHORIZATION=f"Bearer {self.access_token.raw_token}")
-
-
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
@@ -96,3 +87,10 @@ def driver_client(driver) -> DriverClient:
 def make_driver_client(db):
     """Clients for several drivers in one test."""
     return lambda driver=None: DriverClient(driver or DriverFactory())
+
+
+@pytest.fixture
+def superuser_client(client):
+    """A back-office browser session of a superuser, who sees every operator's rows."""
+    client.force_login(SuperuserFactory())
+    return client

@@ -24,15 +24,15 @@ class DriverFactory(DjangoModelFactory):
     password = factory.django.Password("correct-horse-battery")
 
 
-class OperatorFactory(DriverFactory):
+class SuperuserFactory(DriverFactory):
     """A superuser: sees every operator's parkings in the back office."""
 
-    email = factory.Sequence(lambda n: f"operator{n}@example.com")
+    email = factory.Sequence(lambda n: f"superuser{n}@example.com")
     is_staff = True
     is_superuser = True
 
 
-class ParkingOperatorFactory(DjangoModelFactory):
+class OperatorFactory(DjangoModelFactory):
     """An ``Operator``: the parking company that owns secured parkings."""
 
     class Meta:
@@ -53,7 +53,7 @@ class OperatorStaffFactory(DriverFactory):
     @factory.post_generation
     def operator(self, create, extracted, **kwargs):
         if create:
-            add_operator_staff(user=self, operator=extracted or ParkingOperatorFactory())
+            add_operator_staff(user=self, operator=extracted or OperatorFactory())
 
 
 class MobileApplicationFactory(DjangoModelFactory):
@@ -193,3 +193,35 @@ class BarrierGatewayFactory(DjangoModelFactory):
     secured_parking = factory.SubFactory(SecuredParkingFactory, is_online=True)
     url = "http://127.0.0.1:9/open"
     credential = "gateway-test-credential"
+
+
+def finished_sessions(
+    parking: SecuredParking, drivers: list[User], count: int, *, first_start, step: timedelta
+) -> list[ParkingSession]:
+    """``count`` finished one-hour sessions at ``parking``, of ``drivers`` in turn, the first
+    starting at ``first_start`` and each next one ``step`` later: two bulk INSERTs, for tests
+    that need more rows than a cap allows. Their keys open no access point."""
+    starts = [first_start + i * step for i in range(count)]
+    keys = SmartKey.objects.bulk_create(
+        SmartKey(
+            driver=drivers[i % len(drivers)],
+            secured_parking=parking,
+            start_time=start,
+            end_time=start + timedelta(hours=1),
+        )
+        for i, start in enumerate(starts)
+    )
+    return ParkingSession.objects.bulk_create(
+        ParkingSession(
+            driver=key.driver,
+            secured_parking=parking,
+            smart_key=key,
+            state=State.FINISHED,
+            start_time=key.start_time,
+            end_time=key.end_time,
+            entrance_remaining_tries=parking.entrance_tries,
+            exit_remaining_tries=parking.exit_tries,
+            currency=parking.currency,
+        )
+        for key in keys
+    )

@@ -5,11 +5,19 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import EmailAlreadyRegistered, register_driver
-from tests.errors import error_body, error_codes, error_detail, field_errors
+from tests.api import (
+    CURRENT_URL,
+    SESSIONS_URL,
+    SIGN_UP_URL,
+    error_body,
+    error_codes,
+    error_detail,
+    field_errors,
+    json_body,
+    start_session,
+)
 from tests.factories import AccessTokenFactory, DriverFactory, SecuredParkingFactory
 
-API = "/api/car_driver"
-SIGN_UP_URL = f"{API}/accounts"
 GOOD_PASSWORD = "violet-tram-harbour-42"
 EMAIL = "ana@example.com"
 
@@ -18,12 +26,6 @@ pytestmark = pytest.mark.django_db
 
 def sign_up(client, body):
     return client.post(SIGN_UP_URL, body, format="json")
-
-
-def json_body(response, status: int):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    return response.json()
 
 
 class TestSigningUp:
@@ -53,17 +55,16 @@ class TestSigningUp:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw_token}")
         parking = SecuredParkingFactory()
 
-        started = client.post(
-            f"{API}/parking_sessions", {"secured_parking_id": parking.pk}, format="json"
-        )
+        started = start_session(client, parking)
 
         assert json_body(started, 201)["smart_key"]["secured_parking_id"] == parking.pk
-        assert json_body(client.get(f"{API}/parking_sessions/current"), 200)
+        assert json_body(client.get(CURRENT_URL), 200)
 
     def test_signing_up_does_not_sign_in(self, api_client):
-        sign_up(api_client, {"email": "ana@example.com", "password": GOOD_PASSWORD})
+        signed_up = sign_up(api_client, {"email": "ana@example.com", "password": GOOD_PASSWORD})
 
-        assert api_client.get(f"{API}/parking_sessions").status_code == 401
+        assert signed_up.status_code == 201, signed_up.content
+        assert api_client.get(SESSIONS_URL).status_code == 401
 
 
 class TestDuplicateEmails:

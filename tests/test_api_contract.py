@@ -12,11 +12,18 @@ from drf_spectacular.validation import validate_schema
 
 from core.throttling import ClientIPRateThrottle, DriverRateThrottle
 from parking import views as parking_views
-from tests.errors import error_body, error_codes
+from tests.api import (
+    API,
+    CURRENT_URL,
+    SESSIONS_URL,
+    SIGN_UP_URL,
+    error_body,
+    error_codes,
+    session_action,
+    session_url,
+    start_session,
+)
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
-
-API = "/api/car_driver"
-CURRENT_URL = f"{API}/parking_sessions/current"
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +33,7 @@ def api_url_patterns(patterns=None, prefix: str = ""):
         if isinstance(pattern, URLResolver):
             yield from api_url_patterns(pattern.url_patterns, prefix + str(pattern.pattern))
         elif isinstance(pattern, URLPattern) and (prefix + str(pattern.pattern)).startswith(
-            "api/car_driver/"
+            API.lstrip("/") + "/"
         ):
             yield prefix + str(pattern.pattern)
 
@@ -52,9 +59,7 @@ class TestOpenApiSchema:
         flow = oauth2["flows"]["authorizationCode"]
         assert flow["authorizationUrl"] == "/o/authorize/"
         assert flow["tokenUrl"] == "/o/token/"
-        assert schema["paths"][f"{API}/parking_sessions/current"]["get"]["security"] == [
-            {"oauth2": []}
-        ]
+        assert schema["paths"][CURRENT_URL]["get"]["security"] == [{"oauth2": []}]
 
     @pytest.mark.parametrize(
         ("path", "method", "statuses"),
@@ -91,7 +96,7 @@ class TestOpenApiSchema:
 
 class TestOneErrorFormat:
     def test_400(self, driver_client):
-        response = driver_client.post(f"{API}/parking_sessions", {}, format="json")
+        response = driver_client.post(SESSIONS_URL, {}, format="json")
         assert response.status_code == 400
         assert error_body(response)["type"] == "validation_error"
         assert error_body(response)["errors"][0]["attr"] == "secured_parking_id"
@@ -108,7 +113,7 @@ class TestOneErrorFormat:
         assert error_codes(response) == ["permission_denied"]
 
     @pytest.mark.parametrize(
-        "path", [f"{API}/nowhere", "/api/nowhere", "/o/nowhere", f"{API}/parking_sessions/x"]
+        "path", [f"{API}/nowhere", "/api/nowhere", "/o/nowhere", session_url("x")]
     )
     def test_404_for_unknown_urls(self, driver_client, path):
         response = driver_client.get(path)
@@ -122,31 +127,29 @@ class TestOneErrorFormat:
 
     def test_409(self, driver_client):
         session = ParkingSessionFactory(driver=driver_client.driver)
-        response = driver_client.post(f"{API}/parking_sessions/{session.pk}/enter")
+        response = session_action(driver_client, session.pk, "enter")
         assert response.status_code == 409
         assert error_codes(response) == ["invalid_session_state"]
         assert response.json()["state"] == "active"
 
     def test_413(self, driver_client, settings):
         body = json.dumps({"secured_parking_id": 1, "pad": "x" * settings.API_MAX_BODY_BYTES})
-        response = driver_client.post(
-            f"{API}/parking_sessions", body, content_type="application/json"
-        )
+        response = driver_client.post(SESSIONS_URL, body, content_type="application/json")
         assert response.status_code == 413
         assert error_codes(response) == ["request_too_large"]
 
     def test_415(self, driver_client):
         response = driver_client.post(
-            f"{API}/parking_sessions", "secured_parking_id=1", content_type="text/plain"
+            SESSIONS_URL, "secured_parking_id=1", content_type="text/plain"
         )
         assert response.status_code == 415
         assert error_codes(response) == ["unsupported_media_type"]
 
     def test_422(self, driver_client):
         first, second = SecuredParkingFactory(), SecuredParkingFactory()
-        url, key = f"{API}/parking_sessions", {"HTTP_IDEMPOTENCY_KEY": "k-1"}
-        driver_client.post(url, {"secured_parking_id": first.pk}, format="json", **key)
-        response = driver_client.post(url, {"secured_parking_id": second.pk}, format="json", **key)
+        started = start_session(driver_client, first, idempotency_key="k-1")
+        assert started.status_code == 201, started.content
+        response = start_session(driver_client, second, idempotency_key="k-1")
         assert response.status_code == 422
         assert error_codes(response) == ["idempotency_key_reused"]
 
@@ -195,13 +198,13 @@ class TestThrottling:
         assert first.get(CURRENT_URL).status_code == 429
         assert second.get(CURRENT_URL).status_code == 404
 
-    @pytest.mark.parametrize("path", ["/o/token/", "/accounts/login/", f"{API}/accounts"])
+    @pytest.mark.parametrize("path", ["/o/token/", "/accounts/login/", SIGN_UP_URL])
     def test_sign_in_endpoints_are_throttled_per_ip(self, client, monkeypatch, path):
         monkeypatch.setattr(ClientIPRateThrottle, "rate", "2/min", raising=False)
         statuses = [
             client.post(path, {"x": "y"}, REMOTE_ADDR="203.0.113.7").status_code for _ in range(3)
         ]
-        assert statuses[:2] != [429, 429] and statuses[2] == 429
+        assert 429 not in statuses[:2] and statuses[2] == 429
         assert client.post(path, {"x": "y"}, REMOTE_ADDR="203.0.113.8").status_code != 429
 
 
@@ -209,10 +212,10 @@ class TestHardening:
     @pytest.mark.parametrize(
         "path",
         [
-            f"{API}/parking_sessions/%00",
-            f"{API}/parking_sessions/%FF%FE",
-            f"{API}/parking_sessions?page=%00",
-            f"{API}/parking_sessions?page=%FF",
+            f"{SESSIONS_URL}/%00",
+            f"{SESSIONS_URL}/%FF%FE",
+            f"{SESSIONS_URL}?page=%00",
+            f"{SESSIONS_URL}?page=%FF",
             f"{API}/parking%00_sessions",
         ],
     )
@@ -234,13 +237,11 @@ class TestHardening:
     )
     def test_nul_bytes_and_invalid_utf8_in_headers_never_500(self, driver_client, header):
         parking = SecuredParkingFactory()
-        response = driver_client.post(
-            f"{API}/parking_sessions", {"secured_parking_id": parking.pk}, format="json", **header
-        )
+        response = start_session(driver_client, parking, **header)
         assert response.status_code < 500, response.content
 
     def test_a_nul_page_size_is_400(self, driver_client):
-        assert driver_client.get(f"{API}/parking_sessions?page_size=%00").status_code == 400
+        assert driver_client.get(f"{SESSIONS_URL}?page_size=%00").status_code == 400
 
     def test_request_ids_are_kept_or_made(self, driver_client):
         kept = driver_client.get(CURRENT_URL, HTTP_X_REQUEST_ID="trace-123")

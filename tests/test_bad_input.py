@@ -8,11 +8,19 @@ from django.utils import timezone
 
 from parking.models import IdempotencyRecord, ParkingSession, State
 from smart_keys.models import SmartKey
-from tests.errors import error_body, error_codes, error_detail, field_errors, one_error
-from tests.factories import ParkingSessionFactory, SecuredParkingFactory
+from tests.api import (
+    SESSIONS_URL,
+    error_body,
+    error_codes,
+    error_detail,
+    field_errors,
+    json_body,
+    one_error,
+    session_url,
+)
+from tests.factories import ParkingSessionFactory, SecuredParkingFactory, finished_sessions
 
-API = "/api/car_driver"
-START_URL = f"{API}/parking_sessions"
+PAGE_SIZE_CAP = 100  # parking_api.pagination: more than this gives this
 ACTIONS = ["entrance_try", "enter", "exit", "exit_try", "finalize", "cancel"]
 # The state in which each action succeeds, so a 400 is the only thing stopping it.
 STATE_FOR_ACTION = {
@@ -31,12 +39,6 @@ MULTIPART_BODY = (
 pytestmark = pytest.mark.django_db
 
 
-def json_body(response, status: int):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    return response.json()
-
-
 def stored_rows() -> dict[str, list[dict]]:
     """Every row a start or an action could write, to compare before and after a request."""
     return {
@@ -49,7 +51,7 @@ def stored_rows() -> dict[str, list[dict]]:
 def post_start(client, body, **extra):
     # Always with an Idempotency-Key, so a request that got too far would leave a record too.
     return client.post(
-        START_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="bad-input-test-key", **extra
+        SESSIONS_URL, body, format="json", HTTP_IDEMPOTENCY_KEY="bad-input-test-key", **extra
     )
 
 
@@ -160,7 +162,7 @@ class TestStartingASession:
         before = stored_rows()
 
         response = driver_client.post(
-            START_URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1"
+            SESSIONS_URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1"
         )
 
         assert response.status_code == 400, response.content
@@ -183,7 +185,7 @@ class TestStartingASession:
         before = stored_rows()
 
         response = driver_client.post(
-            START_URL, body(parking.pk), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+            SESSIONS_URL, body(parking.pk), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
         )
 
         assert response.status_code == 400, response.content
@@ -205,7 +207,7 @@ class TestStartingASession:
         before = stored_rows()
 
         response = driver_client.post(
-            START_URL, raw % parking.pk, content_type=content_type, HTTP_IDEMPOTENCY_KEY="k-1"
+            SESSIONS_URL, raw % parking.pk, content_type=content_type, HTTP_IDEMPOTENCY_KEY="k-1"
         )
 
         assert response.status_code == 415, response.content
@@ -225,7 +227,7 @@ class TestStartingASession:
     def test_a_malformed_body_without_a_token_is_refused_without_a_500(self, api_client, raw):
         before = stored_rows()
 
-        response = api_client.post(START_URL, raw, content_type="application/json")
+        response = api_client.post(SESSIONS_URL, raw, content_type="application/json")
 
         assert response.status_code in (400, 401), response.content
         assert error_body(response)
@@ -235,7 +237,7 @@ class TestStartingASession:
         parking = SecuredParkingFactory()
 
         response = driver_client.post(
-            START_URL,
+            SESSIONS_URL,
             f'{{"secured_parking_id": {parking.pk}}}',
             content_type="application/json; charset=utf-8",
         )
@@ -249,10 +251,6 @@ def session_in_state_for(driver, action: str) -> ParkingSession:
         state=STATE_FOR_ACTION[action],
         start_time=timezone.now() - timedelta(minutes=5),
     )
-
-
-def action_url(session_id, action: str) -> str:
-    return f"{API}/parking_sessions/{session_id}/{action}"
 
 
 class TestActions:
@@ -272,7 +270,7 @@ class TestActions:
         session = session_in_state_for(driver_client.driver, action)
         before = ParkingSession.objects.values().get(pk=session.pk)
 
-        response = send(driver_client, action_url(session.pk, action))
+        response = send(driver_client, session_url(session.pk, action))
 
         assert json_body(response, 200)["parking_session"]["id"] == session.pk
         assert ParkingSession.objects.values().get(pk=session.pk) != before
@@ -295,7 +293,7 @@ class TestActions:
         session = session_in_state_for(driver_client.driver, action)
         before = stored_rows()
 
-        response = driver_client.post(action_url(session.pk, action), body, format="json")
+        response = driver_client.post(session_url(session.pk, action), body, format="json")
 
         assert response.status_code == 400, response.content
         assert set(field_errors(response)) == set(body)
@@ -310,7 +308,7 @@ class TestActions:
         before = stored_rows()
 
         response = driver_client.post(
-            action_url(session.pk, action), raw, content_type="application/json"
+            session_url(session.pk, action), raw, content_type="application/json"
         )
 
         assert response.status_code == 400, response.content
@@ -323,7 +321,7 @@ class TestActions:
         before = stored_rows()
 
         response = driver_client.post(
-            action_url(session.pk, action),
+            session_url(session.pk, action),
             "state=finished",
             content_type="application/x-www-form-urlencoded",
         )
@@ -337,7 +335,7 @@ class TestActions:
     def test_a_session_id_that_is_not_a_number_is_404_json(self, driver_client, action, session_id):
         ParkingSessionFactory(driver=driver_client.driver, state=State.ENTERING)
         before = stored_rows()
-        url = action_url(session_id, action) if action else f"{API}/parking_sessions/{session_id}"
+        url = session_url(session_id, action)
 
         response = driver_client.post(url) if action else driver_client.get(url)
 
@@ -359,36 +357,52 @@ class TestPages:
 
     @pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5", "3", "99999"])
     def test_a_page_that_does_not_exist_is_404_json(self, driver_client, history_of_21, page):
-        response = driver_client.get(f"{API}/parking_sessions", {"page": page})
+        response = driver_client.get(SESSIONS_URL, {"page": page})
 
         assert response.status_code == 404, response.content
         assert error_body(response) == one_error("not_found", "Invalid page.")
 
     @pytest.mark.parametrize("page", ["1", "2", "last"])
     def test_a_page_that_exists_is_200(self, driver_client, history_of_21, page):
-        response = driver_client.get(f"{API}/parking_sessions", {"page": page})
+        response = driver_client.get(SESSIONS_URL, {"page": page})
 
         assert json_body(response, 200)["count"] == 21
 
     def test_any_page_but_the_first_of_an_empty_history_is_404(self, driver_client):
-        assert json_body(driver_client.get(f"{API}/parking_sessions"), 200)["results"] == []
-        response = driver_client.get(f"{API}/parking_sessions", {"page": 2})
+        assert json_body(driver_client.get(SESSIONS_URL), 200)["results"] == []
+        response = driver_client.get(SESSIONS_URL, {"page": 2})
         assert response.status_code == 404, response.content
         assert error_body(response) == one_error("not_found", "Invalid page.")
 
     @pytest.mark.parametrize("page_size", ["-1", "abc", "0", "1.5", "", "null", "٣"])
     def test_a_bad_page_size_is_400(self, driver_client, history_of_21, page_size):
-        response = driver_client.get(f"{API}/parking_sessions", {"page_size": page_size})
+        response = driver_client.get(SESSIONS_URL, {"page_size": page_size})
 
         assert response.status_code == 400, response.content
         assert set(field_errors(response)) == {"page_size"}
 
-    def test_a_page_size_over_the_cap_gets_the_cap(self, driver_client, history_of_21):
-        response = driver_client.get(f"{API}/parking_sessions", {"page_size": 100000})
+    @pytest.fixture
+    def history_over_the_cap(self, driver_client):
+        finished_sessions(
+            SecuredParkingFactory(),
+            [driver_client.driver],
+            PAGE_SIZE_CAP + 1,
+            first_start=timezone.now() - timedelta(days=PAGE_SIZE_CAP + 2),
+            step=timedelta(days=1),
+        )
 
-        assert len(json_body(response, 200)["results"]) == 21
+    @pytest.mark.parametrize("page_size", [PAGE_SIZE_CAP + 1, 100000])
+    def test_a_page_size_over_the_cap_gets_the_cap(
+        self, driver_client, history_over_the_cap, page_size
+    ):
+        response = driver_client.get(SESSIONS_URL, {"page_size": page_size})
+
+        body = json_body(response, 200)
+        assert body["count"] == PAGE_SIZE_CAP + 1
+        assert len(body["results"]) == PAGE_SIZE_CAP
+        assert body["next"] is not None
 
     def test_a_good_page_size_is_used(self, driver_client, history_of_21):
-        response = driver_client.get(f"{API}/parking_sessions", {"page_size": 5})
+        response = driver_client.get(SESSIONS_URL, {"page_size": 5})
 
         assert len(json_body(response, 200)["results"]) == 5

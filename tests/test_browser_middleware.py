@@ -4,9 +4,8 @@ cookies, messages) stays out of the bearer-token API's answers."""
 import pytest
 from django.test import Client
 
+from tests.api import API, CURRENT_URL
 from tests.factories import ParkingSessionFactory
-
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ def test_api_answers_carry_no_session_or_csrf_machinery(driver_client):
 
 
 def test_api_errors_have_a_content_length_too(api_client):
-    response = api_client.get("/api/car_driver/nowhere")
+    response = api_client.get(f"{API}/nowhere")
 
     assert response.status_code == 404
     assert response["Content-Length"] == str(len(response.content))

@@ -7,9 +7,8 @@ import psycopg2
 import pytest
 from django.db import close_old_connections, connection
 
+from tests.api import CURRENT_URL
 from tests.factories import ParkingSessionFactory
-
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 
 pytestmark = pytest.mark.postgres
 

@@ -6,14 +6,22 @@ import pytest
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
-from tests.errors import error_body, error_codes, error_detail, one_error
+from tests.api import (
+    API,
+    CURRENT_URL,
+    error_body,
+    error_codes,
+    error_detail,
+    one_error,
+    session_url,
+)
 from tests.factories import (
+    AccessPointFactory,
     AccessTokenFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
 )
 
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 SEED_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +183,7 @@ def test_the_answer_must_not_be_cached(driver_client):
     ParkingSessionFactory(driver=driver_client.driver)
 
     assert driver_client.get(CURRENT_URL)["Cache-Control"] == "no-store"
-    assert driver_client.get("/api/car_driver/nowhere")["Cache-Control"] == "no-store"
+    assert driver_client.get(f"{API}/nowhere")["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
@@ -189,18 +197,26 @@ def test_other_methods_are_not_allowed(driver_client, method):
     assert error_detail(response)
 
 
-@pytest.mark.parametrize("access_points", [1, 8, 30])
+@pytest.mark.parametrize(("few", "many"), [(0, 1), (1, 8), (1, 30)])
 def test_query_count_does_not_grow_with_access_points(
-    driver_client, django_assert_num_queries, access_points
+    driver_client, django_assert_num_queries, few, many
 ):
-    ParkingSessionFactory(driver=driver_client.driver, secured_parking__access_points=access_points)
+    session = ParkingSessionFactory(driver=driver_client.driver, secured_parking__access_points=few)
     driver_client.get(CURRENT_URL)  # the first request on a connection also PREPAREs both
+
     # 1: the token with its user and application; 2: session, key, parking, tariff and the
     # key's access points (aggregated), whatever their number.
     with django_assert_num_queries(2):
-        response = driver_client.get(CURRENT_URL)
-    assert response.status_code == 200
-    assert len(response.json()["smart_key"]["access_points"]) == access_points
+        with_few = driver_client.get(CURRENT_URL)
+    session.smart_key.access_points.add(
+        *AccessPointFactory.create_batch(many - few, secured_parking=session.secured_parking)
+    )
+    with django_assert_num_queries(2):
+        with_many = driver_client.get(CURRENT_URL)
+
+    assert with_few.status_code == with_many.status_code == 200
+    assert len(with_few.json()["smart_key"]["access_points"]) == few
+    assert len(with_many.json()["smart_key"]["access_points"]) == many
 
 
 class TestBearerTokens:
@@ -296,7 +312,7 @@ def test_the_fast_path_answers_the_same_bytes_as_the_serializer(
         session.secured_parking.tariff.delete()
 
     current = driver_client.get(CURRENT_URL)
-    detail = driver_client.get(f"/api/car_driver/parking_sessions/{session.pk}")
+    detail = driver_client.get(session_url(session.pk))
 
     assert current.status_code == detail.status_code == 200
     assert current.content == detail.content

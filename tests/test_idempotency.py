@@ -8,28 +8,20 @@ from django.utils import timezone
 from parking.idempotency import purge_expired_records
 from parking.models import IdempotencyRecord, ParkingSession, State
 from smart_keys.models import SmartKey
-from tests.errors import error_codes, field_errors
+from tests.api import (
+    SESSIONS_URL,
+    act,
+    error_codes,
+    field_errors,
+    json_body,
+    session_action,
+    start_session,
+)
 from tests.factories import DriverFactory, ParkingSessionFactory, SecuredParkingFactory
 
-API = "/api/car_driver"
 KEY = "6f1d7c2e-8a4b-4c39-9e0f-2d5b7a1c3e90"
 
 pytestmark = pytest.mark.django_db
-
-
-def start(client, parking, key=KEY):
-    return client.post(
-        f"{API}/parking_sessions",
-        {"secured_parking_id": parking.pk},
-        format="json",
-        HTTP_IDEMPOTENCY_KEY=key,
-    )
-
-
-def json_body(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    return response.json()
 
 
 def row_counts() -> dict[str, int]:
@@ -40,17 +32,12 @@ def row_counts() -> dict[str, int]:
     }
 
 
-def cancel(client, session_id: int) -> None:
-    response = client.post(f"{API}/parking_sessions/{session_id}/cancel")
-    assert response.status_code == 200, response.content
-
-
 class TestRetries:
     def test_a_retry_with_the_same_key_replays_the_first_answer(self, driver_client):
         parking = SecuredParkingFactory(access_points=2)
-        first = start(driver_client, parking)
+        first = start_session(driver_client, parking, idempotency_key=KEY)
 
-        retry = start(driver_client, parking)
+        retry = start_session(driver_client, parking, idempotency_key=KEY)
 
         assert json_body(retry, 201) == json_body(first, 201)
         assert "Idempotent-Replayed" not in first
@@ -62,10 +49,10 @@ class TestRetries:
 
     def test_a_retry_formatted_differently_is_the_same_request(self, driver_client):
         parking = SecuredParkingFactory()
-        first = start(driver_client, parking)
+        first = start_session(driver_client, parking, idempotency_key=KEY)
 
         retry = driver_client.post(
-            f"{API}/parking_sessions",
+            SESSIONS_URL,
             f'{{\n  "secured_parking_id" :   {parking.pk}\n}}',
             content_type="application/json; charset=utf-8",
             HTTP_IDEMPOTENCY_KEY=KEY,
@@ -77,11 +64,11 @@ class TestRetries:
 
     def test_a_retry_after_the_driver_moved_on_still_replays_the_first_answer(self, driver_client):
         parking = SecuredParkingFactory()
-        first = json_body(start(driver_client, parking), 201)
+        first = json_body(start_session(driver_client, parking, idempotency_key=KEY), 201)
         session_id = first["parking_session"]["id"]
-        assert driver_client.post(f"{API}/parking_sessions/{session_id}/enter").status_code == 200
+        assert session_action(driver_client, session_id, "enter").status_code == 200
 
-        retry = start(driver_client, parking)
+        retry = start_session(driver_client, parking, idempotency_key=KEY)
 
         assert json_body(retry, 201) == first
         assert retry.json()["parking_session"]["state"] == "entering"
@@ -90,9 +77,9 @@ class TestRetries:
 
     def test_a_different_key_while_a_session_is_open_is_409(self, driver_client):
         parking = SecuredParkingFactory()
-        first = json_body(start(driver_client, parking, key="first-key"), 201)
+        first = json_body(start_session(driver_client, parking, idempotency_key="first-key"), 201)
 
-        second = start(driver_client, parking, key="second-key")
+        second = start_session(driver_client, parking, idempotency_key="second-key")
 
         assert second.status_code == 409, second.content
         assert error_codes(second) == ["open_session_exists"]
@@ -102,24 +89,17 @@ class TestRetries:
         assert not IdempotencyRecord.objects.filter(key="second-key").exists()
 
     def test_without_a_key_nothing_is_recorded(self, driver_client):
-        json_body(
-            driver_client.post(
-                f"{API}/parking_sessions",
-                {"secured_parking_id": SecuredParkingFactory().pk},
-                format="json",
-            ),
-            201,
-        )
+        json_body(start_session(driver_client, SecuredParkingFactory()), 201)
 
         assert not IdempotencyRecord.objects.exists()
 
 
 class TestReusedKeys:
     def test_the_same_key_for_another_parking_is_422_and_creates_nothing(self, driver_client):
-        json_body(start(driver_client, SecuredParkingFactory()), 201)
+        json_body(start_session(driver_client, SecuredParkingFactory(), idempotency_key=KEY), 201)
         before = row_counts()
 
-        response = start(driver_client, SecuredParkingFactory())
+        response = start_session(driver_client, SecuredParkingFactory(), idempotency_key=KEY)
 
         assert response.status_code == 422, response.content
         assert error_codes(response) == ["idempotency_key_reused"]
@@ -128,11 +108,13 @@ class TestReusedKeys:
     def test_the_same_key_for_another_parking_is_422_even_once_the_first_session_ended(
         self, driver_client
     ):
-        first = json_body(start(driver_client, SecuredParkingFactory()), 201)
-        cancel(driver_client, first["parking_session"]["id"])
+        first = json_body(
+            start_session(driver_client, SecuredParkingFactory(), idempotency_key=KEY), 201
+        )
+        act(driver_client, first["parking_session"]["id"], "cancel")
         before = row_counts()
 
-        response = start(driver_client, SecuredParkingFactory())
+        response = start_session(driver_client, SecuredParkingFactory(), idempotency_key=KEY)
 
         assert response.status_code == 422, response.content
         assert error_codes(response) == ["idempotency_key_reused"]
@@ -145,9 +127,9 @@ class TestKeysArePerDriver:
     ):
         parking = SecuredParkingFactory(access_points=1)
         other_client = make_driver_client()
-        mine = json_body(start(driver_client, parking), 201)
+        mine = json_body(start_session(driver_client, parking, idempotency_key=KEY), 201)
 
-        theirs = start(other_client, parking)
+        theirs = start_session(other_client, parking, idempotency_key=KEY)
 
         body = json_body(theirs, 201)
         assert "Idempotent-Replayed" not in theirs
@@ -160,9 +142,9 @@ class TestKeysArePerDriver:
     def test_another_drivers_key_with_another_body_is_not_a_reuse(
         self, driver_client, make_driver_client
     ):
-        json_body(start(driver_client, SecuredParkingFactory()), 201)
+        json_body(start_session(driver_client, SecuredParkingFactory(), idempotency_key=KEY), 201)
 
-        response = start(make_driver_client(), SecuredParkingFactory())
+        response = start_session(make_driver_client(), SecuredParkingFactory(), idempotency_key=KEY)
 
         assert json_body(response, 201)
         assert "Idempotent-Replayed" not in response
@@ -172,13 +154,13 @@ class TestFailedRequestsAreNotStored:
     def test_after_a_409_for_an_open_session_the_retry_runs_for_real(self, driver_client):
         open_session = ParkingSessionFactory(driver=driver_client.driver, state=State.ENTERING)
         parking = SecuredParkingFactory()
-        refused = start(driver_client, parking)
+        refused = start_session(driver_client, parking, idempotency_key=KEY)
         assert refused.status_code == 409, refused.content
         assert error_codes(refused) == ["open_session_exists"]
         assert not IdempotencyRecord.objects.exists()
-        cancel(driver_client, open_session.pk)
+        act(driver_client, open_session.pk, "cancel")
 
-        retry = start(driver_client, parking)
+        retry = start_session(driver_client, parking, idempotency_key=KEY)
 
         body = json_body(retry, 201)
         assert "Idempotent-Replayed" not in retry
@@ -187,14 +169,14 @@ class TestFailedRequestsAreNotStored:
 
     def test_after_a_409_for_an_inactive_parking_the_retry_runs_for_real(self, driver_client):
         parking = SecuredParkingFactory(is_active=False)
-        refused = start(driver_client, parking)
+        refused = start_session(driver_client, parking, idempotency_key=KEY)
         assert refused.status_code == 409, refused.content
         assert error_codes(refused) == ["parking_unavailable"]
         assert not IdempotencyRecord.objects.exists()
         parking.is_active = True
         parking.save()
 
-        retry = start(driver_client, parking)
+        retry = start_session(driver_client, parking, idempotency_key=KEY)
 
         assert json_body(retry, 201)
         assert "Idempotent-Replayed" not in retry
@@ -203,7 +185,7 @@ class TestFailedRequestsAreNotStored:
     def test_after_a_400_the_retry_with_a_fixed_body_runs_for_real(self, driver_client):
         parking = SecuredParkingFactory()
         bad = driver_client.post(
-            f"{API}/parking_sessions",
+            SESSIONS_URL,
             {"secured_parking_id": "abc"},
             format="json",
             HTTP_IDEMPOTENCY_KEY=KEY,
@@ -212,7 +194,7 @@ class TestFailedRequestsAreNotStored:
         assert set(field_errors(bad)) == {"secured_parking_id"}
         assert not IdempotencyRecord.objects.exists()
 
-        retry = start(driver_client, parking)
+        retry = start_session(driver_client, parking, idempotency_key=KEY)
 
         assert json_body(retry, 201)
         assert "Idempotent-Replayed" not in retry
@@ -235,7 +217,7 @@ class TestInvalidKeys:
     def test_an_invalid_key_is_400_naming_the_header_and_writes_nothing(self, driver_client, key):
         parking = SecuredParkingFactory()
 
-        response = start(driver_client, parking, key=key)
+        response = start_session(driver_client, parking, idempotency_key=key)
 
         assert response.status_code == 400, response.content
         assert set(field_errors(response)) == {"Idempotency-Key"}
@@ -247,7 +229,7 @@ class TestInvalidKeys:
         ids=["255-chars", "1-char", "uuid", "punct"],
     )
     def test_a_valid_key_is_accepted(self, driver_client, key):
-        response = start(driver_client, SecuredParkingFactory(), key=key)
+        response = start_session(driver_client, SecuredParkingFactory(), idempotency_key=key)
 
         assert json_body(response, 201)
         assert IdempotencyRecord.objects.get().key == key
@@ -285,14 +267,14 @@ class TestPurge:
 
     def test_once_purged_a_key_can_be_used_again(self, driver_client, settings):
         parking = SecuredParkingFactory()
-        first = json_body(start(driver_client, parking), 201)
-        cancel(driver_client, first["parking_session"]["id"])
+        first = json_body(start_session(driver_client, parking, idempotency_key=KEY), 201)
+        act(driver_client, first["parking_session"]["id"], "cancel")
         IdempotencyRecord.objects.update(
             created_at=timezone.now() - settings.IDEMPOTENCY_KEY_RETENTION - timedelta(minutes=1)
         )
 
         assert purge_expired_records(now=timezone.now()) == 1
-        again = start(driver_client, parking)
+        again = start_session(driver_client, parking, idempotency_key=KEY)
 
         body = json_body(again, 201)
         assert "Idempotent-Replayed" not in again

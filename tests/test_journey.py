@@ -8,22 +8,20 @@ from django.utils import timezone
 
 from parking.models import ParkingSession, State
 from smart_keys.models import Direction, SmartKey
-from tests.errors import error_codes, error_detail
+from tests.api import (
+    CURRENT_URL,
+    SECURED_PARKINGS_URL,
+    SESSIONS_URL,
+    SMART_KEYS_URL,
+    error_codes,
+    error_detail,
+    session_action,
+    session_url,
+    start_session,
+)
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
 
-API = "/api/car_driver"
-
 pytestmark = pytest.mark.django_db
-
-
-def session_url(session_id: int, action: str = "") -> str:
-    return f"{API}/parking_sessions/{session_id}" + (f"/{action}" if action else "")
-
-
-def start(client, parking, **headers):
-    return client.post(
-        f"{API}/parking_sessions", {"secured_parking_id": parking.pk}, format="json", **headers
-    )
 
 
 def macs(body: dict) -> set[str]:
@@ -41,7 +39,7 @@ def test_a_driver_parks_and_pays_from_start_to_finish(driver_client):
         parking.access_points.filter(direction=Direction.EXIT).values_list("mac_address", flat=True)
     )
 
-    started = start(driver_client, parking)
+    started = start_session(driver_client, parking)
     assert started.status_code == 201, started.json()
     body = started.json()
     session_id = body["parking_session"]["id"]
@@ -53,77 +51,74 @@ def test_a_driver_parks_and_pays_from_start_to_finish(driver_client):
     assert body["amount"] == "0.00" and body["currency"] == "RON"
     assert macs(body) == entrance_macs
 
-    tried = driver_client.post(session_url(session_id, "entrance_try"))
+    tried = session_action(driver_client, session_id, "entrance_try")
     assert tried.status_code == 200, tried.json()
     assert tried.json()["parking_session"]["entrance_remaining_tries"] == 2
     assert tried.json()["smart_key"]["access_command"] != body["smart_key"]["access_command"]
 
-    entered = driver_client.post(session_url(session_id, "enter"))
+    entered = session_action(driver_client, session_id, "enter")
     assert entered.status_code == 200
     assert entered.json()["parking_session"]["state"] == "active"
-    assert (
-        driver_client.get(f"{API}/parking_sessions/current").json()["parking_session"]["id"]
-        == session_id
-    )
+    assert driver_client.get(CURRENT_URL).json()["parking_session"]["id"] == session_id
 
     # Two hours and a bit later: 3 started hours at 5.00 RON.
     ParkingSession.objects.filter(pk=session_id).update(
         start_time=timezone.now() - timedelta(hours=2, minutes=5)
     )
-    assert driver_client.get(f"{API}/parking_sessions/current").json()["amount"] == "15.00"
+    assert driver_client.get(CURRENT_URL).json()["amount"] == "15.00"
 
-    exited = driver_client.post(session_url(session_id, "exit"))
+    exited = session_action(driver_client, session_id, "exit")
     assert exited.status_code == 200
     assert exited.json()["parking_session"]["state"] == "exiting"
     assert exited.json()["amount"] == "15.00"
     assert macs(exited.json()) == exit_macs
 
-    exit_try = driver_client.post(session_url(session_id, "exit_try"))
+    exit_try = session_action(driver_client, session_id, "exit_try")
     assert exit_try.status_code == 200
     assert exit_try.json()["parking_session"]["exit_remaining_tries"] == 1
 
-    finished = driver_client.post(session_url(session_id, "finalize"))
+    finished = session_action(driver_client, session_id, "finalize")
     assert finished.status_code == 200
     final = finished.json()
     assert final["parking_session"]["state"] == "finished"
     assert final["parking_session"]["end_time"] is not None
     assert final["amount"] == "15.00"
     assert ParkingSession.objects.get(pk=session_id).amount == Decimal("15.00")
-    assert driver_client.get(f"{API}/parking_sessions/current").status_code == 404
-    assert driver_client.get(f"{API}/smart_keys").json() == []
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    assert driver_client.get(SMART_KEYS_URL).json() == []
 
 
 def test_the_amount_is_fixed_at_exit(driver_client):
     session = ParkingSessionFactory(
         driver=driver_client.driver, start_time=timezone.now() - timedelta(minutes=50)
     )
-    exited = driver_client.post(session_url(session.pk, "exit")).json()
+    exited = session_action(driver_client, session.pk, "exit").json()
     ParkingSession.objects.filter(pk=session.pk).update(
         start_time=timezone.now() - timedelta(hours=5)
     )
 
     assert exited["amount"] == "5.00"
-    assert driver_client.post(session_url(session.pk, "finalize")).json()["amount"] == "5.00"
+    assert session_action(driver_client, session.pk, "finalize").json()["amount"] == "5.00"
 
 
 def test_cancelling_before_getting_in_costs_nothing(driver_client):
     parking = SecuredParkingFactory(access_points=1)
-    session_id = start(driver_client, parking).json()["parking_session"]["id"]
+    session_id = start_session(driver_client, parking).json()["parking_session"]["id"]
 
-    cancelled = driver_client.post(session_url(session_id, "cancel"))
+    cancelled = session_action(driver_client, session_id, "cancel")
 
     assert cancelled.status_code == 200
     assert cancelled.json()["parking_session"]["state"] == "cancelled"
     assert cancelled.json()["amount"] == "0.00"
-    assert driver_client.get(f"{API}/smart_keys").json() == []
-    assert start(driver_client, parking).status_code == 201
+    assert driver_client.get(SMART_KEYS_URL).json() == []
+    assert start_session(driver_client, parking).status_code == 201
 
 
 def test_second_start_while_one_is_open_is_409_naming_the_open_session(driver_client):
     parking = SecuredParkingFactory()
-    first = start(driver_client, parking).json()["parking_session"]["id"]
+    first = start_session(driver_client, parking).json()["parking_session"]["id"]
 
-    second = start(driver_client, SecuredParkingFactory())
+    second = start_session(driver_client, SecuredParkingFactory())
 
     assert second.status_code == 409
     assert second.json()["parking_session_id"] == first
@@ -133,10 +128,10 @@ def test_second_start_while_one_is_open_is_409_naming_the_open_session(driver_cl
 
 def test_entrance_tries_run_out(driver_client):
     parking = SecuredParkingFactory(entrance_tries=1)
-    session_id = start(driver_client, parking).json()["parking_session"]["id"]
+    session_id = start_session(driver_client, parking).json()["parking_session"]["id"]
 
-    assert driver_client.post(session_url(session_id, "entrance_try")).status_code == 200
-    refused = driver_client.post(session_url(session_id, "entrance_try"))
+    assert session_action(driver_client, session_id, "entrance_try").status_code == 200
+    refused = session_action(driver_client, session_id, "entrance_try")
 
     assert refused.status_code == 409
     assert error_codes(refused) == ["no_tries_left"]
@@ -168,7 +163,7 @@ def test_every_illegal_transition_is_409_and_changes_nothing(driver_client, stat
     before = ParkingSession.objects.values().get(pk=session.pk)
     key_before = SmartKey.objects.values().get(pk=session.smart_key_id)
 
-    response = driver_client.post(session_url(session.pk, action))
+    response = session_action(driver_client, session.pk, action)
 
     assert response.status_code == 409, response.json()
     assert error_codes(response) == ["invalid_session_state"]
@@ -187,7 +182,7 @@ def test_another_drivers_session_is_404_for_every_action(driver_client, action):
     before = ParkingSession.objects.values().get(pk=session.pk)
 
     if action:
-        response = driver_client.post(session_url(session.pk, action))
+        response = session_action(driver_client, session.pk, action)
     else:
         response = driver_client.get(session_url(session.pk))
 
@@ -197,7 +192,9 @@ def test_another_drivers_session_is_404_for_every_action(driver_client, action):
 
 def test_history_is_newest_first_and_paginated(driver_client):
     now = timezone.now()
-    for days_ago in range(25):
+    # Made in an order that is neither newest nor oldest first, so only the sort can explain
+    # the order of the page.
+    for days_ago in sorted(range(25), key=lambda days: (days % 7, days)):
         ParkingSessionFactory(
             driver=driver_client.driver,
             state=State.FINISHED,
@@ -206,39 +203,42 @@ def test_history_is_newest_first_and_paginated(driver_client):
         )
     ParkingSessionFactory(state=State.FINISHED, end_time=now + timedelta(hours=1))  # another driver
 
-    first_page = driver_client.get(f"{API}/parking_sessions").json()
-    second_page = driver_client.get(f"{API}/parking_sessions", {"page": 2}).json()
+    first_page = driver_client.get(SESSIONS_URL).json()
+    second_page = driver_client.get(SESSIONS_URL, {"page": 2}).json()
 
     assert first_page["count"] == 25
     assert len(first_page["results"]) == 20 and len(second_page["results"]) == 5
     starts = [item["parking_session"]["start_time"] for item in first_page["results"]]
+    later_starts = [item["parking_session"]["start_time"] for item in second_page["results"]]
     assert starts == sorted(starts, reverse=True)
+    assert later_starts == sorted(later_starts, reverse=True)
+    assert min(starts) > max(later_starts)
     assert set(first_page["results"][0]) == {"amount", "currency", "parking_session", "smart_key"}
 
 
-def test_page_size_is_capped(driver_client):
-    for _ in range(3):
-        ParkingSessionFactory(
-            driver=driver_client.driver,
-            state=State.FINISHED,
-            end_time=timezone.now() + timedelta(1),
-        )
-    response = driver_client.get(f"{API}/parking_sessions", {"page_size": 100000})
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == 3
-
-
 def test_history_costs_a_constant_number_of_queries(driver_client, django_assert_num_queries):
-    for _ in range(10):
-        ParkingSessionFactory(
-            driver=driver_client.driver,
-            state=State.FINISHED,
-            end_time=timezone.now() + timedelta(hours=1),
-            secured_parking__access_points=3,
-        )
+    def add_finished_sessions(count: int) -> None:
+        for _ in range(count):
+            ParkingSessionFactory(
+                driver=driver_client.driver,
+                state=State.FINISHED,
+                end_time=timezone.now() + timedelta(hours=1),
+                secured_parking__access_points=3,
+            )
+
     # token, count, page of sessions with key and parking, access points
+    add_finished_sessions(1)
     with django_assert_num_queries(4):
-        assert driver_client.get(f"{API}/parking_sessions").status_code == 200
+        one = driver_client.get(SESSIONS_URL)
+    add_finished_sessions(29)
+    with django_assert_num_queries(4):
+        thirty = driver_client.get(SESSIONS_URL)
+
+    assert one.status_code == thirty.status_code == 200
+    assert (one.json()["count"], len(one.json()["results"])) == (1, 1)
+    assert (thirty.json()["count"], len(thirty.json()["results"])) == (30, 20)
+    access_points = [item["smart_key"]["access_points"] for item in thirty.json()["results"]]
+    assert [len(points) for points in access_points] == [3] * 20
 
 
 def test_one_session_by_id(driver_client):
@@ -252,14 +252,14 @@ def test_one_session_by_id(driver_client):
 
 def test_unknown_session_id_is_404(driver_client):
     assert driver_client.get(session_url(999999)).status_code == 404
-    assert driver_client.post(session_url(2**70, "enter")).status_code == 404
+    assert session_action(driver_client, 2**70, "enter").status_code == 404
 
 
 class TestParkingAvailability:
     def test_inactive_parking_refuses_new_sessions(self, driver_client):
         parking = SecuredParkingFactory(is_active=False)
 
-        response = start(driver_client, parking)
+        response = start_session(driver_client, parking)
 
         assert response.status_code == 409
         assert error_codes(response) == ["parking_unavailable"]
@@ -269,7 +269,7 @@ class TestParkingAvailability:
         parking = SecuredParkingFactory(capacity=1)
         ParkingSessionFactory(secured_parking=parking, state=State.ACTIVE)
 
-        response = start(driver_client, parking)
+        response = start_session(driver_client, parking)
 
         assert response.status_code == 409
         assert "full" in error_detail(response)
@@ -278,7 +278,7 @@ class TestParkingAvailability:
     def test_a_parking_without_tariff_refuses_new_sessions(self, driver_client):
         parking = SecuredParkingFactory(tariff=None)
 
-        assert start(driver_client, parking).status_code == 409
+        assert start_session(driver_client, parking).status_code == 409
 
     def test_stale_entering_sessions_do_not_take_a_place(self, driver_client, settings):
         parking = SecuredParkingFactory(capacity=1)
@@ -288,7 +288,7 @@ class TestParkingAvailability:
             start_time=timezone.now() - settings.PARKING_ENTERING_TIMEOUT - timedelta(seconds=1),
         )
 
-        assert start(driver_client, parking).status_code == 201
+        assert start_session(driver_client, parking).status_code == 201
 
 
 class TestEnteringTimeout:
@@ -302,16 +302,16 @@ class TestEnteringTimeout:
     def test_a_session_left_entering_too_long_counts_as_cancelled(self, driver_client, settings):
         session = self._stale_session(driver_client.driver, settings)
 
-        assert driver_client.get(f"{API}/parking_sessions/current").status_code == 404
+        assert driver_client.get(CURRENT_URL).status_code == 404
         body = driver_client.get(session_url(session.pk)).json()
         assert body["parking_session"]["state"] == "cancelled"
         assert body["amount"] == "0.00"
-        assert driver_client.get(f"{API}/smart_keys").json() == []
+        assert driver_client.get(SMART_KEYS_URL).json() == []
 
     def test_it_can_no_longer_be_used(self, driver_client, settings):
         session = self._stale_session(driver_client.driver, settings)
 
-        response = driver_client.post(session_url(session.pk, "entrance_try"))
+        response = session_action(driver_client, session.pk, "entrance_try")
 
         assert response.status_code == 409
         assert "expired" in error_detail(response)
@@ -321,7 +321,7 @@ class TestEnteringTimeout:
     ):
         stale = self._stale_session(driver_client.driver, settings)
 
-        response = start(driver_client, SecuredParkingFactory())
+        response = start_session(driver_client, SecuredParkingFactory())
 
         assert response.status_code == 201
         stale.refresh_from_db()
@@ -334,15 +334,15 @@ class TestEnteringTimeout:
             start_time=timezone.now() - settings.PARKING_ENTERING_TIMEOUT + timedelta(minutes=1),
         )
 
-        assert driver_client.get(f"{API}/parking_sessions/current").status_code == 200
+        assert driver_client.get(CURRENT_URL).status_code == 200
 
 
 class TestSmartKeys:
     def test_the_driver_gets_the_key_of_their_open_session(self, driver_client):
         parking = SecuredParkingFactory(access_points=2, name="Secured P 1")
-        body = start(driver_client, parking).json()
+        body = start_session(driver_client, parking).json()
 
-        keys = driver_client.get(f"{API}/smart_keys").json()
+        keys = driver_client.get(SMART_KEYS_URL).json()
 
         assert keys == [body["smart_key"]]
 
@@ -353,12 +353,12 @@ class TestSmartKeys:
             end_time=timezone.now() - timedelta(seconds=1),
         )
 
-        assert driver_client.get(f"{API}/smart_keys").json() == []
+        assert driver_client.get(SMART_KEYS_URL).json() == []
 
     def test_other_drivers_keys_are_not_offered(self, driver_client):
         ParkingSessionFactory()
 
-        assert driver_client.get(f"{API}/smart_keys").json() == []
+        assert driver_client.get(SMART_KEYS_URL).json() == []
 
 
 class TestSecuredParkings:
@@ -374,7 +374,7 @@ class TestSecuredParkings:
             secured_parking=parking, state=State.FINISHED, end_time=timezone.now() + timedelta(1)
         )
 
-        results = driver_client.get(f"{API}/secured_parkings").json()["results"]
+        results = driver_client.get(SECURED_PARKINGS_URL).json()["results"]
 
         assert results == [
             {
@@ -401,11 +401,18 @@ class TestSecuredParkings:
         ]
 
     def test_constant_number_of_queries(self, driver_client, django_assert_num_queries):
-        for _ in range(5):
-            ParkingSessionFactory()
         # token, count, page with tariffs and occupancy
+        ParkingSessionFactory()
         with django_assert_num_queries(3):
-            assert driver_client.get(f"{API}/secured_parkings").status_code == 200
+            one = driver_client.get(SECURED_PARKINGS_URL)
+        for _ in range(7):
+            ParkingSessionFactory()
+        with django_assert_num_queries(3):
+            eight = driver_client.get(SECURED_PARKINGS_URL)
+
+        assert one.status_code == eight.status_code == 200
+        assert len(one.json()["results"]) == 1
+        assert len(eight.json()["results"]) == 8
 
     def test_needs_a_token(self, api_client):
-        assert api_client.get(f"{API}/secured_parkings").status_code == 401
+        assert api_client.get(SECURED_PARKINGS_URL).status_code == 401

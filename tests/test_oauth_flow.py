@@ -20,6 +20,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from rest_framework.test import APIClient
 
+from tests.api import CURRENT_URL
 from tests.factories import (
     MOBILE_APP_REDIRECT_URI,
     DriverFactory,
@@ -32,7 +33,6 @@ TOKEN_URL = "/o/token/"
 REVOKE_URL = "/o/revoke_token/"
 INTROSPECT_URL = "/o/introspect/"
 LOGIN_URL = "/accounts/login/"
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 PASSWORD = "correct-horse-battery"  # DriverFactory's password
 CLIENT_ID = "parking-mobile-app"
 
@@ -407,9 +407,9 @@ class TestRefreshRotation:
     def test_replay_protection_spares_the_drivers_other_sign_ins(self, issue_tokens):
         phone = issue_tokens()
         tablet = issue_tokens()
-        refresh(Client(), phone["refresh_token"])
+        assert refresh(Client(), phone["refresh_token"]).status_code == 200
 
-        refresh(Client(), phone["refresh_token"])
+        assert refresh(Client(), phone["refresh_token"]).status_code == 400
 
         assert refresh(Client(), tablet["refresh_token"]).status_code == 200
 
@@ -639,7 +639,7 @@ def test_concurrent_refreshes_with_one_refresh_token_mint_at_most_one_live_pair(
 
     assert all(status in (200, 400) for status, _ in answers), answers
     winners = [body for status, body in answers if status == 200]
-    assert len(winners) <= 1, winners
+    assert len(winners) == 1, answers
     live_pairs = [body for body in winners if api_status(body["access_token"]) == 200]
     assert len(live_pairs) <= 1
     assert AccessToken.objects.filter(user=driver).count() <= 1

@@ -15,11 +15,16 @@ import pytest
 from parking.models import ParkingSession, State
 from smart_keys import gateway as gateway_client
 from smart_keys.models import AccessEvent, AccessLogEntry, AccessResult, Direction
-from tests.conftest import DriverClient
-from tests.errors import error_body, error_code, field_errors
+from tests.api import (
+    DriverClient,
+    error_body,
+    error_code,
+    field_errors,
+    session_action,
+    session_url,
+)
 from tests.factories import BarrierGatewayFactory, ParkingSessionFactory, SecuredParkingFactory
 
-API = "/api/car_driver"
 READ_TIMEOUT = 0.3
 
 pytestmark = pytest.mark.django_db
@@ -114,9 +119,7 @@ def online_session(driver, url: str, state=State.ENTERING, **kwargs) -> ParkingS
 
 
 def open_barrier(client, session, **body):
-    return client.post(
-        f"{API}/parking_sessions/{session.pk}/open_barrier", body or None, format="json"
-    )
+    return client.post(session_url(session.pk, "open_barrier"), body or None, format="json")
 
 
 def tries_left(session) -> tuple[int, int]:
@@ -167,7 +170,7 @@ class TestTheGatewayConfirms:
         self, driver_client, fake_gateway
     ):
         session = online_session(driver_client.driver, fake_gateway.url, state=State.ACTIVE)
-        assert driver_client.post(f"{API}/parking_sessions/{session.pk}/exit").status_code == 200
+        assert session_action(driver_client, session.pk, "exit").status_code == 200
 
         response = open_barrier(driver_client, session)
 
@@ -265,10 +268,12 @@ class TestRefusals:
         session = online_session(driver_client.driver, fake_gateway.url)
         session.secured_parking.barrier_gateway.__class__.objects.update(is_enabled=False)
 
-        assert error_code(open_barrier(driver_client, session)) == (
-            "barrier_gateway_not_configured"
-        )
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 409
+        assert error_code(response) == "barrier_gateway_not_configured"
         assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)
 
     @pytest.mark.parametrize("state", [State.ACTIVE, State.FINISHED, State.CANCELLED])
     def test_a_session_not_at_a_barrier_is_409_and_the_gateway_is_not_called(
@@ -287,6 +292,7 @@ class TestRefusals:
 
         response = open_barrier(driver_client, session)
 
+        assert response.status_code == 409
         assert error_code(response) == "no_tries_left"
         assert fake_gateway.requests == []
 
@@ -306,7 +312,9 @@ class TestRefusals:
         response = open_barrier(driver_client, session, direction="exit")
 
         assert response.status_code == 400
+        assert set(field_errors(response)) == {"direction"}
         assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)
 
     def test_another_drivers_session_is_404(self, driver_client, make_driver_client, fake_gateway):
         session = online_session(make_driver_client().driver, fake_gateway.url)

@@ -10,9 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from core.prepared_queries import PreparedQuery
 from parking.models import ParkingSession
 from parking.selectors import _current_session, _current_session_query, current_session_for
+from tests.api import CURRENT_URL
 from tests.factories import ParkingSessionFactory
-
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -7,9 +7,8 @@ import pytest
 import redis
 
 from core.throttling import DriverRateThrottle
-from tests.errors import error_codes
+from tests.api import CURRENT_URL, error_codes
 
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
 
 pytestmark = pytest.mark.django_db

@@ -20,12 +20,11 @@ from parking.models import (
     Tariff,
 )
 from smart_keys.models import AccessPoint, Direction, SmartKey
+from tests.api import CURRENT_URL
 from tests.factories import AccessTokenFactory, ParkingSessionFactory, SecuredParkingFactory
 
-CURRENT_URL = "/api/car_driver/parking_sessions/current"
 CURL_TOKEN = re.compile(
-    r"curl -H 'Authorization: Bearer ([\w-]+)' "
-    r"http://127\.0\.0\.1:8000/api/car_driver/parking_sessions/current"
+    r"curl -H 'Authorization: Bearer ([\w-]+)' " + re.escape(f"http://127.0.0.1:8000{CURRENT_URL}")
 )
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,9 @@ import pytest
 from django.utils import timezone
 
 from parking.models import State
+from tests.api import API, CURRENT_URL, session_url
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory
 
-API = "/api/car_driver"
-CURRENT_URL = f"{API}/parking_sessions/current"
 SEED_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 AMOUNT = re.compile(r"^\d+\.\d{2}$")
 MAC_ADDRESS = re.compile(r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$")
@@ -99,7 +98,7 @@ def session_in(state: State, driver) -> object:
 def test_detail_and_history_answer_the_same_seed_document(driver_client, state):
     session = session_in(state, driver_client.driver)
 
-    detail = driver_client.get(f"{API}/parking_sessions/{session.pk}").json()
+    detail = driver_client.get(session_url(session.pk)).json()
     (listed,) = driver_client.get(f"{API}/parking_sessions").json()["results"]
 
     assert_seed_shape(detail)
@@ -114,7 +113,7 @@ def test_current_answers_the_same_document_as_detail(driver_client, state):
     current = driver_client.get(CURRENT_URL).json()
 
     assert_seed_shape(current)
-    assert current == driver_client.get(f"{API}/parking_sessions/{session.pk}").json()
+    assert current == driver_client.get(session_url(session.pk)).json()
 
 
 def test_the_keys_list_answers_the_smart_key_of_the_current_document(driver_client):

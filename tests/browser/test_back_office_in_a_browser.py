@@ -9,8 +9,8 @@ from playwright.sync_api import Page, expect
 
 from parking.models import AuditAction, ParkingSession, State
 from tests.factories import (
+    OperatorFactory,
     OperatorStaffFactory,
-    ParkingOperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
 )
@@ -23,7 +23,7 @@ PASSWORD = "correct-horse-battery"  # noqa: S105 - the factories' test password
 @pytest.fixture
 def stuck_session() -> ParkingSession:
     """Maria's active session at Gara, run by Cluj Parking; her app died at the exit."""
-    operator = ParkingOperatorFactory(name="Cluj Parking SRL")
+    operator = OperatorFactory(name="Cluj Parking SRL")
     parking = SecuredParkingFactory(operator=operator, name="Gara", access_points=1)
     start = timezone.now() - timedelta(hours=1, minutes=10)
     return ParkingSessionFactory(
@@ -95,7 +95,7 @@ def test_an_operator_finalizes_a_stuck_session_with_a_reason(
 def test_staff_of_another_operator_cannot_see_the_session(
     live_server, new_page, screenshots, stuck_session
 ):
-    other = OperatorStaffFactory(operator=ParkingOperatorFactory(name="Other Parking SA"))
+    other = OperatorStaffFactory(operator=OperatorFactory(name="Other Parking SA"))
     page = new_page()
     log_in(page, live_server, other.email)
 

@@ -1,4 +1,6 @@
-"""Racing requests on real PostgreSQL: the API never double-books, double-spends or fails with 500.
+"""Racing requests on real PostgreSQL: the API never double-books, double-spends or fails with
+500, every access command issued at once gets its own increasing counter, and a parking's first
+commands, issued at once, share one key pair.
 
 Each test fires its requests from real threads, released together by a barrier, each with its
 own client and its own database connection. The tests commit (``transaction=True``) so the
@@ -18,17 +20,16 @@ from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from parking.models import IdempotencyRecord, ParkingSession, SecuredParking, State
-from smart_keys.models import SmartKey
-from tests.errors import error_code
+from parking.models import IdempotencyRecord, ParkingSession, State
+from smart_keys.access_commands import decode_access_command
+from smart_keys.models import AccessEvent, AccessLogEntry, ParkingKeyPair, SmartKey
+from tests.api import error_code, session_action, start_session
 from tests.factories import (
     AccessTokenFactory,
     DriverFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
 )
-
-API = "/api/car_driver"
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -76,16 +77,6 @@ def clients_of_new_drivers(count: int) -> list[APIClient]:
     return [bearer_client(AccessTokenFactory()) for _ in range(count)]
 
 
-def start(client: APIClient, parking: SecuredParking, **headers: str) -> HttpResponse:
-    return client.post(
-        f"{API}/parking_sessions", {"secured_parking_id": parking.pk}, format="json", **headers
-    )
-
-
-def session_action(client: APIClient, session: ParkingSession, action: str) -> HttpResponse:
-    return client.post(f"{API}/parking_sessions/{session.pk}/{action}")
-
-
 def statuses(answers: list[Answer]) -> Counter:
     return Counter(answer.status for answer in answers)
 
@@ -100,7 +91,7 @@ def test_one_driver_starting_32_times_at_one_parking_gets_one_session_and_one_ke
     parking = SecuredParkingFactory(access_points=1)
     clients = clients_of_one_driver(driver, 32)
 
-    answers = fire_together([partial(start, client, parking) for client in clients])
+    answers = fire_together([partial(start_session, client, parking) for client in clients])
 
     assert statuses(answers) == {201: 1, 409: 31}
     session = ParkingSession.objects.get(driver=driver)
@@ -115,7 +106,10 @@ def test_one_driver_starting_at_32_parkings_at_once_gets_one_session_and_one_key
     clients = clients_of_one_driver(driver, 32)
 
     answers = fire_together(
-        [partial(start, client, parking) for client, parking in zip(clients, parkings, strict=True)]
+        [
+            partial(start_session, client, parking)
+            for client, parking in zip(clients, parkings, strict=True)
+        ]
     )
 
     assert statuses(answers) == {201: 1, 409: 31}
@@ -128,7 +122,7 @@ def test_50_drivers_starting_at_once_at_one_parking_all_get_in():
     parking = SecuredParkingFactory(capacity=50)
     clients = clients_of_new_drivers(50)
 
-    answers = fire_together([partial(start, client, parking) for client in clients])
+    answers = fire_together([partial(start_session, client, parking) for client in clients])
 
     assert statuses(answers) == {201: 50}
     sessions = ParkingSession.objects.filter(secured_parking=parking)
@@ -140,7 +134,7 @@ def test_20_drivers_racing_for_5_places_leave_15_turned_away():
     parking = SecuredParkingFactory(capacity=5)
     clients = clients_of_new_drivers(20)
 
-    answers = fire_together([partial(start, client, parking) for client in clients])
+    answers = fire_together([partial(start_session, client, parking) for client in clients])
 
     assert statuses(answers) == {201: 5, 409: 15}
     assert codes(answers, 409) == {"parking_unavailable"}
@@ -162,7 +156,7 @@ def test_20_taps_at_once_spend_exactly_the_3_tries_left(state, action, tries_fie
     clients = clients_of_one_driver(session.driver, 20)
 
     answers = fire_together(
-        [partial(session_action, client, session, action) for client in clients]
+        [partial(session_action, client, session.pk, action) for client in clients]
     )
 
     assert statuses(answers) == {200: 3, 409: 17}
@@ -177,7 +171,7 @@ def test_10_finalizes_at_once_close_the_session_once():
     clients = clients_of_one_driver(session.driver, 10)
 
     answers = fire_together(
-        [partial(session_action, client, session, "finalize") for client in clients]
+        [partial(session_action, client, session.pk, "finalize") for client in clients]
     )
 
     assert statuses(answers) == {200: 1, 409: 9}
@@ -193,7 +187,7 @@ def test_10_retries_with_one_idempotency_key_all_answer_the_one_session_they_mad
     key = "3f1c2a9e-0d4b-4f7a-9c61-2b8e5d7a1f00"
 
     answers = fire_together(
-        [partial(start, client, parking, HTTP_IDEMPOTENCY_KEY=key) for client in clients]
+        [partial(start_session, client, parking, idempotency_key=key) for client in clients]
     )
 
     assert statuses(answers) == {201: 10}
@@ -203,3 +197,44 @@ def test_10_retries_with_one_idempotency_key_all_answer_the_one_session_they_mad
     assert len(replayed) == 9
     assert SmartKey.objects.filter(driver=driver).count() == 1
     assert IdempotencyRecord.objects.filter(driver=driver, key=key).count() == 1
+
+
+def test_20_tries_at_once_issue_20_commands_with_distinct_counters():
+    session = ParkingSessionFactory(state=State.ENTERING, entrance_remaining_tries=20)
+    clients = clients_of_one_driver(session.driver, 20)
+
+    answers = fire_together(
+        [partial(session_action, client, session.pk, "entrance_try") for client in clients]
+    )
+
+    assert statuses(answers) == {200: 20}
+    counters = [
+        decode_access_command(answer.body["smart_key"]["access_command"])[0].counter
+        for answer in answers
+    ]
+    assert sorted(counters) == list(range(1, 21))
+    assert SmartKey.objects.get(pk=session.smart_key_id).command_counter == 20
+    assert AccessLogEntry.objects.filter(event=AccessEvent.COMMAND_ISSUED).count() == 20
+
+
+def test_a_parkings_first_commands_issued_at_once_share_one_key_pair():
+    # Tries at different sessions lock different rows: the key pair's creation itself races.
+    parking = SecuredParkingFactory(access_points=1)
+    sessions = [
+        ParkingSessionFactory(secured_parking=parking, state=State.ENTERING) for _ in range(20)
+    ]
+    clients = [clients_of_one_driver(session.driver, 1)[0] for session in sessions]
+    requests = [
+        partial(session_action, client, session.pk, "entrance_try")
+        for client, session in zip(clients, sessions, strict=True)
+    ]
+
+    answers = fire_together(requests)
+
+    assert statuses(answers) == {200: 20}
+    key_pair = ParkingKeyPair.objects.get(secured_parking=parking)
+    key_ids = {
+        decode_access_command(answer.body["smart_key"]["access_command"])[0].key_id.hex()
+        for answer in answers
+    }
+    assert key_ids == {key_pair.key_id}

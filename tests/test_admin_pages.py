@@ -1,0 +1,351 @@
+"""The back office as a superuser sees it: every list and change page, search, what can be
+added or changed by hand, the parking page's barriers and tariff, and the smart-key pages
+(key pairs, the access log, barrier gateways). Per-operator scoping, session actions and
+behaviour at scale have files of their own (test_admin_*)."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from parking.models import ParkingSession, SecuredParking
+from smart_keys.models import AccessLogEntry, AccessPoint, BarrierGateway, ParkingKeyPair, SmartKey
+from smart_keys.services import current_key_pair
+from tests.api import new_session
+from tests.back_office import add_url, change_url, changelist_url, listed
+from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [SecuredParking, ParkingSession, AccessPoint, SmartKey]
+
+
+def a_session_with_barriers(**kwargs) -> ParkingSession:
+    """A session whose key opens two entrance barriers; its parking also has an exit one."""
+    return ParkingSessionFactory(secured_parking__access_points=2, **kwargs)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_changelist_lists_its_rows(superuser_client, model):
+    a_session_with_barriers()
+
+    response = superuser_client.get(changelist_url(model))
+
+    assert response.status_code == 200
+    assert len(listed(response)) == model.objects.count() > 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_change_page_opens(superuser_client, model):
+    a_session_with_barriers()
+    obj = model.objects.first()
+
+    response = superuser_client.get(change_url(obj))
+
+    assert response.status_code == 200
+    assert response.context["original"] == obj
+
+
+@pytest.mark.parametrize("model", [SecuredParking, AccessPoint])
+def test_parkings_and_barriers_can_be_added_by_hand(superuser_client, model):
+    response = superuser_client.get(add_url(model))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", [ParkingSession, SmartKey])
+def test_sessions_and_keys_come_only_from_the_workflow(superuser_client, model):
+    response = superuser_client.get(add_url(model))
+
+    assert response.status_code == 403
+
+
+def test_a_session_page_cannot_change_the_session(superuser_client):
+    session = a_session_with_barriers()
+    before = ParkingSession.objects.values().get(pk=session.pk)
+
+    response = superuser_client.post(change_url(session), {"state": "finished", "amount": "0.01"})
+
+    assert response.status_code == 403
+    assert ParkingSession.objects.values().get(pk=session.pk) == before
+
+
+def test_sessions_are_found_by_driver_email(superuser_client):
+    wanted = a_session_with_barriers(driver__email="maria@example.com")
+    a_session_with_barriers(driver__email="ion@example.com")
+
+    response = superuser_client.get(changelist_url(ParkingSession), {"q": "MARIA@example"})
+
+    assert listed(response) == [wanted]
+
+
+@pytest.mark.parametrize("spelling", ["02:00:00:00:AB:CD", "02-00-00-00-ab-cd", "0200.0000.abcd"])
+def test_sessions_are_found_by_access_point_mac_in_any_spelling(superuser_client, spelling):
+    wanted = ParkingSessionFactory()
+    wanted.smart_key.access_points.set(
+        [
+            AccessPointFactory(secured_parking=wanted.secured_parking, mac_address=mac)
+            for mac in ["02:00:00:00:AB:CD", "02:00:00:00:AB:CE"]
+        ]
+    )
+    a_session_with_barriers()
+
+    response = superuser_client.get(changelist_url(ParkingSession), {"q": spelling})
+
+    # Listed once although the key opens two barriers.
+    assert listed(response) == [wanted]
+
+
+def test_sessions_are_found_by_id(superuser_client):
+    wanted = a_session_with_barriers()
+    a_session_with_barriers()
+
+    for term in [str(wanted.pk), f"#{wanted.pk}"]:
+        response = superuser_client.get(changelist_url(ParkingSession), {"q": term})
+        assert listed(response) == [wanted]
+
+
+@pytest.mark.parametrize("spelling", ["AB:CD", "ab-cd", "00:ab:cd"])
+def test_sessions_are_found_by_the_last_bytes_of_a_barrier_mac(superuser_client, spelling):
+    wanted = ParkingSessionFactory()
+    wanted.smart_key.access_points.set(
+        [
+            AccessPointFactory(
+                secured_parking=wanted.secured_parking, mac_address="02:00:00:00:AB:CD"
+            )
+        ]
+    )
+    a_session_with_barriers()
+
+    response = superuser_client.get(changelist_url(ParkingSession), {"q": spelling})
+
+    assert listed(response) == [wanted]
+
+
+def test_access_points_are_found_by_mac_and_by_parking_name(superuser_client):
+    barrier = AccessPointFactory(mac_address="02:00:00:00:AB:CD", secured_parking__name="Gara")
+    AccessPointFactory(secured_parking__name="Airport")
+
+    by_mac = superuser_client.get(changelist_url(AccessPoint), {"q": "02-00-00-00-ab-cd"})
+    by_parking = superuser_client.get(changelist_url(AccessPoint), {"q": "gara"})
+
+    assert listed(by_mac) == [barrier]
+    assert listed(by_parking) == [barrier]
+
+
+def test_smart_keys_are_found_by_driver_email(superuser_client):
+    wanted = a_session_with_barriers(driver__email="maria@example.com").smart_key
+    a_session_with_barriers(driver__email="ion@example.com")
+
+    response = superuser_client.get(changelist_url(SmartKey), {"q": "maria@"})
+
+    assert listed(response) == [wanted]
+
+
+def test_session_change_page_shows_the_keys_access_points_and_links_to_the_key(superuser_client):
+    session = a_session_with_barriers(amount="4.17")
+    key_barriers = list(session.smart_key.access_points.all())
+    exit_barrier = session.secured_parking.access_points.exclude(smart_keys=session.smart_key).get()
+
+    response = superuser_client.get(change_url(session))
+
+    page = response.content.decode()
+    assert len(key_barriers) == 2
+    for barrier in key_barriers:
+        assert barrier.mac_address in page
+    assert exit_barrier.mac_address not in page
+    assert f'href="{change_url(session.smart_key)}"' in page
+
+
+def test_session_changelist_shows_amount_with_currency(superuser_client):
+    a_session_with_barriers(state="exiting", amount="4.17")
+
+    response = superuser_client.get(changelist_url(ParkingSession))
+
+    assert "4.17 RON" in response.content.decode()
+
+
+def test_smart_key_change_page_lists_its_access_points(superuser_client):
+    key = a_session_with_barriers().smart_key
+
+    response = superuser_client.get(change_url(key))
+
+    page = response.content.decode()
+    for barrier in key.access_points.all():
+        assert barrier.mac_address in page
+
+
+def parking_form_data(parking: SecuredParking, *access_points: dict) -> dict:
+    """The POST of the parking change page, with ``access_points`` as new inline rows."""
+    data = {
+        "name": parking.name,
+        "description": parking.description,
+        "address": parking.address,
+        "latitude": "",
+        "longitude": "",
+        "is_active": "on",
+        "currency": parking.currency,
+        "capacity": parking.capacity,
+        "entrance_tries": parking.entrance_tries,
+        "exit_tries": parking.exit_tries,
+        "access_points-TOTAL_FORMS": len(access_points),
+        "access_points-INITIAL_FORMS": 0,
+        "access_points-MIN_NUM_FORMS": 0,
+        "access_points-MAX_NUM_FORMS": 1000,
+        "tariff-TOTAL_FORMS": 1,
+        "tariff-INITIAL_FORMS": 1,
+        "tariff-MIN_NUM_FORMS": 1,
+        "tariff-MAX_NUM_FORMS": 1,
+        "tariff-0-secured_parking": parking.pk,
+        "tariff-0-free_minutes": parking.tariff.free_minutes,
+        "tariff-0-period_minutes": parking.tariff.period_minutes,
+        "tariff-0-price_per_period": parking.tariff.price_per_period,
+        "tariff-0-daily_cap": parking.tariff.daily_cap,
+    }
+    for index, access_point in enumerate(access_points):
+        data.update({f"access_points-{index}-{k}": v for k, v in access_point.items()})
+    return data
+
+
+def test_parking_page_adds_a_barrier_and_stores_its_mac_canonical(superuser_client):
+    parking = SecuredParkingFactory()
+    barrier = {"name": "North gate", "direction": "entrance", "mac_address": "a4-c1-38-0f-2b-9e"}
+
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, barrier))
+
+    assert response.status_code == 302, response.context["errors"]
+    stored = parking.access_points.get()
+    assert stored.mac_address == "A4:C1:38:0F:2B:9E"
+    assert stored.name == "North gate"
+
+
+def test_parking_page_rejects_an_invalid_mac_and_creates_nothing(superuser_client):
+    parking = SecuredParkingFactory()
+    barrier = {"direction": "entrance", "mac_address": "a4-c1-38-0f-2b"}
+
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, barrier))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert formset.errors == [{"mac_address": ["Enter a MAC address such as AA:BB:CC:DD:EE:FF."]}]
+    assert not AccessPoint.objects.exists()
+
+
+def test_parking_page_rejects_one_mac_entered_twice_in_two_spellings(superuser_client):
+    parking = SecuredParkingFactory()
+    spellings = ["a4-c1-38-0f-2b-9e", "A4:C1:38:0F:2B:9E"]
+    barriers = [{"direction": "entrance", "mac_address": mac} for mac in spellings]
+
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, *barriers))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "Please correct the duplicate data for mac_address." in formset.non_form_errors()[0]
+    assert not AccessPoint.objects.exists()
+
+
+def test_parking_page_rejects_a_mac_another_parking_uses_spelled_differently(superuser_client):
+    AccessPointFactory(mac_address="A4:C1:38:0F:2B:9E")
+    parking = SecuredParkingFactory()
+    barrier = {"direction": "exit", "mac_address": "a4c1380f2b9e"}
+
+    response = superuser_client.post(change_url(parking), parking_form_data(parking, barrier))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "already exists" in formset.errors[0]["mac_address"][0]
+    assert AccessPoint.objects.count() == 1
+
+
+def test_the_parking_page_edits_its_tariff(superuser_client):
+    parking = SecuredParkingFactory()
+    data = parking_form_data(parking)
+    data.update({"tariff-0-price_per_period": "6.50", "tariff-0-daily_cap": ""})
+
+    response = superuser_client.post(change_url(parking), data)
+
+    assert response.status_code == 302, response.context["errors"]
+    parking.tariff.refresh_from_db()
+    assert parking.tariff.price_per_period == Decimal("6.50")
+    assert parking.tariff.daily_cap is None
+
+
+class TestSmartKeyPages:
+    """Key pairs, the access log and barrier gateways."""
+
+    @pytest.fixture
+    def parking(self):
+        return SecuredParkingFactory(access_points=2, entrance_tries=3, exit_tries=3)
+
+    def test_operators_rotate_a_parkings_key_pair_from_the_admin(self, superuser_client, parking):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        response = superuser_client.post(
+            changelist_url(ParkingKeyPair),
+            {"action": "rotate", "_selected_action": [old.pk]},
+            follow=True,
+        )
+
+        assert response.status_code == 200
+        old.refresh_from_db()
+        assert old.retired_at is not None and old.accepted_until > old.retired_at
+        new = ParkingKeyPair.objects.current().get(secured_parking=parking)
+        assert new.key_id in response.content.decode()
+
+    def test_key_pairs_are_read_only(self, superuser_client, parking):
+        key_pair = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        page = superuser_client.get(change_url(key_pair)).content.decode()
+
+        assert key_pair.public_key in page
+        assert key_pair.encrypted_private_key not in page
+        assert superuser_client.get(add_url(ParkingKeyPair)).status_code == 403
+
+    def test_the_access_log_is_listed_read_only(self, superuser_client, driver_client, parking):
+        session_id = new_session(driver_client, parking)["parking_session"]["id"]
+        entry = AccessLogEntry.objects.get(parking_session_id=session_id)
+        changelist = changelist_url(AccessLogEntry)
+
+        found = superuser_client.get(changelist, {"q": driver_client.driver.email})
+        filtered = superuser_client.get(changelist, {"event__exact": "command_issued"})
+
+        assert found.status_code == 200
+        assert listed(found) == [entry]
+        assert listed(filtered) == [entry]
+        change = change_url(entry)
+        page = superuser_client.get(change)
+        assert page.status_code == 200
+        assert b'name="_save"' not in page.content
+        assert superuser_client.post(change, {"detail": "edited"}).status_code == 403
+        delete = reverse("admin:smart_keys_accesslogentry_delete", args=[entry.pk])
+        assert superuser_client.post(delete, {"post": "yes"}).status_code == 403
+        assert superuser_client.get(add_url(AccessLogEntry)).status_code == 403
+        entry.refresh_from_db()
+        assert entry.detail != "edited"
+
+    def test_a_gateway_credential_is_set_write_only_and_stored_encrypted(
+        self, superuser_client, parking
+    ):
+        response = superuser_client.post(
+            add_url(BarrierGateway),
+            {
+                "secured_parking": parking.pk,
+                "url": "https://gateway.example.com/open",
+                "credential": "s3cret-token",
+                "is_enabled": "on",
+            },
+        )
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        gateway = BarrierGateway.objects.get(secured_parking=parking)
+        assert gateway.credential == "s3cret-token"
+        assert "s3cret-token" not in gateway.encrypted_credential
+        change = change_url(gateway)
+        assert b"s3cret-token" not in superuser_client.get(change).content
+        superuser_client.post(
+            change,
+            {"secured_parking": parking.pk, "url": gateway.url, "credential": "", "is_enabled": ""},
+        )
+        gateway.refresh_from_db()
+        assert gateway.credential == "s3cret-token" and not gateway.is_enabled
