@@ -1,11 +1,13 @@
-"""Rate-limit counters in the Django cache (Redis in production), and no outage of the API
-when Redis is down (core.rate_counters)."""
+"""Rate-limit counters in Redis: one round trip per request, and no outage of the API when
+Redis is down (core.rate_counters)."""
 
 import logging
+import threading
 
 import pytest
 import redis
 
+from core import rate_counters
 from core.throttling import DriverRateThrottle
 from tests.api import CURRENT_URL, error_codes
 
@@ -14,23 +16,26 @@ TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
 pytestmark = pytest.mark.django_db
 
 
-def _redis_cache(location: str) -> dict:
-    return {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": location,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-
-
 @pytest.fixture
 def test_redis(settings):
-    settings.CACHES = _redis_cache(TEST_REDIS_URL)
+    settings.REDIS_URL = TEST_REDIS_URL
     client = redis.Redis.from_url(TEST_REDIS_URL)
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    sent = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    return sent
 
 
 @pytest.mark.redis
@@ -40,7 +45,9 @@ def test_a_driver_is_throttled_by_a_counter_in_redis(test_redis, driver_client, 
     statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(4)]
 
     assert statuses == [404, 404, 404, 429]
-    (key,) = test_redis.keys(f"*throttle_driver_{driver_client.driver.pk}:*")
+    (key,) = test_redis.keys(
+        f"{rate_counters.KEY_PREFIX}throttle_driver_{driver_client.driver.pk}:*"
+    )
     assert int(test_redis.get(key)) == 4
     assert 0 < test_redis.ttl(key) <= 61
 
@@ -49,15 +56,53 @@ def test_a_driver_is_throttled_by_a_counter_in_redis(test_redis, driver_client, 
 def test_the_count_is_shared_by_every_worker(test_redis, driver_client, monkeypatch):
     monkeypatch.setattr(DriverRateThrottle, "rate", "2/min", raising=False)
     assert driver_client.get(CURRENT_URL).status_code == 404
-    # Another worker: the same window's counter, bumped by someone else in the meantime.
-    (key,) = test_redis.keys(f"*throttle_driver_{driver_client.driver.pk}:*")
-    test_redis.incr(key)
-
+    rate_counters.forget_connection()  # another worker: a connection of its own, same Redis
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    rate_counters.forget_connection()
     assert driver_client.get(CURRENT_URL).status_code == 429
 
 
+@pytest.mark.redis
+def test_one_round_trip_per_request(test_redis, driver_client, round_trips):
+    driver_client.get(CURRENT_URL)  # connects
+    round_trips.clear()
+
+    assert driver_client.get(CURRENT_URL).status_code == 404
+
+    assert len(round_trips) == 1
+
+
+@pytest.mark.redis
+def test_counting_survives_redis_forgetting_the_script(test_redis, driver_client, monkeypatch):
+    monkeypatch.setattr(DriverRateThrottle, "rate", "2/min", raising=False)
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    test_redis.script_flush()  # as after a Redis restart or failover
+
+    statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(2)]
+
+    assert statuses == [404, 429]
+
+
+@pytest.mark.redis
+def test_each_thread_counts_on_a_connection_of_its_own(test_redis):
+    connections = {}
+
+    def count_in_a_thread(name):
+        rate_counters.increment("shared", ttl_seconds=60)
+        connections[name] = rate_counters._connection.client.connection
+
+    threads = [threading.Thread(target=count_in_a_thread, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(connection) for connection in connections.values()}) == 3
+    assert int(test_redis.get(f"{rate_counters.KEY_PREFIX}shared")) == 3
+
+
 def test_requests_pass_when_redis_is_down(settings, driver_client, monkeypatch, caplog):
-    settings.CACHES = _redis_cache("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     monkeypatch.setattr(DriverRateThrottle, "rate", "1/min", raising=False)
     attempts = []
     original = redis.connection.Connection.connect
@@ -69,13 +114,14 @@ def test_requests_pass_when_redis_is_down(settings, driver_client, monkeypatch, 
         statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(3)]
 
     assert statuses == [404, 404, 404]  # not throttled, and not a 500
-    assert "the cache did not answer" in caplog.text
+    assert "Redis did not answer" in caplog.text
     assert len(attempts) == 1  # then Redis is left alone for a few seconds
 
 
-def test_without_redis_the_counters_live_in_process_memory(driver_client, monkeypatch):
+def test_without_redis_the_counters_live_in_the_django_cache(settings, driver_client, monkeypatch):
+    settings.REDIS_URL = ""
     monkeypatch.setattr(DriverRateThrottle, "rate", "1/min", raising=False)
-    monkeypatch.setattr(redis.connection.Connection, "connect", lambda self: pytest.fail("Redis"))
+    monkeypatch.setattr(rate_counters, "_increment_script", lambda: pytest.fail("Redis used"))
 
     statuses = [driver_client.get(CURRENT_URL).status_code for _ in range(2)]
 
