@@ -8,7 +8,7 @@ same session cannot both succeed; the database constraints back every invariant 
 
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
@@ -39,7 +39,9 @@ def start_parking_session(
     *, driver: User, secured_parking: SecuredParking, now: datetime
 ) -> ParkingSession:
     """Open a pay-per-use session in ``entering`` with a key for the entrance barriers."""
-    # Lock the parking row: starts at one parking queue up, so capacity is never overbooked.
+    # Lock the driver, then the parking: a driver's starts queue up, so a parallel start
+    # sees the session this one opens, and starts at one parking cannot overbook it.
+    User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
     parking = SecuredParking.objects.select_for_update().get(pk=secured_parking.pk)
     _ensure_accepts_sessions(parking)
     _cancel_stale_entering_sessions(driver=driver, now=now)
@@ -52,22 +54,16 @@ def start_parking_session(
         description=f"Session access to {parking.name}",
         now=now,
     )
-    try:
-        with transaction.atomic():
-            session = ParkingSession.objects.create(
-                driver=driver,
-                secured_parking=parking,
-                smart_key=smart_key,
-                state=State.ENTERING,
-                start_time=now,
-                entrance_remaining_tries=parking.entrance_tries,
-                exit_remaining_tries=parking.exit_tries,
-                currency=parking.currency,
-            )
-    except IntegrityError:
-        # A parallel start at another parking won the one-open-session constraint.
-        _ensure_no_open_session(driver=driver, now=now)
-        raise
+    session = ParkingSession.objects.create(
+        driver=driver,
+        secured_parking=parking,
+        smart_key=smart_key,
+        state=State.ENTERING,
+        start_time=now,
+        entrance_remaining_tries=parking.entrance_tries,
+        exit_remaining_tries=parking.exit_tries,
+        currency=parking.currency,
+    )
     # Only now: a signed command names its session.
     issue_session_command(session=session, now=now)
     return reloaded(session)
