@@ -26,10 +26,13 @@ run: install
 test: install
 	$(BIN)/python -m pytest --cov --cov-report=term-missing:skip-covered
 
+# mypy with DJANGO_DEBUG=1: the django-stubs plugin loads the settings, which want a secret
+# key otherwise.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	DJANGO_DEBUG=1 $(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -60,4 +63,4 @@ wrk:
 	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles

@@ -43,7 +43,9 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()  # type: ignore[misc]
+    # Django's documented way for a user without a username: a BaseUserManager of our own
+    # in place of AbstractUser's (username-based) UserManager, which the stubs insist on.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         ordering = ["email"]

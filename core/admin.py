@@ -7,6 +7,7 @@ the parking filter all go through it, so there is one rule to get right. A staff
 parkings are those of the operators they are a member of (``user.operator_memberships``).
 """
 
+import weakref
 from typing import Any
 
 from django.contrib import admin
@@ -66,7 +67,8 @@ def _admin_of(site: admin.AdminSite, model: type[Model]) -> admin.ModelAdmin | N
         return None
 
 
-_STAFF_PARKING_IDS = "_staff_parking_ids"
+# Per request, for as long as the request lives.
+_staff_parking_ids: weakref.WeakKeyDictionary[HttpRequest, list[int]] = weakref.WeakKeyDictionary()
 
 
 def staff_parking_ids(request: HttpRequest) -> list[int]:
@@ -76,18 +78,22 @@ def staff_parking_ids(request: HttpRequest) -> list[int]:
     how many sessions they hold, and reads a page from the right index; against a subquery
     it guesses, and at a million rows a wrong guess is a sort of the whole table.
     """
-    if _STAFF_PARKING_IDS not in request.__dict__:
-        parkings = request.user.operator_memberships.filter(  # type: ignore[union-attr]
+    user = request.user
+    if not user.is_authenticated:
+        return []  # the admin lets only signed-in staff in; anyone else runs no parking
+    if request not in _staff_parking_ids:
+        parkings = user.operator_memberships.filter(
             operator__secured_parkings__isnull=False
         ).values_list("operator__secured_parkings", flat=True)
-        request.__dict__[_STAFF_PARKING_IDS] = list(parkings.order_by())
-    return request.__dict__[_STAFF_PARKING_IDS]
+        _staff_parking_ids[request] = list(parkings.order_by())
+    return _staff_parking_ids[request]
 
 
 class ParkingFilter(admin.RelatedFieldListFilter):
     """Filter by secured parking, offering only the parkings the user runs."""
 
-    def field_choices(
+    # django-stubs types the choices' ids as str; Django's own are the primary keys.
+    def field_choices(  # type: ignore[override]
         self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin
     ) -> list[tuple[Any, str]]:
         parkings = field.related_model._default_manager.all()

@@ -6,9 +6,11 @@ the date drill-down. ``LargeTableAdmin`` turns each of them off or bounds it.
 """
 
 from functools import cached_property
+from typing import Any
 
 from django.contrib import admin
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 
 
 class CappedCountPaginator(Paginator):
@@ -20,6 +22,7 @@ class CappedCountPaginator(Paginator):
     statistics it stays exact for small results and respects operator scoping and filters.
     """
 
+    object_list: QuerySet[Any]  # the admin pages through querysets only
     count_limit = 10_000
 
     @cached_property
@@ -36,8 +39,8 @@ class CappedCountPaginator(Paginator):
         return min(self.counted, self.count_limit)
 
 
-class LargeTableAdmin:
-    """Mix into a ModelAdmin (before it) whose table may hold millions of rows."""
+class LargeTableAdmin(admin.ModelAdmin):
+    """A base of the ModelAdmin of a table that may hold millions of rows."""
 
     show_full_result_count = False
     paginator = CappedCountPaginator

@@ -1,4 +1,13 @@
 from datetime import UTC, datetime
+from typing import overload
+
+
+@overload
+def iso_seconds(value: datetime) -> str: ...
+@overload
+def iso_seconds(value: None) -> None: ...
+@overload
+def iso_seconds(value: datetime | None) -> str | None: ...
 
 
 def iso_seconds(value: datetime | None) -> str | None:

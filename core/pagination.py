@@ -1,5 +1,13 @@
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+Row = TypeVar("Row")
 
 
 class PagePagination(PageNumberPagination):
@@ -8,6 +16,16 @@ class PagePagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def paginate_queryset(
+        self,
+        queryset: QuerySet[Any, Row] | Sequence[Row],
+        request: Request,
+        view: APIView | None = None,
+    ) -> list[Row]:
+        page = super().paginate_queryset(queryset, request, view)
+        assert page is not None  # DRF's None means "no page size", and there always is one
+        return page
 
     def get_page_size(self, request) -> int:
         # DRF quietly falls back to the default on a malformed page_size; a client that

@@ -27,7 +27,8 @@ class ErrorSerializer(serializers.Serializer):
 
 class ClientErrorResponseSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
-    errors = ErrorSerializer(many=True)
+    # DRF's metaclass takes declared fields off the class: this does not shadow .errors.
+    errors = ErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class ErrorResponse409Serializer(ClientErrorResponseSerializer):
@@ -50,7 +51,8 @@ class ErrorResponse422Serializer(ClientErrorResponseSerializer):
 
 class ErrorResponse503Serializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ServerErrorEnum.choices)
-    errors = ErrorSerializer(many=True)
+    # DRF's metaclass takes declared fields off the class: this does not shadow .errors.
+    errors = ErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class ParkingAutoSchema(AutoSchema):

@@ -39,5 +39,5 @@ class StrictIntegerField(serializers.IntegerField):
 class UtcSecondsDateTimeField(serializers.DateTimeField):
     """``2017-09-05T08:51:56+00:00``: UTC, whole seconds, ``+00:00`` rather than ``Z``."""
 
-    def to_representation(self, value: datetime) -> str | None:
+    def to_representation(self, value: datetime) -> str:
         return iso_seconds(value)

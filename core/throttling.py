@@ -13,6 +13,10 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
     list. Here each window is one counter bumped atomically in one round trip
     (core.rate_counters); the price is that a burst may straddle two windows."""
 
+    # Parsed from the rate by SimpleRateThrottle.__init__ (whole numbers once a rate is set).
+    num_requests: int
+    duration: int
+
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True

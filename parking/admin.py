@@ -1,6 +1,7 @@
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.authentication import AuthenticatedHttpRequest
 from accounts.models import User
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
@@ -29,6 +31,10 @@ from parking.services import back_office, operators
 from smart_keys.admin import AccessPointInline, access_point_list, mac_search_term
 from smart_keys.models import AccessPoint, SmartKey
 from smart_keys.services import rotate_parking_key_pair
+
+if TYPE_CHECKING:
+    # django-stubs' type of a row with annotations; only the type checker reads it.
+    from django_stubs_ext import WithAnnotations
 
 WINDOW_FORMAT = "%Y-%m-%d %H:%M"
 SESSION_ID = re.compile(r"^#?\d{1,18}$")
@@ -63,6 +69,11 @@ class OperatorMembershipInline(admin.TabularInline):
         return False
 
 
+class OperatorCounts(TypedDict):
+    parking_count: int
+    staff_count: int
+
+
 @admin.register(Operator)
 class OperatorAdmin(admin.ModelAdmin):
     """Parking companies and their staff; superusers only (staff get no Operator rights)."""
@@ -83,11 +94,11 @@ class OperatorAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Parkings", ordering="parking_count")
-    def parking_count(self, operator: Operator) -> int:
+    def parking_count(self, operator: "WithAnnotations[Operator, OperatorCounts]") -> int:
         return operator.parking_count
 
     @admin.display(description="Staff", ordering="staff_count")
-    def staff_count(self, operator: Operator) -> int:
+    def staff_count(self, operator: "WithAnnotations[Operator, OperatorCounts]") -> int:
         return operator.staff_count
 
     def save_formset(self, request, form, formset, change) -> None:
@@ -105,6 +116,10 @@ class TariffInline(admin.StackedInline):
     can_delete = False
     min_num = 1
     max_num = 1
+
+
+class AccessPointCount(TypedDict):
+    access_point_count: int
 
 
 @admin.register(SecuredParking)
@@ -149,9 +164,11 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
             )
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
-        if db_field.related_model is Operator and not request.user.is_superuser:
+        user = request.user
+        if db_field.related_model is Operator and not user.is_superuser:
+            assert user.is_authenticated  # the admin lets signed-in staff in only
             # Nullable in the table for old rows, never left out by operator staff.
-            kwargs["queryset"] = Operator.objects.staffed_by(request.user)
+            kwargs["queryset"] = Operator.objects.staffed_by(user)
             kwargs["required"] = True
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -162,7 +179,9 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         return [f for f in self.list_filter if f != "operator"]
 
     @admin.display(description="Access points", ordering="access_point_count")
-    def access_point_count(self, parking: SecuredParking) -> int:
+    def access_point_count(
+        self, parking: "WithAnnotations[SecuredParking, AccessPointCount]"
+    ) -> int:
         return parking.access_point_count
 
 
@@ -170,8 +189,7 @@ class SessionAuditEntryInline(admin.TabularInline):
     """The audit trail on the session page: who did what from the back office, and why."""
 
     model = SessionAuditEntry
-    fields = ["created_at", "actor", "action", "reason", "changes"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "actor", "action", "reason", "changes")
     extra = 0
     can_delete = False
     verbose_name_plural = "Audit trail"
@@ -408,7 +426,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
             self.message_user(request, f"{len(changed)} {noun} {done}: {', '.join(changed)}.")
 
 
-def dashboard_view(request: HttpRequest) -> TemplateResponse:
+def dashboard_view(request: AuthenticatedHttpRequest) -> TemplateResponse:
     """Per parking: open sessions against capacity, today's sessions and revenue, and the
     sessions started per hour over the last day; scoped like every other admin page."""
     context = {

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncHour
@@ -131,7 +132,7 @@ def dashboard_for(*, user: User, now: datetime) -> Dashboard:
     )
 
 
-def _per_parking(sessions: QuerySet[ParkingSession], aggregate: Count | Sum) -> dict[int, object]:
+def _per_parking(sessions: QuerySet[ParkingSession], aggregate: Count | Sum) -> dict[int, Any]:
     rows = sessions.order_by().values("secured_parking_id").annotate(value=aggregate)
     return {row["secured_parking_id"]: row["value"] for row in rows}
 

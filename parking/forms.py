@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 
 from parking.services.back_office import MAX_GRANTED_TRIES
@@ -17,8 +19,9 @@ class GrantTriesForm(SessionActionForm):
     entrance_tries = forms.IntegerField(min_value=0, max_value=MAX_GRANTED_TRIES, initial=0)
     exit_tries = forms.IntegerField(min_value=0, max_value=MAX_GRANTED_TRIES, initial=1)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not cleaned.get("entrance_tries") and not cleaned.get("exit_tries"):
             raise forms.ValidationError("Grant at least one entrance or exit try.")
         return cleaned

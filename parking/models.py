@@ -138,6 +138,9 @@ class SecuredParking(models.Model):
 
     objects = SecuredParkingQuerySet.as_manager()
 
+    # Annotated by SecuredParkingQuerySet.with_occupancy() only.
+    occupied_places: int
+
     class Meta:
         ordering = ["name", "id"]
         constraints = [

@@ -43,7 +43,7 @@ SMART_KEY_FIELDS = ("description", "type", "access_command", "start_time", "end_
 ACCESS_POINT_FIELDS = ("id", "mac_address", "direction")
 
 
-def _current_session_query(driver_id: int, cutoff: datetime) -> QuerySet:
+def _current_session_query(driver_id: int, cutoff: datetime) -> QuerySet[Any, dict[str, Any]]:
     access_points = (
         AccessPoint.objects.filter(smart_keys=OuterRef("smart_key_id"))
         .order_by()
@@ -51,7 +51,8 @@ def _current_session_query(driver_id: int, cutoff: datetime) -> QuerySet:
         .annotate(items=JSONArrayAgg(JSONObject(**{name: name for name in ACCESS_POINT_FIELDS})))
         .values("items")
     )
-    return (
+    # Field names the plugin cannot read (they are built) make .values() Any.
+    rows: QuerySet[Any, dict[str, Any]] = (
         ParkingSession.objects.filter(driver_id=driver_id)
         .open_given_cutoff(cutoff)
         .annotate(access_points=Subquery(access_points, output_field=JSONField()))
@@ -64,6 +65,7 @@ def _current_session_query(driver_id: int, cutoff: datetime) -> QuerySet:
         )
         .order_by("pk")
     )
+    return rows
 
 
 _current_session = PreparedQuery(
@@ -131,7 +133,9 @@ def valid_smart_keys_for(driver: User, *, now: datetime) -> QuerySet[SmartKey]:
         )
         .select_related("secured_parking")
         .prefetch_related(
-            Prefetch(
+            # The plugin refuses a to_attr the model declares (Django refuses only fields);
+            # SmartKey declares it because the session reads set it too.
+            Prefetch(  # type: ignore[no-redef]
                 "access_points",
                 queryset=AccessPoint.objects.order_by("id"),
                 to_attr="ordered_access_points",
@@ -152,7 +156,8 @@ def barrier_provisioning(
 ) -> list[dict[str, Any]]:
     """Per parking: the public keys and access point tags its barriers are provisioned with."""
     parkings = SecuredParking.objects.order_by("pk").prefetch_related(
-        Prefetch("key_pairs", queryset=ParkingKeyPair.objects.trusted(now), to_attr="trusted"),
+        # Each parking's key_pairs.all() then holds the trusted ones only.
+        Prefetch("key_pairs", queryset=ParkingKeyPair.objects.trusted(now)),
         Prefetch("access_points", queryset=AccessPoint.objects.order_by("direction", "id")),
     )
     if parking_ids:
@@ -161,12 +166,9 @@ def barrier_provisioning(
 
 
 def _provisioning(parking: SecuredParking) -> dict[str, Any]:
-    current = next((kp for kp in parking.trusted if kp.is_current), None)
-    previous = max(
-        (kp for kp in parking.trusted if not kp.is_current),
-        key=lambda kp: kp.retired_at,
-        default=None,
-    )
+    trusted = parking.key_pairs.all()  # prefetched: the trusted key pairs
+    current = next((kp for kp in trusted if kp.is_current), None)
+    previous = max((kp for kp in trusted if not kp.is_current), key=_retired_at, default=None)
     return {
         "secured_parking_id": parking.pk,
         "name": parking.name,
@@ -184,6 +186,11 @@ def _provisioning(parking: SecuredParking) -> dict[str, Any]:
             for access_point in parking.access_points.all()
         ],
     }
+
+
+def _retired_at(key_pair: ParkingKeyPair) -> datetime:
+    assert key_pair.retired_at is not None  # asked of rotated-out key pairs only
+    return key_pair.retired_at
 
 
 def _key(key_pair: ParkingKeyPair) -> dict[str, str | None]:

@@ -6,10 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import AuthenticatedRequest
 from core.pagination import PagePagination
 from core.schema import (
     ErrorResponse409Serializer,
@@ -56,7 +56,7 @@ class CurrentParkingSessionView(APIView):
         summary="The driver's open parking session",
         responses={200: ParkingSessionBodySerializer, 404: ErrorResponse404Serializer},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         session = current_session_for(request.user.pk, now=now)
         if session is None:
@@ -73,7 +73,7 @@ class ParkingSessionsView(APIView):
         summary="The driver's parking sessions, newest first",
         responses=ParkingSessionBodySerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(driver_sessions(request.user), request, view=self)
@@ -89,7 +89,7 @@ class ParkingSessionsView(APIView):
             422: ErrorResponse422Serializer,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = StartParkingSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         parking = serializer.validated_data["secured_parking_id"]
@@ -127,7 +127,7 @@ class ParkingSessionDetailView(APIView):
     @extend_schema(
         summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
     )
-    def get(self, request: Request, session_id: int) -> Response:
+    def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
         session = get_object_or_404(driver_sessions(request.user), pk=session_id)
         return Response(session_body(session, timezone.now()))
 
@@ -141,7 +141,7 @@ class SessionActionView(APIView):
         request=EmptyBodySerializer,
         responses={200: ParkingSessionBodySerializer, 409: ErrorResponse409Serializer},
     )
-    def post(self, request: Request, session_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, session_id: int) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
         session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
         now = timezone.now()
@@ -206,7 +206,7 @@ class OpenBarrierView(APIView):
             ),
         },
     )
-    def post(self, request: Request, session_id: int) -> Response:
+    def post(self, request: AuthenticatedRequest, session_id: int) -> Response:
         session = get_object_or_404(
             ParkingSession.objects.for_driver(request.user).select_related("smart_key"),
             pk=session_id,
@@ -233,7 +233,7 @@ class SecuredParkingsView(APIView):
         summary="Secured parkings with tariff and free places",
         responses=SecuredParkingSerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         parkings = (
             SecuredParking.objects.with_occupancy(now)
@@ -254,6 +254,6 @@ class SmartKeysView(APIView):
         summary="The driver's currently valid smart keys",
         responses=SmartKeySerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         keys = valid_smart_keys_for(request.user, now=timezone.now())
         return Response([smart_key_body(key, key.secured_parking) for key in keys])

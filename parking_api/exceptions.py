@@ -58,7 +58,7 @@ class ServiceUnavailable(exceptions.APIException):
 class BarrierGatewayFailed(exceptions.APIException):
     """The parking's barrier gateway did not confirm an opening: 502, or 504 on a timeout."""
 
-    status_code = status.HTTP_502_BAD_GATEWAY
+    status_code: int = status.HTTP_502_BAD_GATEWAY
     default_code = "barrier_gateway_error"
 
     def __init__(self, failure: BarrierGatewayFailure) -> None:
@@ -127,13 +127,13 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return defaults.page_not_found(request, exception)
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if answers_json(request):
         return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", "Bad request.")
     return defaults.bad_request(request, exception)
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if answers_json(request):
         return error_response(
             status.HTTP_403_FORBIDDEN,

@@ -34,17 +34,17 @@ class RequestIdAndLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         offered = request.headers.get("X-Request-ID", "")
-        request.request_id = offered if REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
+        request_id = offered if REQUEST_ID_PATTERN.match(offered) else uuid.uuid4().hex
         response = self.get_response(request)
-        response["X-Request-ID"] = request.request_id
+        response["X-Request-ID"] = request_id
         # DRF puts the authenticated driver on the Django request; an unevaluated lazy user
         # is left alone (evaluating it would cost a query, and fail when the DB is down).
-        user = request.__dict__.get("user")
+        user = getattr(request, "user", None)
         driver_id = None if type(user) is SimpleLazyObject else getattr(user, "pk", None)
         request_logger.info(
             "request",
             extra={
-                "request_id": request.request_id,
+                "request_id": request_id,
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,

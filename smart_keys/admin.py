@@ -156,7 +156,7 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
     def status(self, key_pair: ParkingKeyPair) -> str:
         if key_pair.is_current:
             return "current"
-        if key_pair.accepted_until > timezone.now():
+        if key_pair.accepted_until and key_pair.accepted_until > timezone.now():
             return "previous (still trusted)"
         return "retired"
 

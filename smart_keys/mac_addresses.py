@@ -1,6 +1,8 @@
 """MAC addresses of BLE access points, in one canonical spelling: ``AA:BB:CC:DD:EE:FF``."""
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -29,7 +31,7 @@ class MACAddressFormField(forms.CharField):
     """Cleans to the canonical spelling, so forms (and the admin's duplicate checks across
     inline rows) compare ``aa-bb-…`` and ``AA:BB:…`` as the same address."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> str | None:
         value = super().to_python(value)
         return normalize_mac_address(value) if value else value
 
@@ -39,20 +41,20 @@ class MACAddressField(models.CharField):
 
     description = "MAC address"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 17)
         super().__init__(*args, **kwargs)
 
-    def deconstruct(self):
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
         if kwargs.get("max_length") == 17:
             del kwargs["max_length"]
         return name, path, args, kwargs
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         return super().formfield(**{"form_class": MACAddressFormField, **kwargs})
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> str | None:
         value = super().to_python(value)
         if value in self.empty_values:
             return value

@@ -71,6 +71,9 @@ class SmartKey(models.Model):
     access_points = models.ManyToManyField(AccessPoint, related_name="smart_keys", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Set only by the reads that load them, ordered by id (parking's session reads).
+    ordered_access_points: list[AccessPoint]
+
     class Meta:
         ordering = ["-start_time", "-id"]
         indexes = [

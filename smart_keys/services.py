@@ -131,7 +131,7 @@ def rotate_parking_key_pair(
     overlap = settings.ACCESS_COMMAND_KEY_OVERLAP if overlap is None else overlap
     # Serialize rotations of one parking on its row: each retires exactly the key the
     # other made (the parking is reached through the foreign key, not imported).
-    parkings = ParkingKeyPair._meta.get_field("secured_parking").related_model.objects
+    parkings = ParkingKeyPair._meta.get_field("secured_parking").related_model._default_manager
     list(parkings.select_for_update().filter(pk=secured_parking_id).values_list("pk"))
     key_pairs = ParkingKeyPair.objects.filter(secured_parking_id=secured_parking_id)
     key_pairs.filter(retired_at__isnull=False, accepted_until__gt=now).update(

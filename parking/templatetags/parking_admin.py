@@ -42,9 +42,10 @@ def bounded_date_hierarchy(cl: ChangeList) -> dict:
             },
             "choices": [{"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}],
         }
-    first, last = _first_and_last(cl.queryset, field)
-    if first is None:
+    span = _first_and_last(cl.queryset, field)
+    if span is None:
         return {"show": True, "back": None, "choices": []}
+    first, last = span
     if not year and first.year == last.year:
         year = first.year
         if first.month == last.month:
@@ -63,12 +64,12 @@ def bounded_date_hierarchy(cl: ChangeList) -> dict:
     }
 
 
-def _first_and_last(queryset, field: str) -> tuple[datetime | None, datetime | None]:
+def _first_and_last(queryset, field: str) -> tuple[datetime, datetime] | None:
     dates = queryset.values_list(field, flat=True)
     first = dates.order_by(field).first()
     last = dates.order_by(f"-{field}").first()
     if first is None or last is None:
-        return None, None
+        return None
     return timezone.localtime(first), timezone.localtime(last)
 
 

@@ -35,6 +35,9 @@ class Command(BaseCommand):
         made = ensure_key_pairs(parking_ids=ids, now=now)
         if made:
             self.stderr.write(f"Made {made} new key pair(s) for parkings that had none.")
-        parkings = barrier_provisioning(now=now, parking_ids=parking_ids)
-        document = {"generated_at": now.replace(microsecond=0).isoformat(), "parkings": parkings}
+        provisioning = barrier_provisioning(now=now, parking_ids=parking_ids)
+        document = {
+            "generated_at": now.replace(microsecond=0).isoformat(),
+            "parkings": provisioning,
+        }
         self.stdout.write(json.dumps(document, indent=2))
