@@ -1,16 +1,14 @@
 """Reads the API and the back office need, each loading what its answer uses."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db.models import JSONField, Model, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import JSONObject
+from django.db import connection
+from django.db.models import Model, Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
-from core.prepared_queries import PreparedQuery
-from parking.aggregates import JSONArrayAgg
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
@@ -41,48 +39,59 @@ PARKING_FIELDS = ("name", "is_active", "is_online")
 TARIFF_FIELDS = ("free_minutes", "period_minutes", "price_per_period", "daily_cap")
 SMART_KEY_FIELDS = ("description", "type", "access_command", "start_time", "end_time")
 ACCESS_POINT_FIELDS = ("id", "mac_address", "direction")
-
-
-def _current_session_query(driver_id: int, cutoff: datetime) -> QuerySet[Any, dict[str, Any]]:
-    access_points = (
-        AccessPoint.objects.filter(smart_keys=OuterRef("smart_key_id"))
-        .order_by()
-        .values("smart_keys")
-        .annotate(items=JSONArrayAgg(JSONObject(**{name: name for name in ACCESS_POINT_FIELDS})))
-        .values("items")
-    )
-    # Field names the plugin cannot read (they are built) make .values() Any.
-    rows: QuerySet[Any, dict[str, Any]] = (
-        ParkingSession.objects.filter(driver_id=driver_id)
-        .open_given_cutoff(cutoff)
-        .annotate(access_points=Subquery(access_points, output_field=JSONField()))
-        .values(
-            *SESSION_FIELDS,
-            *(f"secured_parking__{name}" for name in PARKING_FIELDS),
-            *(f"secured_parking__tariff__{name}" for name in TARIFF_FIELDS),
-            *(f"smart_key__{name}" for name in SMART_KEY_FIELDS),
-            "access_points",
-        )
-        .order_by("pk")
-    )
-    return rows
-
-
-_current_session = PreparedQuery(
-    _current_session_query, driver_id=-7_357_911, cutoff=datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
+CURRENT_SESSION_COLUMNS = (
+    *SESSION_FIELDS,
+    *(f"secured_parking__{name}" for name in PARKING_FIELDS),
+    *(f"secured_parking__tariff__{name}" for name in TARIFF_FIELDS),
+    *(f"smart_key__{name}" for name in SMART_KEY_FIELDS),
+    "access_points",
 )
+
+# One row of CURRENT_SESSION_COLUMNS, the last the key's access points as a json array,
+# which psycopg turns into a list (Django keeps only jsonb as text). The open states are
+# literals, so the generic plan PostgreSQL keeps for a prepared statement can still use the
+# partial index of one_open_session_per_driver, which also makes this at most one row.
+CURRENT_SESSION_SQL = """
+SELECT s.id, s.driver_id, s.secured_parking_id, s.smart_key_id, s.type, s.state,
+       s.start_time, s.end_time, s.entrance_remaining_tries, s.exit_remaining_tries,
+       s.amount, s.currency,
+       p.name, p.is_active, p.is_online,
+       t.free_minutes, t.period_minutes, t.price_per_period, t.daily_cap,
+       k.description, k.type, k.access_command, k.start_time, k.end_time,
+       (SELECT json_agg(json_build_object(
+                   'id', ap.id, 'mac_address', ap.mac_address, 'direction', ap.direction
+               ) ORDER BY ap.id)
+        FROM smart_keys_smartkey_access_points m
+        JOIN smart_keys_accesspoint ap ON ap.id = m.accesspoint_id
+        WHERE m.smartkey_id = s.smart_key_id)
+FROM parking_parkingsession s
+JOIN parking_securedparking p ON p.id = s.secured_parking_id
+LEFT JOIN parking_tariff t ON t.secured_parking_id = s.secured_parking_id
+JOIN smart_keys_smartkey k ON k.id = s.smart_key_id
+WHERE s.driver_id = %s
+  AND s.state IN ('entering', 'active', 'exiting')
+  AND NOT (s.state = 'entering' AND s.start_time <= %s)
+"""
 
 
 def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | None:
-    """The driver's open session, loaded like ``with_body()`` does, in one query.
+    """The driver's open session, loaded like ``with_body()`` does.
 
-    The app asks for it on every launch: one flat row (session, parking, tariff, key, and
-    the key's access points as a JSON array) from SQL compiled once per process."""
-    row = _current_session.first(driver_id=driver_id, cutoff=entering_cutoff(now))
+    The app asks for it on every launch: on PostgreSQL it is one flat row (session, parking,
+    tariff, key and the key's access points) from plain SQL."""
+    if connection.vendor != "postgresql":
+        # SQLite (the local demo) has other JSON functions, and its raw rows hold naive
+        # datetimes and floats where the ORM gives aware datetimes and Decimals.
+        sessions = ParkingSession.objects.filter(driver_id=driver_id).open(now)
+        return sessions.with_body().first()
+    with connection.cursor() as cursor:
+        cursor.execute(CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
+        row = cursor.fetchone()
     return None if row is None else _session_from_row(row)
 
 
-def _session_from_row(row: dict[str, Any]) -> ParkingSession:
+def _session_from_row(values: tuple[Any, ...]) -> ParkingSession:
+    row = dict(zip(CURRENT_SESSION_COLUMNS, values, strict=True))
     session = _instance(ParkingSession, {name: row[name] for name in SESSION_FIELDS})
     parking = _instance(
         SecuredParking,
@@ -102,7 +111,7 @@ def _session_from_row(row: dict[str, Any]) -> ParkingSession:
     )
     smart_key.ordered_access_points = [
         _instance(AccessPoint, {name: item[name] for name in ACCESS_POINT_FIELDS})
-        for item in sorted(row["access_points"] or (), key=lambda item: item["id"])
+        for item in row["access_points"] or ()
     ]
     session.secured_parking = parking
     session.smart_key = smart_key

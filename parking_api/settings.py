@@ -88,22 +88,28 @@ DATABASES = {
     ),
 }
 # Each worker keeps its connection for life, health-checked before every request and replaced
-# when the server has dropped it: a reconnect starts a cold PostgreSQL backend and prepares
-# the API's reads again, on every worker at once. DATABASE_CONN_MAX_AGE (seconds; 0: a
-# connection per request) bounds it.
+# when the server has dropped it: a reconnect starts a cold PostgreSQL backend, on which
+# psycopg prepares the API's reads again, on every worker at once. DATABASE_CONN_MAX_AGE
+# (seconds; 0: a connection per request) bounds it.
 _conn_max_age = env.str("DATABASE_CONN_MAX_AGE", default="")
 if _conn_max_age and not _conn_max_age.isdigit():
     raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE must be a whole number of seconds.")
 DATABASES["default"]["CONN_MAX_AGE"] = int(_conn_max_age) if _conn_max_age else None
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     # An unreachable database must fail fast (the API answers 503), not hang a worker.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+    _options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2))
+    # psycopg 3 sends parameters apart from the SQL and, once a statement has run
+    # prepare_threshold times on a connection, prepares it there: the reads every API request
+    # makes are then planned once per connection. Django leaves preparing off unless asked;
+    # DATABASE_PREPARED_STATEMENTS=0 keeps it off (None), for poolers that share server
+    # connections between clients (PgBouncer in transaction mode).
+    _options.setdefault("server_side_binding", True)
+    _options.setdefault(
+        "prepare_threshold",
+        5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
     )
-# The reads every API request makes run as server-side prepared statements (see
-# core.prepared_queries); off for poolers that share server connections.
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 # Throttle counters must be shared by every worker: Redis when REDIS_URL is set.
 REDIS_URL = env.str("REDIS_URL", default="")

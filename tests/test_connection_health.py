@@ -3,7 +3,7 @@
 
 import time
 
-import psycopg2
+import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
@@ -19,7 +19,7 @@ def test_a_connection_the_server_closed_is_replaced_before_the_request(driver_cl
     session = ParkingSessionFactory(driver=driver_client.driver)
     assert driver_client.get(CURRENT_URL).status_code == 200
     killed = connection.connection
-    _terminate(killed.get_backend_pid())
+    _terminate(killed.info.backend_pid)
 
     # What every request starts with on a server (the test client skips it).
     close_old_connections()
@@ -32,9 +32,8 @@ def test_a_connection_the_server_closed_is_replaced_before_the_request(driver_cl
 
 def _terminate(backend_pid: int) -> None:
     params = connection.get_connection_params()
-    with psycopg2.connect(**params) as other, other.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
-    other.close()
+    with psycopg.connect(**params) as other:  # closed on the way out
+        other.execute("SELECT pg_terminate_backend(%s)", [backend_pid])
     # The server's goodbye reaches the socket of the killed connection shortly after.
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and connection.is_usable():

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
@@ -202,16 +203,17 @@ def test_query_count_does_not_grow_with_access_points(
     driver_client, django_assert_num_queries, few, many
 ):
     session = ParkingSessionFactory(driver=driver_client.driver, secured_parking__access_points=few)
-    driver_client.get(CURRENT_URL)  # the first request on a connection also PREPAREs both
+    # 1: the token with its user; 2: session, key, parking, tariff and the key's access points
+    # (aggregated), whatever their number. SQLite, the local demo's database, loads the
+    # session with the ORM's with_body(), whose access points take a third query.
+    queries = 2 if connection.vendor == "postgresql" else 3
 
-    # 1: the token with its user and application; 2: session, key, parking, tariff and the
-    # key's access points (aggregated), whatever their number.
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(queries):
         with_few = driver_client.get(CURRENT_URL)
     session.smart_key.access_points.add(
         *AccessPointFactory.create_batch(many - few, secured_parking=session.secured_parking)
     )
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(queries):
         with_many = driver_client.get(CURRENT_URL)
 
     assert with_few.status_code == with_many.status_code == 200
@@ -318,8 +320,8 @@ def test_the_fast_path_answers_the_same_bytes_as_the_serializer(
     assert current.content == detail.content
 
 
-def test_prepared_queries_compile_once_and_track_new_values(make_driver_client):
-    # The SQL is compiled on first use; later drivers and times only change parameters.
+def test_the_current_session_follows_the_driver_and_the_clock(make_driver_client):
+    # One SQL text for every call: only the driver and the entering deadline change.
     first, second = make_driver_client(), make_driver_client()
     first_session = ParkingSessionFactory(driver=first.driver)
     second_session = ParkingSessionFactory(driver=second.driver, state=State.ENTERING)
