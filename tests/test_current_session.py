@@ -5,7 +5,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.utils import timezone
+from oauth2_provider.models import AccessToken
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
+from accounts.authentication import BearerTokenAuthentication
 from parking.models import ParkingSession, State
 from tests.api import (
     API,
@@ -228,6 +232,26 @@ class TestBearerTokens:
         assert response["WWW-Authenticate"].startswith("Bearer")
         assert error_codes(response) in (["not_authenticated"], ["authentication_failed"])
         assert error_detail(response)
+
+    def test_the_request_carries_the_stored_token_and_user(self):
+        token = AccessTokenFactory(user__is_staff=True)
+        request = Request(
+            APIRequestFactory().get(CURRENT_URL, HTTP_AUTHORIZATION=f"Bearer {token.raw_token}")
+        )
+
+        user, loaded = BearerTokenAuthentication().authenticate(request)
+
+        stored = AccessToken.objects.select_related("user").get(pk=token.pk)
+        assert loaded.user is user
+        assert [
+            (loaded.pk, loaded.user_id, loaded.application_id),
+            (loaded.expires, loaded.scope, loaded.resource),
+            (user.pk, user.email, user.is_active, user.is_staff, user.is_superuser),
+        ] == [
+            (stored.pk, stored.user_id, stored.application_id),
+            (stored.expires, stored.scope, stored.resource),
+            (stored.user.pk, stored.user.email, True, True, False),
+        ]
 
     def test_missing_token(self, api_client):
         self._assert_unauthorized(api_client.get(CURRENT_URL))
