@@ -51,13 +51,12 @@ MIDDLEWARE = [
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
     "parking_api.middleware.BodySizeLimitMiddleware",
-    # Django's own, except under /api/ (bearer tokens only): see the module.
-    "parking_api.browser_middleware.BrowserWhiteNoiseMiddleware",
-    "parking_api.browser_middleware.BrowserSessionMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "parking_api.browser_middleware.BrowserAuthenticationMiddleware",
-    "parking_api.browser_middleware.BrowserMessageMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "parking_api.middleware.SignInThrottleMiddleware",
 ]
