@@ -9,10 +9,12 @@ prints one JSON document. Requests go through the whole middleware stack, so the
 handling is production's (CONN_MAX_AGE, CONN_HEALTH_CHECKS).
 
 Two counts per request: ``orm`` is what ``CaptureQueriesContext`` sees (the project's queries),
-``statements`` is every statement sent on the wire, counted by a psycopg2 cursor factory: it
-adds what Django runs behind its own back, e.g. the ``SELECT 1`` of CONN_HEALTH_CHECKS.
+``statements`` is every statement sent on the wire, counted by a cursor factory on psycopg's
+connection: it adds what Django runs behind its own back, e.g. the ``SELECT 1`` of
+CONN_HEALTH_CHECKS.
 """
 
+import functools
 import json
 import os
 import re
@@ -25,7 +27,6 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "parking_api.settings")
 django.setup()
 
-import psycopg2.extensions  # noqa: E402
 from django.db import close_old_connections, connection  # noqa: E402
 from django.db.backends.signals import connection_created  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -35,18 +36,25 @@ CURRENT = "/api/car_driver/parking_sessions/current"
 STATEMENTS = [0]
 
 
-class CountingCursor(psycopg2.extensions.cursor):
-    def execute(self, query, vars=None):
-        STATEMENTS[0] += 1
-        return super().execute(query, vars)
+@functools.cache
+def _counting(cursor_class: type) -> type:
+    """``cursor_class`` (the one Django gave psycopg's connection), counting statements."""
 
-    def executemany(self, query, vars_list):
-        STATEMENTS[0] += 1
-        return super().executemany(query, vars_list)
+    class CountingCursor(cursor_class):
+        def execute(self, *args, **kwargs):
+            STATEMENTS[0] += 1
+            return super().execute(*args, **kwargs)
+
+        def executemany(self, *args, **kwargs):
+            STATEMENTS[0] += 1
+            return super().executemany(*args, **kwargs)
+
+    return CountingCursor
 
 
 def _count_statements(sender, connection, **kwargs) -> None:
-    connection.connection.cursor_factory = CountingCursor
+    raw = connection.connection
+    raw.cursor_factory = _counting(raw.cursor_factory)
 
 
 connection_created.connect(_count_statements)
