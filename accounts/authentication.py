@@ -14,11 +14,12 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import User
+from core.rows import model_instance
 
 AccessToken = get_access_token_model()
 Application = get_application_model()
 
-# In the models' field order, the order Model.from_db takes them in.
+# The columns of TOKEN_SQL, in its order.
 TOKEN_COLUMNS = ("id", "user_id", "application_id", "expires", "scope", "resource")
 USER_COLUMNS = ("id", "is_superuser", "is_staff", "is_active", "email")
 
@@ -64,8 +65,9 @@ def _token_with_user(checksum: str) -> tuple[User, AbstractAccessToken] | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    token = AccessToken.from_db("default", TOKEN_COLUMNS, row[: len(TOKEN_COLUMNS)])
-    token.user = user = User.from_db("default", USER_COLUMNS, row[len(TOKEN_COLUMNS) :])
+    token_values, user_values = row[: len(TOKEN_COLUMNS)], row[len(TOKEN_COLUMNS) :]
+    token = model_instance(AccessToken, dict(zip(TOKEN_COLUMNS, token_values, strict=True)))
+    token.user = user = model_instance(User, dict(zip(USER_COLUMNS, user_values, strict=True)))
     return user, token
 
 

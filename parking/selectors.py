@@ -1,19 +1,17 @@
 """Reads the API and the back office need, each loading what its answer uses."""
 
 from datetime import datetime
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import connection
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
+from core.rows import model_instance
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
-
-M = TypeVar("M", bound=Model)
 
 
 def driver_sessions(driver: User) -> QuerySet[ParkingSession]:
@@ -92,42 +90,30 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
 
 def _session_from_row(values: tuple[Any, ...]) -> ParkingSession:
     row = dict(zip(CURRENT_SESSION_COLUMNS, values, strict=True))
-    session = _instance(ParkingSession, {name: row[name] for name in SESSION_FIELDS})
-    parking = _instance(
+    session = model_instance(ParkingSession, {name: row[name] for name in SESSION_FIELDS})
+    parking = model_instance(
         SecuredParking,
         {"id": row["secured_parking_id"]}
         | {name: row[f"secured_parking__{name}"] for name in PARKING_FIELDS},
     )
     if row["secured_parking__tariff__period_minutes"] is not None:
-        parking.tariff = _instance(
+        parking.tariff = model_instance(
             Tariff,
             {"secured_parking_id": parking.pk}
             | {name: row[f"secured_parking__tariff__{name}"] for name in TARIFF_FIELDS},
         )
-    smart_key = _instance(
+    smart_key = model_instance(
         SmartKey,
         {"id": session.smart_key_id, "secured_parking_id": parking.pk}
         | {name: row[f"smart_key__{name}"] for name in SMART_KEY_FIELDS},
     )
     smart_key.ordered_access_points = [
-        _instance(AccessPoint, {name: item[name] for name in ACCESS_POINT_FIELDS})
+        model_instance(AccessPoint, {name: item[name] for name in ACCESS_POINT_FIELDS})
         for item in row["access_points"] or ()
     ]
     session.secured_parking = parking
     session.smart_key = smart_key
     return session
-
-
-def _instance(model: type[M], values: dict[str, Any]) -> M:
-    """A model instance of the given field values, as if loaded from the database."""
-    names = _in_model_order(model, frozenset(values))
-    return model.from_db("default", names, [values[name] for name in names])
-
-
-@cache
-def _in_model_order(model: type[Model], names: frozenset[str]) -> tuple[str, ...]:
-    # Model.from_db takes a subset of fields in the order the model declares them.
-    return tuple(field.attname for field in model._meta.concrete_fields if field.attname in names)
 
 
 def valid_smart_keys_for(driver: User, *, now: datetime) -> QuerySet[SmartKey]:
