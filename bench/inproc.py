@@ -177,17 +177,15 @@ def model_defaults(tables: str) -> dict:
 
     wanted = set(tables.split(","))
     result: dict[str, dict[str, str]] = {}
-    with connection.cursor() as cursor:
-        for model in apps.get_models(include_auto_created=True):
-            table = model._meta.db_table
-            if table not in wanted:
+    for model in apps.get_models(include_auto_created=True):
+        table = model._meta.db_table
+        if table not in wanted:
+            continue
+        for field in model._meta.concrete_fields:
+            if not field.has_default() or field.null:
                 continue
-            for field in model._meta.concrete_fields:
-                if not field.has_default() or field.null:
-                    continue
-                value = field.get_db_prep_save(field.get_default(), connection)
-                literal = cursor.mogrify("%s", [value])
-                result.setdefault(table, {})[field.column] = literal.decode()
+            value = field.get_db_prep_save(field.get_default(), connection)
+            result.setdefault(table, {})[field.column] = connection.ops.compose_sql("%s", [value])
     return result
 
 
