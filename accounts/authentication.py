@@ -14,20 +14,20 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import User
-from core.rows import model_instance
+from core.rows import fetch_named_row, model_instance, prefixed
 
 AccessToken = get_access_token_model()
 Application = get_application_model()
 
-# The columns of TOKEN_SQL, in its order.
-TOKEN_COLUMNS = ("id", "user_id", "application_id", "expires", "scope", "resource")
-USER_COLUMNS = ("id", "is_superuser", "is_staff", "is_active", "email")
-
 # A token without a user (a client-credentials grant) has no row: it signs no driver in.
-# resource is read as json, which psycopg turns into a list (Django keeps jsonb as text).
+# Each column is named "<model>.<field>"; resource is read as json, which psycopg turns into
+# a list (Django keeps jsonb as text).
 TOKEN_SQL = """
-SELECT t.id, t.user_id, t.application_id, t.expires, t.scope, t.resource::json,
-       u.id, u.is_superuser, u.is_staff, u.is_active, u.email
+SELECT t.id AS "token.id", t.user_id AS "token.user_id",
+       t.application_id AS "token.application_id", t.expires AS "token.expires",
+       t.scope AS "token.scope", t.resource::json AS "token.resource",
+       u.id AS "user.id", u.is_superuser AS "user.is_superuser",
+       u.is_staff AS "user.is_staff", u.is_active AS "user.is_active", u.email AS "user.email"
 FROM oauth2_provider_accesstoken t
 JOIN accounts_user u ON u.id = t.user_id
 WHERE t.token_checksum = %s
@@ -62,12 +62,11 @@ def _token_with_user(checksum: str) -> tuple[User, AbstractAccessToken] | None:
         return None if found is None or found.user is None else (found.user, found)
     with connection.cursor() as cursor:
         cursor.execute(TOKEN_SQL, [checksum])
-        row = cursor.fetchone()
+        row = fetch_named_row(cursor)
     if row is None:
         return None
-    token_values, user_values = row[: len(TOKEN_COLUMNS)], row[len(TOKEN_COLUMNS) :]
-    token = model_instance(AccessToken, dict(zip(TOKEN_COLUMNS, token_values, strict=True)))
-    token.user = user = model_instance(User, dict(zip(USER_COLUMNS, user_values, strict=True)))
+    token = model_instance(AccessToken, prefixed(row, "token"))
+    token.user = user = model_instance(User, prefixed(row, "user"))
     return user, token
 
 

@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
-from core.rows import model_instance
+from core.rows import fetch_named_row, model_instance, prefixed
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
@@ -19,49 +19,34 @@ def driver_sessions(driver: User) -> QuerySet[ParkingSession]:
     return ParkingSession.objects.for_driver(driver).with_body()
 
 
-SESSION_FIELDS = (
-    "id",
-    "driver_id",
-    "secured_parking_id",
-    "smart_key_id",
-    "type",
-    "state",
-    "start_time",
-    "end_time",
-    "entrance_remaining_tries",
-    "exit_remaining_tries",
-    "amount",
-    "currency",
-)
-PARKING_FIELDS = ("name", "is_active", "is_online")
-TARIFF_FIELDS = ("free_minutes", "period_minutes", "price_per_period", "daily_cap")
-SMART_KEY_FIELDS = ("description", "type", "access_command", "start_time", "end_time")
-ACCESS_POINT_FIELDS = ("id", "mac_address", "direction")
-CURRENT_SESSION_COLUMNS = (
-    *SESSION_FIELDS,
-    *(f"secured_parking__{name}" for name in PARKING_FIELDS),
-    *(f"secured_parking__tariff__{name}" for name in TARIFF_FIELDS),
-    *(f"smart_key__{name}" for name in SMART_KEY_FIELDS),
-    "access_points",
-)
-
-# One row of CURRENT_SESSION_COLUMNS, the last the key's access points as a json array,
-# which psycopg turns into a list (Django keeps only jsonb as text). The open states are
-# literals, so the generic plan PostgreSQL keeps for a prepared statement can still use the
-# partial index of one_open_session_per_driver, which also makes this at most one row.
+# Each column is named "<model>.<field>"; the access points come as one json array, which
+# psycopg turns into a list (Django keeps only jsonb as text). The open states are literals,
+# so the generic plan PostgreSQL keeps for a prepared statement can still use the partial
+# index of one_open_session_per_driver, which also makes this at most one row.
 CURRENT_SESSION_SQL = """
-SELECT s.id, s.driver_id, s.secured_parking_id, s.smart_key_id, s.type, s.state,
-       s.start_time, s.end_time, s.entrance_remaining_tries, s.exit_remaining_tries,
-       s.amount, s.currency,
-       p.name, p.is_active, p.is_online,
-       t.free_minutes, t.period_minutes, t.price_per_period, t.daily_cap,
-       k.description, k.type, k.access_command, k.start_time, k.end_time,
+SELECT s.id AS "session.id", s.driver_id AS "session.driver_id",
+       s.secured_parking_id AS "session.secured_parking_id",
+       s.smart_key_id AS "session.smart_key_id", s.type AS "session.type",
+       s.state AS "session.state", s.start_time AS "session.start_time",
+       s.end_time AS "session.end_time",
+       s.entrance_remaining_tries AS "session.entrance_remaining_tries",
+       s.exit_remaining_tries AS "session.exit_remaining_tries",
+       s.amount AS "session.amount", s.currency AS "session.currency",
+       p.id AS "parking.id", p.name AS "parking.name", p.is_active AS "parking.is_active",
+       p.is_online AS "parking.is_online",
+       t.secured_parking_id AS "tariff.secured_parking_id",
+       t.free_minutes AS "tariff.free_minutes", t.period_minutes AS "tariff.period_minutes",
+       t.price_per_period AS "tariff.price_per_period", t.daily_cap AS "tariff.daily_cap",
+       k.id AS "key.id", k.secured_parking_id AS "key.secured_parking_id",
+       k.description AS "key.description", k.type AS "key.type",
+       k.access_command AS "key.access_command", k.start_time AS "key.start_time",
+       k.end_time AS "key.end_time",
        (SELECT json_agg(json_build_object(
                    'id', ap.id, 'mac_address', ap.mac_address, 'direction', ap.direction
                ) ORDER BY ap.id)
         FROM smart_keys_smartkey_access_points m
         JOIN smart_keys_accesspoint ap ON ap.id = m.accesspoint_id
-        WHERE m.smartkey_id = s.smart_key_id)
+        WHERE m.smartkey_id = s.smart_key_id) AS "access_points"
 FROM parking_parkingsession s
 JOIN parking_securedparking p ON p.id = s.secured_parking_id
 LEFT JOIN parking_tariff t ON t.secured_parking_id = s.secured_parking_id
@@ -84,35 +69,19 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
         return sessions.with_body().first()
     with connection.cursor() as cursor:
         cursor.execute(CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
-        row = cursor.fetchone()
+        row = fetch_named_row(cursor)
     return None if row is None else _session_from_row(row)
 
 
-def _session_from_row(values: tuple[Any, ...]) -> ParkingSession:
-    row = dict(zip(CURRENT_SESSION_COLUMNS, values, strict=True))
-    session = model_instance(ParkingSession, {name: row[name] for name in SESSION_FIELDS})
-    parking = model_instance(
-        SecuredParking,
-        {"id": row["secured_parking_id"]}
-        | {name: row[f"secured_parking__{name}"] for name in PARKING_FIELDS},
-    )
-    if row["secured_parking__tariff__period_minutes"] is not None:
-        parking.tariff = model_instance(
-            Tariff,
-            {"secured_parking_id": parking.pk}
-            | {name: row[f"secured_parking__tariff__{name}"] for name in TARIFF_FIELDS},
-        )
-    smart_key = model_instance(
-        SmartKey,
-        {"id": session.smart_key_id, "secured_parking_id": parking.pk}
-        | {name: row[f"smart_key__{name}"] for name in SMART_KEY_FIELDS},
-    )
+def _session_from_row(row: dict[str, Any]) -> ParkingSession:
+    session = model_instance(ParkingSession, prefixed(row, "session"))
+    session.secured_parking = parking = model_instance(SecuredParking, prefixed(row, "parking"))
+    if row["tariff.secured_parking_id"] is not None:
+        parking.tariff = model_instance(Tariff, prefixed(row, "tariff"))
+    session.smart_key = smart_key = model_instance(SmartKey, prefixed(row, "key"))
     smart_key.ordered_access_points = [
-        model_instance(AccessPoint, {name: item[name] for name in ACCESS_POINT_FIELDS})
-        for item in row["access_points"] or ()
+        model_instance(AccessPoint, access_point) for access_point in row["access_points"] or ()
     ]
-    session.secured_parking = parking
-    session.smart_key = smart_key
     return session
 
 
