@@ -14,7 +14,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import User
-from core.rows import fetch_named_row, model_instance, prefixed
+from core.rows import fetch_grouped_row, model_instance
 
 AccessToken = get_access_token_model()
 Application = get_application_model()
@@ -61,12 +61,11 @@ def _token_with_user(checksum: str) -> tuple[User, AbstractAccessToken] | None:
         found = AccessToken.objects.select_related("user").filter(token_checksum=checksum).first()
         return None if found is None or found.user is None else (found.user, found)
     with connection.cursor() as cursor:
-        cursor.execute(TOKEN_SQL, [checksum])
-        row = fetch_named_row(cursor)
-    if row is None:
+        row = fetch_grouped_row(cursor, TOKEN_SQL, [checksum])
+    if not row:
         return None
-    token = model_instance(AccessToken, prefixed(row, "token"))
-    token.user = user = model_instance(User, prefixed(row, "user"))
+    token = model_instance(AccessToken, row["token"])
+    token.user = user = model_instance(User, row["user"])
     return user, token
 
 

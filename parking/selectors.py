@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
-from core.rows import fetch_named_row, model_instance, prefixed
+from core.rows import fetch_grouped_row, model_instance
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
@@ -46,7 +46,7 @@ SELECT s.id AS "session.id", s.driver_id AS "session.driver_id",
                ) ORDER BY ap.id)
         FROM smart_keys_smartkey_access_points m
         JOIN smart_keys_accesspoint ap ON ap.id = m.accesspoint_id
-        WHERE m.smartkey_id = s.smart_key_id) AS "access_points"
+        WHERE m.smartkey_id = s.smart_key_id) AS "access_points.items"
 FROM parking_parkingsession s
 JOIN parking_securedparking p ON p.id = s.secured_parking_id
 LEFT JOIN parking_tariff t ON t.secured_parking_id = s.secured_parking_id
@@ -68,19 +68,19 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
         sessions = ParkingSession.objects.filter(driver_id=driver_id).open(now)
         return sessions.with_body().first()
     with connection.cursor() as cursor:
-        cursor.execute(CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
-        row = fetch_named_row(cursor)
-    return None if row is None else _session_from_row(row)
+        row = fetch_grouped_row(cursor, CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
+    return _session_from_row(row) if row else None
 
 
-def _session_from_row(row: dict[str, Any]) -> ParkingSession:
-    session = model_instance(ParkingSession, prefixed(row, "session"))
-    session.secured_parking = parking = model_instance(SecuredParking, prefixed(row, "parking"))
-    if row["tariff.secured_parking_id"] is not None:
-        parking.tariff = model_instance(Tariff, prefixed(row, "tariff"))
-    session.smart_key = smart_key = model_instance(SmartKey, prefixed(row, "key"))
+def _session_from_row(row: dict[str, dict[str, Any]]) -> ParkingSession:
+    session = model_instance(ParkingSession, row["session"])
+    session.secured_parking = parking = model_instance(SecuredParking, row["parking"])
+    if row["tariff"]["secured_parking_id"] is not None:
+        parking.tariff = model_instance(Tariff, row["tariff"])
+    session.smart_key = smart_key = model_instance(SmartKey, row["key"])
     smart_key.ordered_access_points = [
-        model_instance(AccessPoint, access_point) for access_point in row["access_points"] or ()
+        model_instance(AccessPoint, access_point)
+        for access_point in row["access_points"]["items"] or ()
     ]
     return session
 
