@@ -96,6 +96,8 @@ if _conn_max_age and not _conn_max_age.isdigit():
 DATABASES["default"]["CONN_MAX_AGE"] = int(_conn_max_age) if _conn_max_age else None
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a health check that costs no round trip (see the module).
+    DATABASES["default"]["ENGINE"] = "parking_api.postgresql"
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     # An unreachable database must fail fast (the API answers 503), not hang a worker.
     _options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2))

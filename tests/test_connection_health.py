@@ -1,5 +1,6 @@
-"""Connections live as long as the worker, and Django's per-request health check
-(CONN_HEALTH_CHECKS) replaces one the server closed before the request uses it."""
+"""Connections live as long as the worker, and the per-request health check
+(CONN_HEALTH_CHECKS, parking_api.postgresql) sends nothing while the connection is quiet and
+replaces one the server closed before the request uses it."""
 
 import time
 
@@ -28,6 +29,24 @@ def test_a_connection_the_server_closed_is_replaced_before_the_request(driver_cl
     assert response.status_code == 200
     assert response.json()["parking_session"]["id"] == session.pk
     assert connection.connection is not killed
+
+
+@pytest.mark.django_db(transaction=True)  # outside a test transaction, as on a server
+def test_the_health_check_of_a_quiet_connection_sends_nothing():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'the last statement before the check'")
+
+    assert connection.is_usable()
+
+    assert _last_statement_of(connection.connection.info.backend_pid) == (
+        "SELECT 'the last statement before the check'"
+    )
+
+
+def _last_statement_of(backend_pid: int) -> str:
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        found = other.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [backend_pid])
+        return found.fetchone()[0]
 
 
 def _terminate(backend_pid: int) -> None:
