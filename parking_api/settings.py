@@ -51,12 +51,13 @@ MIDDLEWARE = [
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
     "parking_api.middleware.BodySizeLimitMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, except under /api/ (bearer tokens only): see the module.
+    "parking_api.browser_middleware.BrowserWhiteNoiseMiddleware",
+    "parking_api.browser_middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "parking_api.browser_middleware.BrowserAuthenticationMiddleware",
+    "parking_api.browser_middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "parking_api.middleware.SignInThrottleMiddleware",
 ]

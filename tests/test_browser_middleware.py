@@ -1,8 +1,11 @@
-"""Django's stock middleware runs everywhere; what it does for browsers (sessions, CSRF
-cookies, messages) stays out of the bearer-token API's answers."""
+"""Django's browser middleware runs for the admin, the login form and /o/, not under /api/
+(parking_api.browser_middleware); what it does for browsers (sessions, CSRF cookies,
+messages) stays out of the bearer-token API's answers."""
 
 import pytest
 from django.test import Client
+from django.utils.module_loading import import_string
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from tests.api import API, CURRENT_URL
 from tests.factories import ParkingSessionFactory
@@ -56,3 +59,44 @@ def test_a_missing_trailing_slash_is_redirected_under_api_too(api_client):
 
     assert response.status_code == 301
     assert response["Location"] == "/api/docs/"
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ],
+)
+def test_browser_middleware_is_skipped_under_api_only(driver_client, monkeypatch, middleware):
+    middleware_class = import_string(middleware)
+    calls = []
+    original = middleware_class.process_request
+
+    def recording(self, request):
+        calls.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(middleware_class, "process_request", recording)
+
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    assert Client().get("/admin/login/").status_code == 200
+
+    assert calls == ["/admin/login/"]
+
+
+def test_static_files_are_not_looked_up_under_api(driver_client, monkeypatch):
+    looked_up = []
+    original = WhiteNoiseMiddleware.__call__
+
+    def recording(self, request):
+        looked_up.append(request.path)
+        return original(self, request)
+
+    monkeypatch.setattr(WhiteNoiseMiddleware, "__call__", recording)
+
+    assert driver_client.get(CURRENT_URL).status_code == 404
+    assert Client().get("/admin/login/").status_code == 200
+
+    assert looked_up == ["/admin/login/"]
