@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
     "parking_api.middleware.BodySizeLimitMiddleware",
+    "parking_api.middleware.NulParameterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -20,7 +20,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from rest_framework.test import APIClient
 
-from tests.api import CURRENT_URL
+from tests.api import CURRENT_URL, SESSIONS_URL, json_body
 from tests.factories import (
     MOBILE_APP_REDIRECT_URI,
     DriverFactory,
@@ -296,6 +296,39 @@ class TestPkce:
 
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
+
+
+class TestNulBytes:
+    """PostgreSQL refuses NUL in text; a parameter carrying one is the caller's mistake."""
+
+    def test_a_nul_in_the_code_is_400_json(self, mobile_app):
+        response = exchange_code(Client(), "abc\x00def", new_verifier())
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
+
+    @pytest.mark.parametrize("param", ["code_challenge", "nonce", "state", "scope"])
+    def test_a_nul_in_an_authorization_parameter_is_400_json(
+        self, mobile_app, signed_in_browser, param
+    ):
+        url = authorize_url(new_verifier(), **{param: "abc\x00def"})
+
+        response = signed_in_browser.get(url)
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
+        assert not Grant.objects.exists()
+
+    def test_a_nul_in_an_api_query_parameter_is_400_json(self, driver_client):
+        response = driver_client.get(SESSIONS_URL, {"unused": "5\x00"})
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
+
+    def test_a_nul_in_a_form_field_name_is_400_json(self, mobile_app):
+        response = Client().post(
+            TOKEN_URL, "grant_type=authorization_code&co%00de=x",
+            content_type="application/x-www-form-urlencoded",
+        )  # fmt: skip
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
 
 
 class TestRefusedRequests:
