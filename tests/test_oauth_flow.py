@@ -20,6 +20,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from rest_framework.test import APIClient
 
+from core.throttling import ClientIPRateThrottle
 from tests.api import CURRENT_URL, SESSIONS_URL, json_body
 from tests.factories import (
     MOBILE_APP_REDIRECT_URI,
@@ -676,3 +677,32 @@ def test_concurrent_refreshes_with_one_refresh_token_mint_at_most_one_live_pair(
     live_pairs = [body for body in winners if api_status(body["access_token"]) == 200]
     assert len(live_pairs) <= 1
     assert AccessToken.objects.filter(user=driver).count() <= 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_exchanges_of_one_code_give_one_pair_and_invalid_grant_to_the_rest(
+    mobile_app, driver, monkeypatch
+):
+    """A retrying app (or a thief racing it) sends one code several times at once."""
+    monkeypatch.setattr(ClientIPRateThrottle, "rate", "1000/min", raising=False)
+    browser = Client()
+    browser.force_login(driver)
+    for _ in range(20):
+        verifier = new_verifier()
+        code = callback_params(browser.get(authorize_url(verifier)))["code"]
+        barrier = threading.Barrier(8)
+
+        def exchange_once(_, code=code, verifier=verifier, barrier=barrier):
+            barrier.wait(timeout=10)
+            try:
+                response = exchange_code(Client(raise_request_exception=False), code, verifier)
+                return response.status_code, response.json()
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(exchange_once, range(8)))
+
+        assert sorted(status for status, _ in answers) == [200] + [400] * 7, answers
+        assert {body["error"] for status, body in answers if status == 400} == {"invalid_grant"}
