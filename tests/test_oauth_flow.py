@@ -286,7 +286,8 @@ class TestPkce:
 
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
-        assert AccessToken.objects.count() == 1
+        # Nothing minted by the replay, and the first pair revoked (TestAuthorizationCodeReplay).
+        assert not AccessToken.objects.exists()
 
     def test_an_expired_authorization_code_is_refused(self, mobile_app, signed_in_browser):
         verifier = new_verifier()
@@ -297,6 +298,72 @@ class TestPkce:
 
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
+
+
+class TestAuthorizationCodeReplay:
+    """RFC 6749 §4.1.2: a code used twice was stolen, or leaked; the tokens it issued are
+    revoked, whoever holds them."""
+
+    @pytest.fixture(autouse=True)
+    def parked(self, driver):
+        # The API answers 200 (not 404) to a live token of a driver with a current session.
+        ParkingSessionFactory(driver=driver)
+
+    def _code(self, browser) -> tuple[str, str]:
+        verifier = new_verifier()
+        return callback_params(browser.get(authorize_url(verifier)))["code"], verifier
+
+    def test_a_replayed_code_revokes_the_tokens_it_issued(self, mobile_app, signed_in_browser):
+        code, verifier = self._code(signed_in_browser)
+        tokens = exchange_code(Client(), code, verifier).json()
+        assert api_status(tokens["access_token"]) == 200
+
+        response = exchange_code(Client(), code, verifier)
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        assert api_status(tokens["access_token"]) == 401
+        refreshed = refresh(Client(), tokens["refresh_token"])
+        assert refreshed.status_code == 400, refreshed.content
+        assert refreshed.json()["error"] == "invalid_grant"
+
+    def test_a_replay_also_revokes_the_tokens_refreshed_since(self, mobile_app, signed_in_browser):
+        code, verifier = self._code(signed_in_browser)
+        first = exchange_code(Client(), code, verifier).json()
+        second = refresh(Client(), first["refresh_token"]).json()
+
+        assert exchange_code(Client(), code, verifier).status_code == 400
+
+        assert api_status(second["access_token"]) == 401
+        assert refresh(Client(), second["refresh_token"]).status_code == 400
+
+    def test_a_replay_without_the_verifier_still_revokes(self, mobile_app, signed_in_browser):
+        code, verifier = self._code(signed_in_browser)
+        tokens = exchange_code(Client(), code, verifier).json()
+
+        assert exchange_code(Client(), code, verifier=None).status_code == 400
+
+        assert api_status(tokens["access_token"]) == 401
+
+    def test_a_replay_spares_the_drivers_other_sign_ins(self, mobile_app, signed_in_browser):
+        phone_code, phone_verifier = self._code(signed_in_browser)
+        tablet_code, tablet_verifier = self._code(signed_in_browser)
+        exchange_code(Client(), phone_code, phone_verifier)
+        tablet = exchange_code(Client(), tablet_code, tablet_verifier).json()
+
+        assert exchange_code(Client(), phone_code, phone_verifier).status_code == 400
+
+        assert api_status(tablet["access_token"]) == 200
+        assert refresh(Client(), tablet["refresh_token"]).status_code == 200
+
+    def test_a_code_never_issued_revokes_nothing(self, issue_tokens):
+        tokens = issue_tokens()
+
+        response = exchange_code(Client(), "not-a-code-we-issued", new_verifier())
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        assert api_status(tokens["access_token"]) == 200
 
 
 class TestNulBytes:
