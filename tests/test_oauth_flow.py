@@ -299,6 +299,46 @@ class TestPkce:
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
 
+    @pytest.mark.parametrize(
+        "verifier",
+        ["abc", "a" * 42, "a" * 129, "+" + "a" * 42, " " + "a" * 42],
+        ids=["3 characters", "42 characters", "129 characters", "plus sign", "space"],
+    )
+    def test_a_code_verifier_outside_rfc_7636_is_refused(
+        self, mobile_app, signed_in_browser, verifier
+    ):
+        # The challenge is well formed: only the verifier's own shape can refuse it.
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+
+        response = exchange_code(Client(), code, verifier)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
+
+    @pytest.mark.parametrize(
+        "challenge",
+        ["abc", "a" * 42, "a" * 129, "+" + "a" * 42, "=" + "a" * 42],
+        ids=["3 characters", "42 characters", "129 characters", "plus sign", "padding"],
+    )
+    def test_a_code_challenge_outside_rfc_7636_is_refused(
+        self, mobile_app, signed_in_browser, challenge
+    ):
+        url = authorize_url(None, code_challenge=challenge, code_challenge_method="S256")
+
+        callback = callback_params(signed_in_browser.get(url))
+
+        assert callback["error"] == "invalid_request"
+        assert callback["state"] == "xyz"
+        assert "code" not in callback
+        assert not Grant.objects.exists()
+
+    def test_the_longest_verifier_rfc_7636_allows_works(self, mobile_app, signed_in_browser):
+        verifier = "a-._~" * 25 + "xyz"  # 128 characters, every unreserved punctuation mark
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+
+        assert exchange_code(Client(), code, verifier).status_code == 200
+
 
 class TestAuthorizationCodeReplay:
     """RFC 6749 §4.1.2: a code used twice was stolen, or leaked; the tokens it issued are
@@ -364,6 +404,79 @@ class TestAuthorizationCodeReplay:
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
         assert api_status(tokens["access_token"]) == 200
+
+
+class TestRedirectUriMatching:
+    @pytest.mark.parametrize(
+        "redirect_uri",
+        [
+            "parkingapp://OAUTH/callback",
+            "PARKINGAPP://oauth/callback",
+            "parkingapp://oauth/Callback",
+        ],
+    )
+    def test_a_redirect_uri_is_compared_exactly(
+        self, mobile_app, signed_in_browser, error_page_static, redirect_uri
+    ):
+        response = signed_in_browser.get(authorize_url(new_verifier(), redirect_uri=redirect_uri))
+
+        assert response.status_code == 400
+        assert "Location" not in response
+        assert not Grant.objects.exists()
+
+    def test_a_token_request_without_the_redirect_uri_is_refused(
+        self, mobile_app, signed_in_browser
+    ):
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        }
+
+        response = post_form(Client(), TOKEN_URL, data)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
+
+    def test_a_code_asked_for_without_redirect_uri_is_exchanged_with_the_registered_one(
+        self, mobile_app, signed_in_browser
+    ):
+        verifier = new_verifier()
+        params = {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "state": "xyz",
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
+        code = callback_params(signed_in_browser.get(f"{AUTHORIZE_URL}?{urlencode(params)}"))[
+            "code"
+        ]
+
+        assert exchange_code(Client(), code, verifier).status_code == 200
+
+    def test_a_token_request_with_another_redirect_uri_is_refused(
+        self, mobile_app, signed_in_browser
+    ):
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "parkingapp://OAUTH/callback",
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        }
+
+        response = post_form(Client(), TOKEN_URL, data)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
 
 
 class TestNulBytes:
