@@ -886,3 +886,6 @@ def test_parallel_exchanges_of_one_code_give_one_pair_and_invalid_grant_to_the_r
 
         assert sorted(status for status, _ in answers) == [200] + [400] * 7, answers
         assert {body["error"] for status, body in answers if status == 400} == {"invalid_grant"}
+        # The seven others were replays of a used code: the pair it issued is revoked.
+        (tokens,) = [body for status, body in answers if status == 200]
+        assert api_status(tokens["access_token"]) == 401
