@@ -56,3 +56,21 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class UsedAuthorizationCode(models.Model):
+    """An OAuth authorization code already exchanged for tokens.
+
+    django-oauth-toolkit deletes a code's grant once it is used, which leaves a second
+    exchange of the same code looking like an unknown code. This record outlives the grant,
+    so that a replay is recognised and can revoke the tokens the code issued (RFC 6749
+    §4.1.2): a code used twice has leaked, and either holder may be the thief."""
+
+    # SHA-256 of the code: even a spent code is not kept in clear.
+    code_checksum = models.CharField(max_length=64, unique=True)
+    # The refresh-token family the exchange started: the first pair and every rotation since.
+    token_family = models.UUIDField()
+    used_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"Authorization code used at {self.used_at:%Y-%m-%d %H:%M:%S}"

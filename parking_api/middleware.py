@@ -86,6 +86,39 @@ def _body_size_refusal(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+class NulParameterMiddleware:
+    """Refuses a NUL character in any query or form parameter under the JSON-only paths (400).
+
+    PostgreSQL cannot store NUL in text, so a NUL that reaches a lookup is a 500, wherever
+    the parameter goes: DOT's views (the code at /o/token/, the challenge, nonce or state
+    at /o/authorize/) as much as ours. No parameter of this API has a use for one."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if answers_json(request) and _has_nul(request):
+            return error_response(
+                status.HTTP_400_BAD_REQUEST,
+                "bad_request",
+                "Request parameters must not contain NUL characters.",
+            )
+        return self.get_response(request)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    parameters = [request.GET]
+    # Only form bodies (the OAuth endpoints'): reading request.POST parses them, and the
+    # API's JSON bodies are not form parameters.
+    if request.content_type == "application/x-www-form-urlencoded":
+        parameters.append(request.POST)
+    return any(
+        "\x00" in key or any("\x00" in value for value in values)
+        for query in parameters
+        for key, values in query.lists()
+    )
+
+
 class JsonErrorsMiddleware:
     """Under the JSON-only paths, every error is the API's JSON error: views that are not
     ours (DOT's authorize error page, its bare 403s) answer HTML or nothing, and a database

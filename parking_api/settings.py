@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
     "parking_api.middleware.BodySizeLimitMiddleware",
+    "parking_api.middleware.NulParameterMiddleware",
     # Django's own, except under /api/ (bearer tokens only): see the module.
     "parking_api.browser_middleware.BrowserWhiteNoiseMiddleware",
     "parking_api.browser_middleware.BrowserSessionMiddleware",

@@ -1,9 +1,11 @@
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.models import UsedAuthorizationCode
 from parking.models import IdempotencyRecord, ParkingSession, State
 from smart_keys.models import SmartKey
 from tests.factories import DriverFactory, ParkingSessionFactory
@@ -35,3 +37,17 @@ def test_cleanup_cancels_only_stale_entering_sessions_and_old_idempotency_record
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
     assert "Cancelled 1 stale entering session(s); purged 1" in capsys.readouterr().out
     assert SmartKey.objects.count() == 3
+
+
+def test_cleanup_forgets_used_authorization_codes_past_a_refresh_tokens_lifetime(settings, capsys):
+    now = timezone.now()
+    lifetime = timedelta(seconds=settings.OAUTH2_PROVIDER["REFRESH_TOKEN_EXPIRE_SECONDS"])
+    for checksum, age in (("old", lifetime + timedelta(minutes=1)), ("new", lifetime / 2)):
+        UsedAuthorizationCode.objects.create(
+            code_checksum=checksum, token_family=uuid.uuid4(), used_at=now - age
+        )
+
+    call_command("cleanup_parking")
+
+    assert list(UsedAuthorizationCode.objects.values_list("code_checksum", flat=True)) == ["new"]
+    assert "and 1 used authorization code(s)." in capsys.readouterr().out

@@ -20,7 +20,8 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from rest_framework.test import APIClient
 
-from tests.api import CURRENT_URL
+from core.throttling import ClientIPRateThrottle
+from tests.api import CURRENT_URL, SESSIONS_URL, json_body
 from tests.factories import (
     MOBILE_APP_REDIRECT_URI,
     DriverFactory,
@@ -285,7 +286,8 @@ class TestPkce:
 
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
-        assert AccessToken.objects.count() == 1
+        # Nothing minted by the replay, and the first pair revoked (TestAuthorizationCodeReplay).
+        assert not AccessToken.objects.exists()
 
     def test_an_expired_authorization_code_is_refused(self, mobile_app, signed_in_browser):
         verifier = new_verifier()
@@ -296,6 +298,218 @@ class TestPkce:
 
         assert response.status_code == 400
         assert response.json()["error"] == "invalid_grant"
+
+    @pytest.mark.parametrize(
+        "verifier",
+        ["abc", "a" * 42, "a" * 129, "+" + "a" * 42, " " + "a" * 42],
+        ids=["3 characters", "42 characters", "129 characters", "plus sign", "space"],
+    )
+    def test_a_code_verifier_outside_rfc_7636_is_refused(
+        self, mobile_app, signed_in_browser, verifier
+    ):
+        # The challenge is well formed: only the verifier's own shape can refuse it.
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+
+        response = exchange_code(Client(), code, verifier)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
+
+    @pytest.mark.parametrize(
+        "challenge",
+        ["abc", "a" * 42, "a" * 129, "+" + "a" * 42, "=" + "a" * 42],
+        ids=["3 characters", "42 characters", "129 characters", "plus sign", "padding"],
+    )
+    def test_a_code_challenge_outside_rfc_7636_is_refused(
+        self, mobile_app, signed_in_browser, challenge
+    ):
+        url = authorize_url(None, code_challenge=challenge, code_challenge_method="S256")
+
+        callback = callback_params(signed_in_browser.get(url))
+
+        assert callback["error"] == "invalid_request"
+        assert callback["state"] == "xyz"
+        assert "code" not in callback
+        assert not Grant.objects.exists()
+
+    def test_the_longest_verifier_rfc_7636_allows_works(self, mobile_app, signed_in_browser):
+        verifier = "a-._~" * 25 + "xyz"  # 128 characters, every unreserved punctuation mark
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+
+        assert exchange_code(Client(), code, verifier).status_code == 200
+
+
+class TestAuthorizationCodeReplay:
+    """RFC 6749 §4.1.2: a code used twice was stolen, or leaked; the tokens it issued are
+    revoked, whoever holds them."""
+
+    @pytest.fixture(autouse=True)
+    def parked(self, driver):
+        # The API answers 200 (not 404) to a live token of a driver with a current session.
+        ParkingSessionFactory(driver=driver)
+
+    def _code(self, browser) -> tuple[str, str]:
+        verifier = new_verifier()
+        return callback_params(browser.get(authorize_url(verifier)))["code"], verifier
+
+    def test_a_replayed_code_revokes_the_tokens_it_issued(self, mobile_app, signed_in_browser):
+        code, verifier = self._code(signed_in_browser)
+        tokens = exchange_code(Client(), code, verifier).json()
+        assert api_status(tokens["access_token"]) == 200
+
+        response = exchange_code(Client(), code, verifier)
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        assert api_status(tokens["access_token"]) == 401
+        refreshed = refresh(Client(), tokens["refresh_token"])
+        assert refreshed.status_code == 400, refreshed.content
+        assert refreshed.json()["error"] == "invalid_grant"
+
+    def test_a_replay_also_revokes_the_tokens_refreshed_since(self, mobile_app, signed_in_browser):
+        code, verifier = self._code(signed_in_browser)
+        first = exchange_code(Client(), code, verifier).json()
+        second = refresh(Client(), first["refresh_token"]).json()
+
+        assert exchange_code(Client(), code, verifier).status_code == 400
+
+        assert api_status(second["access_token"]) == 401
+        assert refresh(Client(), second["refresh_token"]).status_code == 400
+
+    def test_a_replay_without_the_verifier_still_revokes(self, mobile_app, signed_in_browser):
+        code, verifier = self._code(signed_in_browser)
+        tokens = exchange_code(Client(), code, verifier).json()
+
+        assert exchange_code(Client(), code, verifier=None).status_code == 400
+
+        assert api_status(tokens["access_token"]) == 401
+
+    def test_a_replay_spares_the_drivers_other_sign_ins(self, mobile_app, signed_in_browser):
+        phone_code, phone_verifier = self._code(signed_in_browser)
+        tablet_code, tablet_verifier = self._code(signed_in_browser)
+        exchange_code(Client(), phone_code, phone_verifier)
+        tablet = exchange_code(Client(), tablet_code, tablet_verifier).json()
+
+        assert exchange_code(Client(), phone_code, phone_verifier).status_code == 400
+
+        assert api_status(tablet["access_token"]) == 200
+        assert refresh(Client(), tablet["refresh_token"]).status_code == 200
+
+    def test_a_code_never_issued_revokes_nothing(self, issue_tokens):
+        tokens = issue_tokens()
+
+        response = exchange_code(Client(), "not-a-code-we-issued", new_verifier())
+
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_grant"
+        assert api_status(tokens["access_token"]) == 200
+
+
+class TestRedirectUriMatching:
+    @pytest.mark.parametrize(
+        "redirect_uri",
+        [
+            "parkingapp://OAUTH/callback",
+            "PARKINGAPP://oauth/callback",
+            "parkingapp://oauth/Callback",
+        ],
+    )
+    def test_a_redirect_uri_is_compared_exactly(
+        self, mobile_app, signed_in_browser, error_page_static, redirect_uri
+    ):
+        response = signed_in_browser.get(authorize_url(new_verifier(), redirect_uri=redirect_uri))
+
+        assert response.status_code == 400
+        assert "Location" not in response
+        assert not Grant.objects.exists()
+
+    def test_a_token_request_without_the_redirect_uri_is_refused(
+        self, mobile_app, signed_in_browser
+    ):
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        }
+
+        response = post_form(Client(), TOKEN_URL, data)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
+
+    def test_a_code_asked_for_without_redirect_uri_is_exchanged_with_the_registered_one(
+        self, mobile_app, signed_in_browser
+    ):
+        verifier = new_verifier()
+        params = {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "state": "xyz",
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
+        code = callback_params(signed_in_browser.get(f"{AUTHORIZE_URL}?{urlencode(params)}"))[
+            "code"
+        ]
+
+        assert exchange_code(Client(), code, verifier).status_code == 200
+
+    def test_a_token_request_with_another_redirect_uri_is_refused(
+        self, mobile_app, signed_in_browser
+    ):
+        verifier = new_verifier()
+        code = callback_params(signed_in_browser.get(authorize_url(verifier)))["code"]
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "parkingapp://OAUTH/callback",
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        }
+
+        response = post_form(Client(), TOKEN_URL, data)
+
+        assert response.status_code == 400, response.content
+        assert response.json()["error"] == "invalid_request"
+        assert not AccessToken.objects.exists()
+
+
+class TestNulBytes:
+    """PostgreSQL refuses NUL in text; a parameter carrying one is the caller's mistake."""
+
+    def test_a_nul_in_the_code_is_400_json(self, mobile_app):
+        response = exchange_code(Client(), "abc\x00def", new_verifier())
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
+
+    @pytest.mark.parametrize("param", ["code_challenge", "nonce", "state", "scope"])
+    def test_a_nul_in_an_authorization_parameter_is_400_json(
+        self, mobile_app, signed_in_browser, param
+    ):
+        url = authorize_url(new_verifier(), **{param: "abc\x00def"})
+
+        response = signed_in_browser.get(url)
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
+        assert not Grant.objects.exists()
+
+    def test_a_nul_in_an_api_query_parameter_is_400_json(self, driver_client):
+        response = driver_client.get(SESSIONS_URL, {"unused": "5\x00"})
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
+
+    def test_a_nul_in_a_form_field_name_is_400_json(self, mobile_app):
+        response = Client().post(
+            TOKEN_URL, "grant_type=authorization_code&co%00de=x",
+            content_type="application/x-www-form-urlencoded",
+        )  # fmt: skip
+
+        assert json_body(response, 400)["errors"][0]["code"] == "bad_request"
 
 
 class TestRefusedRequests:
@@ -643,3 +857,35 @@ def test_concurrent_refreshes_with_one_refresh_token_mint_at_most_one_live_pair(
     live_pairs = [body for body in winners if api_status(body["access_token"]) == 200]
     assert len(live_pairs) <= 1
     assert AccessToken.objects.filter(user=driver).count() <= 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_exchanges_of_one_code_give_one_pair_and_invalid_grant_to_the_rest(
+    mobile_app, driver, monkeypatch
+):
+    """A retrying app (or a thief racing it) sends one code several times at once."""
+    monkeypatch.setattr(ClientIPRateThrottle, "rate", "1000/min", raising=False)
+    browser = Client()
+    browser.force_login(driver)
+    for _ in range(20):
+        verifier = new_verifier()
+        code = callback_params(browser.get(authorize_url(verifier)))["code"]
+        barrier = threading.Barrier(8)
+
+        def exchange_once(_, code=code, verifier=verifier, barrier=barrier):
+            barrier.wait(timeout=10)
+            try:
+                response = exchange_code(Client(raise_request_exception=False), code, verifier)
+                return response.status_code, response.json()
+            finally:
+                connection.close()
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(exchange_once, range(8)))
+
+        assert sorted(status for status, _ in answers) == [200] + [400] * 7, answers
+        assert {body["error"] for status, body in answers if status == 400} == {"invalid_grant"}
+        # The seven others were replays of a used code: the pair it issued is revoked.
+        (tokens,) = [body for status, body in answers if status == 200]
+        assert api_status(tokens["access_token"]) == 401
