@@ -19,8 +19,8 @@ API_PATH_PREFIX = "/api/"
 
 
 class BrowserOnlyMixin:
-    # The app sends GET current on every launch: the four layers below are a measurable
-    # share of that request's CPU (bench/results.md, variant middleware_subclasses).
+    # The app sends GET current on every launch, and these four layers are a measured share
+    # of that request's CPU (bench/results.md) for work the API never uses.
     get_response: Any  # set by the middleware class this is mixed into
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
