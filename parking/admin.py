@@ -28,9 +28,13 @@ from parking.models import (
     Tariff,
 )
 from parking.services import back_office, operators
-from smart_keys.admin import AccessPointInline, access_point_list, mac_search_term
+from smart_keys.admin import (
+    AccessPointInline,
+    access_point_list,
+    mac_search_term,
+    rotate_routinely,
+)
 from smart_keys.models import AccessPoint, SmartKey
-from smart_keys.services import rotate_parking_key_pair
 
 if TYPE_CHECKING:
     # django-stubs' type of a row with annotations; only the type checker reads it.
@@ -150,18 +154,13 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         return request.user.has_perm("smart_keys.change_parkingkeypair")
 
     @admin.action(
-        description="Rotate the signing keys of the selected parkings", permissions=["rotate"]
+        description="Rotate the signing keys of the selected parkings (routine)",
+        permissions=["rotate"],
     )
     def rotate_signing_keys(self, request: HttpRequest, queryset: QuerySet[SecuredParking]) -> None:
-        """The key pair admin's rotation, reached from the parkings an operator runs."""
-        now = timezone.now()
-        for parking in queryset.order_by("pk"):
-            key_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
-            self.message_user(
-                request,
-                f"{parking}: new key {key_pair.key_id}. Provision the barriers with "
-                "`manage.py export_barrier_keys`.",
-            )
+        """The key pair admin's routine rotation, reached from the parkings an operator runs;
+        switching early and the emergency rotation are on the key pair list."""
+        rotate_routinely(self, request, list(queryset.order_by("pk")))
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         user = request.user

@@ -118,7 +118,9 @@ def back_office_parkings(user: User) -> QuerySet[SecuredParking]:
 def barrier_provisioning(
     *, now: datetime, parking_ids: list[int] | None = None
 ) -> list[dict[str, Any]]:
-    """Per parking: the public keys and access point tags its barriers are provisioned with."""
+    """Per parking: the public keys and access point tags its barriers are provisioned with:
+    the key that signs now, the next one a routine rotation published (barriers must hold
+    it before its ``signs_from``) and the previous one while it is still trusted."""
     parkings = SecuredParking.objects.order_by("pk").prefetch_related(
         # Each parking's key_pairs.all() then holds the trusted ones only.
         Prefetch("key_pairs", queryset=ParkingKeyPair.objects.trusted(now)),
@@ -126,20 +128,23 @@ def barrier_provisioning(
     )
     if parking_ids:
         parkings = parkings.filter(pk__in=parking_ids)
-    return [_provisioning(parking) for parking in parkings]
+    return [_provisioning(parking, now) for parking in parkings]
 
 
-def _provisioning(parking: SecuredParking) -> dict[str, Any]:
+def _provisioning(parking: SecuredParking, now: datetime) -> dict[str, Any]:
     trusted = parking.key_pairs.all()  # prefetched: the trusted key pairs
-    current = next((kp for kp in trusted if kp.is_current), None)
-    previous = max((kp for kp in trusted if not kp.is_current), key=_retired_at, default=None)
+    current = next((kp for kp in trusted if kp.signs_at(now)), None)
+    waiting = next((kp for kp in trusted if kp.is_next_at(now)), None)
+    previous = max(
+        (kp for kp in trusted if kp not in (current, waiting)), key=_retired_at, default=None
+    )
     return {
         "secured_parking_id": parking.pk,
         "name": parking.name,
         "is_online": parking.is_online,
         "current_key": current and _key(current),
-        "previous_key": previous
-        and {**_key(previous), "accepted_until": iso_seconds(previous.accepted_until)},
+        "next_key": waiting and _key(waiting),
+        "previous_key": previous and _key(previous),
         "access_points": [
             {
                 "id": access_point.pk,
@@ -162,4 +167,6 @@ def _key(key_pair: ParkingKeyPair) -> dict[str, str | None]:
         "key_id": key_pair.key_id,
         "public_key": key_pair.public_key,
         "created_at": iso_seconds(key_pair.created_at),
+        "signs_from": iso_seconds(key_pair.signs_from),
+        "accepted_until": iso_seconds(key_pair.accepted_until),
     }

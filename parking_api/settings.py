@@ -294,7 +294,12 @@ IDEMPOTENCY_KEY_RETENTION = timedelta(hours=env.int("IDEMPOTENCY_KEY_RETENTION_H
 ACCESS_COMMAND_VALIDITY = timedelta(
     seconds=env.int("ACCESS_COMMAND_VALIDITY_SECONDS", default=2 * 60)
 )
-# After a rotation, commands signed with the previous key still verify this long.
+# A routine rotation publishes the next key this long before it starts signing, for
+# barriers to be re-provisioned with it in the meantime.
+ACCESS_COMMAND_KEY_ROTATION_DELAY = timedelta(
+    seconds=env.int("ACCESS_COMMAND_KEY_ROTATION_DELAY_SECONDS", default=7 * 24 * 60 * 60)
+)
+# After a switch, commands signed with the previous key still verify this long.
 ACCESS_COMMAND_KEY_OVERLAP = timedelta(
     seconds=env.int("ACCESS_COMMAND_KEY_OVERLAP_SECONDS", default=10 * 60)
 )

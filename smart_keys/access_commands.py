@@ -84,8 +84,8 @@ class AccessCommand:
 
 @dataclass(frozen=True)
 class BarrierKey:
-    """A public key a barrier trusts: the parking's current one (``accepted_until`` None) or
-    the previous one, trusted until ``accepted_until`` after a rotation."""
+    """A public key a barrier trusts: the parking's current one, the next one a routine
+    rotation published, or the previous one; each until its ``accepted_until``, if any."""
 
     public_key: bytes
     accepted_until: datetime | None = None
@@ -175,8 +175,8 @@ def verify_access_command(
 ) -> AccessCommand:
     """What a barrier does before opening; returns the command or raises AccessCommandRefused.
 
-    ``public_key`` is the parking's key, or every key the barrier trusts (current and, after
-    a rotation, previous until its ``accepted_until``). ``last_counter`` is the highest
+    ``public_key`` is the parking's key, or every key the barrier trusts (current, next
+    and previous, each until its ``accepted_until``). ``last_counter`` is the highest
     counter this barrier accepted for the command's smart key (None: none yet); on success
     the barrier stores the returned ``counter`` as the new one. ``direction`` is the
     barrier's own, when it knows it. ``leeway_seconds`` absorbs a drifting barrier clock.

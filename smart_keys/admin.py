@@ -1,10 +1,11 @@
-from datetime import timedelta
+from collections.abc import Callable, Sequence
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -12,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
+from core.errors import DomainError
 from smart_keys.mac_addresses import normalize_mac_address
 from smart_keys.models import (
     AccessLogEntry,
@@ -20,7 +22,11 @@ from smart_keys.models import (
     ParkingKeyPair,
     SmartKey,
 )
-from smart_keys.services import rotate_parking_key_pair
+from smart_keys.services import (
+    rotate_leaked_key_pair,
+    rotate_parking_key_pair,
+    switch_to_next_key_pair,
+)
 
 
 def mac_search_term(search_term: str) -> str:
@@ -128,14 +134,47 @@ class SmartKeyAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
         return format_html('<a href="{}">{}</a>', url, session)
 
 
+def rotate_routinely(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, parkings: Sequence[Model]
+) -> None:
+    """The routine rotation of each parking's key pair, with what the operator does next;
+    from the key pair list and from the parking list."""
+    now = timezone.now()
+    for parking in parkings:
+        try:
+            key_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+        except DomainError as refusal:
+            modeladmin.message_user(request, f"{parking}: {refusal.message}", messages.WARNING)
+            continue
+        if key_pair.is_current:
+            text = f"first key {key_pair.key_id}, signing now"
+        else:
+            signs_from = timezone.localtime(key_pair.signs_from).strftime("%Y-%m-%d %H:%M")
+            text = f"next key {key_pair.key_id}, signing from {signs_from} (or when switched to)"
+        modeladmin.message_user(
+            request,
+            f"{parking}: {text}. Provision the barriers with it now "
+            "(`manage.py export_barrier_keys`).",
+            messages.SUCCESS,
+        )
+
+
 @admin.register(ParkingKeyPair)
 class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
     """Signing keys, read-only: made on first use, replaced only by rotation. Barriers are
     provisioned with them, so deleting a row could not un-trust a key there anyway."""
 
     parking_path = "secured_parking"
-    list_display = ["key_id", "secured_parking", "status", "created_at", "accepted_until"]
-    list_filter = [("secured_parking", ParkingFilter), ("retired_at", admin.EmptyFieldListFilter)]
+    list_display = [
+        "key_id",
+        "secured_parking",
+        "status",
+        "created_at",
+        "signs_from",
+        "retired_at",
+        "accepted_until",
+    ]
+    list_filter = [("secured_parking", ParkingFilter), "state"]
     list_select_related = ["secured_parking"]
     search_fields = ["key_id", "public_key", "secured_parking__name"]
     ordering = ["secured_parking__name", "-created_at", "-id"]
@@ -143,50 +182,122 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
         "secured_parking",
         "key_id",
         "public_key",
+        "state",
         "created_at",
+        "signs_from",
         "retired_at",
         "accepted_until",
     ]
-    actions = ["rotate", "rotate_without_overlap"]
+    actions = ["rotate", "switch_to_next", "rotate_leaked"]
 
     def has_rotate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("smart_keys.change_parkingkeypair")
 
     @admin.display(description="Status")
     def status(self, key_pair: ParkingKeyPair) -> str:
-        if key_pair.is_current:
-            return "current"
-        if key_pair.accepted_until and key_pair.accepted_until > timezone.now():
+        now = timezone.now()
+        if key_pair.signs_at(now):
+            return "current (signing)"
+        if key_pair.is_next_at(now):
+            return "next (published, not signing yet)"
+        if key_pair.is_trusted_at(now):
             return "previous (still trusted)"
         return "retired"
 
-    @admin.action(description="Rotate the parkings' key pairs", permissions=["rotate"])
-    def rotate(self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]) -> None:
-        self._rotate(request, queryset, overlap=None)
-
     @admin.action(
-        description="Rotate with no overlap (the old private key leaked)", permissions=["rotate"]
+        description="Rotate the parkings' key pairs (routine: publish the next key)",
+        permissions=["rotate"],
     )
-    def rotate_without_overlap(
-        self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]
-    ) -> None:
-        self._rotate(request, queryset, overlap=timedelta(0))
+    def rotate(self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]) -> None:
+        rotate_routinely(self, request, self._parkings(queryset))
 
-    def _rotate(
-        self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair], overlap: timedelta | None
-    ) -> None:
-        parkings = {
-            key_pair.secured_parking for key_pair in queryset.select_related("secured_parking")
+    @admin.action(description="Switch to the next key pair now…", permissions=["rotate"])
+    def switch_to_next(
+        self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]
+    ) -> TemplateResponse | None:
+        return self._confirm_then_apply(
+            request,
+            queryset,
+            service=switch_to_next_key_pair,
+            title="Switch to the next key pair now",
+            explanation=(
+                "The next key signs from now on, before its planned switch. Barriers not yet "
+                "provisioned with it will refuse every new command until they are. The key it "
+                "replaces keeps verifying for the overlap."
+            ),
+        )
+
+    @admin.action(description="Emergency rotation: the private key leaked…", permissions=["rotate"])
+    def rotate_leaked(
+        self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]
+    ) -> TemplateResponse | None:
+        return self._confirm_then_apply(
+            request,
+            queryset,
+            service=rotate_leaked_key_pair,
+            title="Emergency rotation",
+            explanation=(
+                "For a leaked private key only. A new key signs at once and every other key "
+                "of the parking, the next one included, is trusted no longer, also by "
+                "commands already in drivers' phones. Every barrier refuses every command "
+                "until it is provisioned with the new key: do it right away."
+            ),
+        )
+
+    def _parkings(self, queryset: QuerySet[ParkingKeyPair]) -> list[Model]:
+        parkings = {kp.secured_parking for kp in queryset.select_related("secured_parking")}
+        return sorted(parkings, key=lambda parking: parking.pk)
+
+    def _confirm_then_apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[ParkingKeyPair],
+        *,
+        service: Callable[..., ParkingKeyPair],
+        title: str,
+        explanation: str,
+    ) -> TemplateResponse | None:
+        """List the parkings and the keys they trust; on confirmation, run ``service``."""
+        parkings = self._parkings(queryset)
+        if request.POST.get("confirm") == "yes":
+            self._apply(request, parkings, service=service)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "explanation": explanation,
+            "opts": self.opts,
+            "rows": [(parking, self._trusted_keys(parking.pk)) for parking in parkings],
+            "selected": list(queryset.values_list("pk", flat=True)),
+            "action": request.POST["action"],
         }
+        return TemplateResponse(
+            request, "admin/smart_keys/parkingkeypair/action_confirmation.html", context
+        )
+
+    def _trusted_keys(self, secured_parking_id: int) -> list[str]:
+        trusted = ParkingKeyPair.objects.trusted(timezone.now())
+        key_pairs = trusted.filter(secured_parking_id=secured_parking_id)
+        return [f"{key_pair.key_id}: {self.status(key_pair)}" for key_pair in key_pairs]
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        parkings: list[Model],
+        *,
+        service: Callable[..., ParkingKeyPair],
+    ) -> None:
         now = timezone.now()
-        for parking in sorted(parkings, key=lambda parking: parking.pk):
-            key_pair = rotate_parking_key_pair(
-                secured_parking_id=parking.pk, now=now, overlap=overlap
-            )
+        for parking in parkings:
+            try:
+                key_pair = service(secured_parking_id=parking.pk, now=now)
+            except DomainError as refusal:
+                self.message_user(request, f"{parking}: {refusal.message}", messages.ERROR)
+                continue
             self.message_user(
                 request,
-                f"{parking}: new key {key_pair.key_id}. Provision the barriers with "
-                "`manage.py export_barrier_keys`.",
+                f"{parking}: key {key_pair.key_id} signs from now. Provision the barriers "
+                "with it (`manage.py export_barrier_keys`).",
                 messages.SUCCESS,
             )
 

@@ -1,4 +1,5 @@
-"""Why an access or open request failed; parking_api.exceptions turns these into HTTP."""
+"""Why an access, open or key rotation request failed; parking_api.exceptions turns these
+into HTTP."""
 
 from core.errors import DomainError
 
@@ -32,3 +33,15 @@ class BarrierGatewayTimeout(BarrierGatewayFailure):
     """The gateway did not answer in time, even after retrying."""
 
     code = "barrier_gateway_timeout"
+
+
+class KeyRotationPending(DomainError):
+    """The parking already has a next key pair waiting for its switch."""
+
+    code = "key_rotation_pending"
+
+
+class NoNextKeyPair(DomainError):
+    """There is no next key pair to switch to: rotate first."""
+
+    code = "no_next_key_pair"

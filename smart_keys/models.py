@@ -96,21 +96,41 @@ class SmartKey(models.Model):
         return f"{self.get_type_display()} key #{self.pk} for {self.driver}"
 
 
+class KeyPairState(models.TextChoices):
+    """What the last rotation or switch wrote. Which key signs at a given moment is read
+    from the times (``signs_at``): a routine switch takes effect when its time comes,
+    without a write."""
+
+    NEXT = "next", "Next"
+    CURRENT = "current", "Current"
+    RETIRED = "retired", "Retired"
+
+
 class ParkingKeyPairQuerySet(models.QuerySet["ParkingKeyPair"]):
     def current(self) -> Self:
-        return self.filter(retired_at__isnull=True)
+        return self.filter(state=KeyPairState.CURRENT)
+
+    def signing(self, now: datetime) -> Self:
+        """The key that signs at ``now``: the current one, or the next once its time came."""
+        still_current = Q(retired_at__isnull=True) | Q(retired_at__gt=now)
+        return self.filter(
+            Q(still_current, state=KeyPairState.CURRENT)
+            | Q(state=KeyPairState.NEXT, signs_from__lte=now)
+        ).order_by("-signs_from", "-id")
 
     def trusted(self, now: datetime) -> Self:
-        """The current key and any rotated-out key still inside its overlap."""
-        return self.filter(Q(retired_at__isnull=True) | Q(accepted_until__gt=now))
+        """What barriers trust: the signing key, the next one (published ahead of its
+        switch) and a rotated-out one still inside its overlap."""
+        return self.filter(Q(accepted_until__isnull=True) | Q(accepted_until__gt=now))
 
 
 class ParkingKeyPair(models.Model):
     """The Ed25519 key pair that signs one parking's access commands.
 
     The private half never leaves the backend and is stored encrypted; barriers are
-    provisioned with the public half (``manage.py export_barrier_keys``). A parking has one
-    current pair; a rotated-out pair stays trusted until ``accepted_until``."""
+    provisioned with the public half (``manage.py export_barrier_keys``). A routine
+    rotation publishes a *next* pair that signs from ``signs_from`` on; the pair it replaces
+    signs until then (its ``retired_at``) and stays trusted until ``accepted_until``."""
 
     secured_parking = models.ForeignKey(
         "parking.SecuredParking", on_delete=models.CASCADE, related_name="key_pairs"
@@ -120,8 +140,12 @@ class ParkingKeyPair(models.Model):
     )
     public_key = models.CharField(max_length=64, help_text="Raw Ed25519 public key, in hex.")
     encrypted_private_key = models.TextField(editable=False)
+    state = models.CharField(max_length=8, choices=KeyPairState.choices)
     created_at = models.DateTimeField()
-    retired_at = models.DateTimeField(null=True, blank=True)
+    signs_from = models.DateTimeField(help_text="Commands are signed with this key from then.")
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Commands are signed with this key until then."
+    )
     accepted_until = models.DateTimeField(
         null=True, blank=True, help_text="After rotation, barriers trust this key until then."
     )
@@ -133,8 +157,13 @@ class ParkingKeyPair(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["secured_parking"],
-                condition=Q(retired_at__isnull=True),
+                condition=Q(state=KeyPairState.CURRENT),
                 name="one_current_key_pair_per_parking",
+            ),
+            models.UniqueConstraint(
+                fields=["secured_parking"],
+                condition=Q(state=KeyPairState.NEXT),
+                name="one_next_key_pair_per_parking",
             ),
             models.UniqueConstraint(
                 fields=["secured_parking", "key_id"], name="key_id_unique_per_parking"
@@ -144,15 +173,33 @@ class ParkingKeyPair(models.Model):
                 | Q(retired_at__isnull=False, accepted_until__gte=F("retired_at")),
                 name="key_pair_retirement_complete",
             ),
+            models.CheckConstraint(
+                condition=Q(state=KeyPairState.CURRENT)
+                | Q(state=KeyPairState.NEXT, retired_at__isnull=True)
+                | Q(state=KeyPairState.RETIRED, retired_at__isnull=False),
+                name="key_pair_state_matches_retirement",
+            ),
         ]
 
     def __str__(self) -> str:
-        state = "current" if self.retired_at is None else "retired"
-        return f"Key {self.key_id} of parking #{self.secured_parking_id} ({state})"
+        return f"Key {self.key_id} of parking #{self.secured_parking_id} ({self.state})"
 
     @property
     def is_current(self) -> bool:
-        return self.retired_at is None
+        return self.state == KeyPairState.CURRENT
+
+    def signs_at(self, now: datetime) -> bool:
+        """The row's side of ``ParkingKeyPairQuerySet.signing``."""
+        if self.state == KeyPairState.CURRENT:
+            return self.retired_at is None or now < self.retired_at
+        return self.state == KeyPairState.NEXT and self.signs_from <= now
+
+    def is_next_at(self, now: datetime) -> bool:
+        """Published to barriers, not signing yet."""
+        return self.state == KeyPairState.NEXT and now < self.signs_from
+
+    def is_trusted_at(self, now: datetime) -> bool:
+        return self.accepted_until is None or now < self.accepted_until
 
     def private_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(decrypt_secret(self.encrypted_private_key))

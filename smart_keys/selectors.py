@@ -7,7 +7,8 @@ from smart_keys.models import ParkingKeyPair
 def trusted_barrier_keys(
     *, now: datetime, secured_parking_id: int | None = None
 ) -> list[BarrierKey]:
-    """The public keys barriers trust now (current, and previous within the overlap)."""
+    """The public keys barriers trust now: the signing one, a next one published by a routine
+    rotation, and the previous one within its overlap."""
     key_pairs = ParkingKeyPair.objects.trusted(now)
     if secured_parking_id is not None:
         key_pairs = key_pairs.filter(secured_parking_id=secured_parking_id)

@@ -3,13 +3,13 @@ signing keys. They know keys, barriers and key pairs, not parking sessions: the 
 services (parking.services) say which session and direction a command is for, and call
 these inside their own transactions. Each takes ``now``."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Greatest, Least
+from django.db.models.functions import Coalesce, Greatest, Least
 
 from accounts.models import User
 from smart_keys.access_commands import (
@@ -19,10 +19,13 @@ from smart_keys.access_commands import (
     raw_public_key,
     sign_access_command,
 )
+from smart_keys.exceptions import KeyRotationPending, NoNextKeyPair
 from smart_keys.models import (
     AccessPoint,
     Direction,
+    KeyPairState,
     ParkingKeyPair,
+    ParkingKeyPairQuerySet,
     SmartKey,
     SmartKeyType,
 )
@@ -102,9 +105,10 @@ def expire_key(*, smart_key_id: int, now: datetime) -> None:
 
 
 def current_key_pair(*, secured_parking_id: int, now: datetime) -> ParkingKeyPair:
-    """The key pair that signs the parking's commands, made on first use."""
-    key_pair = ParkingKeyPair.objects.current().filter(secured_parking_id=secured_parking_id)
-    return key_pair.first() or _create_key_pair(secured_parking_id=secured_parking_id, now=now)
+    """The key pair that signs the parking's commands at ``now``, made on first use. A next
+    pair whose time has come signs from this one query, before any switch is written."""
+    key_pair = ParkingKeyPair.objects.signing(now).filter(secured_parking_id=secured_parking_id)
+    return key_pair.first() or _first_key_pair(secured_parking_id=secured_parking_id, now=now)
 
 
 def ensure_key_pairs(*, parking_ids: list[int], now: datetime) -> int:
@@ -117,42 +121,123 @@ def ensure_key_pairs(*, parking_ids: list[int], now: datetime) -> int:
     )
     missing = [parking_id for parking_id in parking_ids if parking_id not in have_one]
     for parking_id in missing:
-        _create_key_pair(secured_parking_id=parking_id, now=now)
+        _first_key_pair(secured_parking_id=parking_id, now=now)
     return len(missing)
 
 
 @transaction.atomic
-def rotate_parking_key_pair(
-    *, secured_parking_id: int, now: datetime, overlap: timedelta | None = None
-) -> ParkingKeyPair:
-    """Replace the parking's signing key pair. Commands signed with the previous key still
-    verify for ``overlap`` (``ACCESS_COMMAND_KEY_OVERLAP`` by default; give zero when the
-    old key leaked). Barriers hold one previous key, so an older one stops being trusted."""
-    overlap = settings.ACCESS_COMMAND_KEY_OVERLAP if overlap is None else overlap
-    # Serialize rotations of one parking on its row: each retires exactly the key the
-    # other made (the parking is reached through the foreign key, not imported).
+def rotate_parking_key_pair(*, secured_parking_id: int, now: datetime) -> ParkingKeyPair:
+    """Publish the parking's next key pair, the routine rotation. It starts signing after
+    ``ACCESS_COMMAND_KEY_ROTATION_DELAY``, or earlier when an operator switches to it
+    (``switch_to_next_key_pair``), so barriers are provisioned with it before they see a
+    command it signed; the current pair signs until then and is trusted for
+    ``ACCESS_COMMAND_KEY_OVERLAP`` after. A parking without a key pair gets its first one,
+    signing at once. Refused while a next key pair is waiting."""
+    key_pairs = _locked_key_pairs(secured_parking_id=secured_parking_id, now=now)
+    if key_pairs.filter(state=KeyPairState.NEXT).exists():
+        raise KeyRotationPending(
+            f"Parking #{secured_parking_id} already has a next key pair waiting: switch to it "
+            "or wait for its switch before rotating again."
+        )
+    signs_from = now + settings.ACCESS_COMMAND_KEY_ROTATION_DELAY
+    if not _schedule_switch(key_pairs, at=signs_from):
+        return _new_key_pair(secured_parking_id=secured_parking_id, now=now)
+    return _new_key_pair(
+        secured_parking_id=secured_parking_id,
+        now=now,
+        state=KeyPairState.NEXT,
+        signs_from=signs_from,
+    )
+
+
+@transaction.atomic
+def switch_to_next_key_pair(*, secured_parking_id: int, now: datetime) -> ParkingKeyPair:
+    """Sign with the parking's next key pair from ``now``, before its delay is up: the
+    operator has provisioned every barrier with it. The pair it replaces stays trusted for
+    ``ACCESS_COMMAND_KEY_OVERLAP``."""
+    # The parking's row lock makes the check and the switch one step: of two switches at
+    # once, the second finds no next pair left, never two current ones.
+    key_pairs = _locked_key_pairs(secured_parking_id=secured_parking_id, now=now)
+    next_pair = key_pairs.filter(state=KeyPairState.NEXT).first()
+    if next_pair is None:
+        raise NoNextKeyPair(
+            f"Parking #{secured_parking_id} has no next key pair waiting: rotate first."
+        )
+    _schedule_switch(key_pairs, at=now)
+    key_pairs.current().update(state=KeyPairState.RETIRED)
+    key_pairs.filter(pk=next_pair.pk).update(state=KeyPairState.CURRENT, signs_from=now)
+    next_pair.state, next_pair.signs_from = KeyPairState.CURRENT, now
+    return next_pair
+
+
+@transaction.atomic
+def rotate_leaked_key_pair(*, secured_parking_id: int, now: datetime) -> ParkingKeyPair:
+    """The emergency rotation, for a leaked private key: a new key pair signs from ``now``
+    and every other pair of the parking, a waiting next one included (stored like the
+    leaked one), is trusted no longer. Barriers refuse every command until they are
+    provisioned with the new key."""
+    key_pairs = _locked_key_pairs(secured_parking_id=secured_parking_id, now=now)
+    key_pairs.trusted(now).update(
+        state=KeyPairState.RETIRED,
+        retired_at=Least(Coalesce(F("retired_at"), Value(now)), Value(now)),
+        accepted_until=Value(now),
+    )
+    return _new_key_pair(secured_parking_id=secured_parking_id, now=now)
+
+
+def _locked_key_pairs(*, secured_parking_id: int, now: datetime) -> ParkingKeyPairQuerySet:
+    """The parking's key pairs, its row locked until commit so that rotations and switches
+    of one parking run one after the other, with a switch that came due written down."""
+    # The parking is reached through the foreign key, not imported: it is a higher layer.
     parkings = ParkingKeyPair._meta.get_field("secured_parking").related_model._default_manager
     list(parkings.select_for_update().filter(pk=secured_parking_id).values_list("pk"))
     key_pairs = ParkingKeyPair.objects.filter(secured_parking_id=secured_parking_id)
-    key_pairs.filter(retired_at__isnull=False, accepted_until__gt=now).update(
-        accepted_until=Greatest(F("retired_at"), Value(now))
+    # Retire first: the next pair may only become current once the current one is not.
+    key_pairs.filter(state=KeyPairState.CURRENT, retired_at__lte=now).update(
+        state=KeyPairState.RETIRED
     )
-    key_pairs.current().update(retired_at=now, accepted_until=now + overlap)
-    return _create_key_pair(secured_parking_id=secured_parking_id, now=now)
+    key_pairs.filter(state=KeyPairState.NEXT, signs_from__lte=now).update(
+        state=KeyPairState.CURRENT
+    )
+    return key_pairs
 
 
-def _create_key_pair(*, secured_parking_id: int, now: datetime) -> ParkingKeyPair:
-    private_key = Ed25519PrivateKey.generate()
-    public_key = raw_public_key(private_key.public_key())
+def _schedule_switch(key_pairs: ParkingKeyPairQuerySet, *, at: datetime) -> int:
+    """The current pair signs until ``at`` and is trusted for the overlap after; returns
+    whether there was one."""
+    # Barriers hold one previous key: an older one's overlap ends at the switch.
+    key_pairs.filter(state=KeyPairState.RETIRED, accepted_until__gt=at).update(
+        accepted_until=Greatest(F("retired_at"), Value(at))
+    )
+    return key_pairs.current().update(
+        retired_at=at, accepted_until=at + settings.ACCESS_COMMAND_KEY_OVERLAP
+    )
+
+
+def _first_key_pair(*, secured_parking_id: int, now: datetime) -> ParkingKeyPair:
     try:
         with transaction.atomic():
-            return ParkingKeyPair.objects.create(
-                secured_parking_id=secured_parking_id,
-                key_id=key_id_for(public_key).hex(),
-                public_key=public_key.hex(),
-                encrypted_private_key=encrypt_secret(private_key.private_bytes_raw()),
-                created_at=now,
-            )
+            return _new_key_pair(secured_parking_id=secured_parking_id, now=now)
     except IntegrityError:
         # A parallel first use made the parking's key pair: sign with that one.
         return ParkingKeyPair.objects.current().get(secured_parking_id=secured_parking_id)
+
+
+def _new_key_pair(
+    *,
+    secured_parking_id: int,
+    now: datetime,
+    state: KeyPairState = KeyPairState.CURRENT,
+    signs_from: datetime | None = None,
+) -> ParkingKeyPair:
+    private_key = Ed25519PrivateKey.generate()
+    public_key = raw_public_key(private_key.public_key())
+    return ParkingKeyPair.objects.create(
+        secured_parking_id=secured_parking_id,
+        key_id=key_id_for(public_key).hex(),
+        public_key=public_key.hex(),
+        encrypted_private_key=encrypt_secret(private_key.private_bytes_raw()),
+        state=state,
+        created_at=now,
+        signs_from=signs_from or now,
+    )

@@ -1,8 +1,8 @@
 """The access commands the backend issues, as a barrier verifies them: one on every try,
 refused once replayed, expired or out of their session; each parking's key pairs and their
-rotation; the access log; and the management commands that export and check them.
-The format itself is in test_access_command_format.py, the back-office pages in the
-test_admin_* files."""
+rotation as barriers see it; the access log; and the management commands that export and
+check them. The format itself is in test_access_command_format.py, the rotation's own rules
+in test_key_rotation.py, the back-office pages in the test_admin_* files."""
 
 import json
 from datetime import timedelta
@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from core.datetimes import iso_seconds
 from parking.demo_data import seed_demo
 from parking.models import ParkingSession, State
 from smart_keys.access_commands import (
@@ -25,10 +26,16 @@ from smart_keys.models import (
     AccessLogEntry,
     AccessResult,
     Direction,
+    KeyPairState,
     ParkingKeyPair,
 )
 from smart_keys.selectors import trusted_barrier_keys
-from smart_keys.services import current_key_pair, rotate_parking_key_pair
+from smart_keys.services import (
+    current_key_pair,
+    rotate_leaked_key_pair,
+    rotate_parking_key_pair,
+    switch_to_next_key_pair,
+)
 from tests.api import SMART_KEYS_URL, act, new_session, session_action, session_url
 from tests.factories import SecuredParkingFactory
 
@@ -191,20 +198,48 @@ class TestKeyPairs:
         settings.ACCESS_COMMAND_KEY_ENCRYPTION_KEY = ["a-new-key", settings.SECRET_KEY]
         assert key_pair.private_key()
 
-    def test_after_rotation_old_commands_verify_during_the_overlap_only(
+    def test_a_command_signed_after_a_routine_rotation_verifies_with_the_keys_barriers_have(
+        self, driver_client, parking
+    ):
+        session_id = new_session(driver_client, parking)["parking_session"]["id"]
+        provisioned = trusted_barrier_keys(now=timezone.now(), secured_parking_id=parking.pk)
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        command = command_of(act(driver_client, session_id, "entrance_try"))
+
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        assert verify_access_command(command, provisioned, mac, timezone.now(), None)
+
+    def test_once_the_delay_is_up_commands_are_signed_with_the_key_published_before(
+        self, driver_client, parking, settings
+    ):
+        session_id = new_session(driver_client, parking)["parking_session"]["id"]
+        settings.ACCESS_COMMAND_KEY_ROTATION_DELAY = timedelta(0)
+        new_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        provisioned = trusted_barrier_keys(now=timezone.now(), secured_parking_id=parking.pk)
+
+        command = command_of(act(driver_client, session_id, "entrance_try"))
+
+        assert decode_access_command(command)[0].key_id.hex() == new_pair.key_id
+        mac = barrier_macs(parking, Direction.ENTRANCE)[0]
+        assert verify_access_command(command, provisioned, mac, timezone.now(), None)
+
+    def test_after_the_switch_old_commands_verify_during_the_overlap_only(
         self, driver_client, parking, settings
     ):
         old_command = command_of(new_session(driver_client, parking))
         mac = barrier_macs(parking, Direction.ENTRANCE)[0]
         now = timezone.now()
+        old_pair = current_key_pair(secured_parking_id=parking.pk, now=now)
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
 
-        new_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+        new_pair = switch_to_next_key_pair(secured_parking_id=parking.pk, now=now)
 
         assert verify(old_command, parking, mac, now=now + timedelta(seconds=30))
         after_overlap = now + settings.ACCESS_COMMAND_KEY_OVERLAP
         # Past the overlap the parking's trusted keys leave the old one out altogether.
         assert refused_reason(old_command, parking, mac, now=after_overlap) == "unknown_key"
-        old_pair = ParkingKeyPair.objects.get(secured_parking=parking, retired_at=now)
+        old_pair.refresh_from_db()
         with pytest.raises(AccessCommandRefused) as refusal:
             verify_access_command(
                 old_command,
@@ -216,36 +251,47 @@ class TestKeyPairs:
             )
         assert refusal.value.reason == "key_retired"
 
-    def test_commands_after_rotation_are_signed_with_the_new_key(self, driver_client, parking):
+    def test_commands_after_the_switch_are_signed_with_the_new_key(self, driver_client, parking):
         session_id = new_session(driver_client, parking)["parking_session"]["id"]
-        new_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        new_pair = switch_to_next_key_pair(secured_parking_id=parking.pk, now=timezone.now())
 
         command = command_of(act(driver_client, session_id, "entrance_try"))
 
         assert decode_access_command(command)[0].key_id.hex() == new_pair.key_id
         assert verify(command, parking, barrier_macs(parking, Direction.ENTRANCE)[0])
 
-    def test_rotating_for_a_leaked_key_trusts_the_old_one_no_longer(self, driver_client, parking):
+    def test_an_emergency_rotation_trusts_the_old_key_no_longer(self, driver_client, parking):
         old_command = command_of(new_session(driver_client, parking))
         now = timezone.now()
 
-        rotate_parking_key_pair(secured_parking_id=parking.pk, now=now, overlap=timedelta(0))
+        rotate_leaked_key_pair(secured_parking_id=parking.pk, now=now)
 
         mac = barrier_macs(parking, Direction.ENTRANCE)[0]
         assert refused_reason(old_command, parking, mac, now=now) == "unknown_key"
 
-    def test_only_one_previous_key_stays_trusted(self, parking):
-        now = timezone.now()
-        first = current_key_pair(secured_parking_id=parking.pk, now=now)
-        second = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
-        third = rotate_parking_key_pair(
-            secured_parking_id=parking.pk, now=now + timedelta(seconds=1)
-        )
+    def test_an_issued_command_costs_as_many_queries_before_and_after_a_switch(
+        self, driver_client, parking, settings, django_assert_num_queries
+    ):
+        session_id = new_session(driver_client, parking)["parking_session"]["id"]
+        ParkingSession.objects.filter(pk=session_id).update(entrance_remaining_tries=10)
+        # token + user, session, the try, its log entry, key counter, key, key pair, access
+        # points, command, its log entry, the session read back with its access points,
+        # and two savepoints set and released
+        with django_assert_num_queries(16):
+            act(driver_client, session_id, "entrance_try")
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        with django_assert_num_queries(16):
+            act(driver_client, session_id, "entrance_try")
+        settings.ACCESS_COMMAND_KEY_ROTATION_DELAY = timedelta(0)
+        switch_to_next_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        # The switch that came due is not written on the try: the time picks the key.
+        with django_assert_num_queries(16):
+            command = command_of(act(driver_client, session_id, "entrance_try"))
 
-        trusted = ParkingKeyPair.objects.trusted(now + timedelta(seconds=2))
-        assert set(trusted.values_list("key_id", flat=True)) == {second.key_id, third.key_id}
-        later = trusted_barrier_keys(now=now + timedelta(seconds=2))
-        assert first.key_id not in {key.key_id.hex() for key in later}
+        waiting = ParkingKeyPair.objects.get(state=KeyPairState.NEXT)
+        assert decode_access_command(command)[0].key_id.hex() == waiting.key_id
 
 
 class TestAccessLog:
@@ -284,9 +330,7 @@ class TestAccessLog:
 class TestManagementCommands:
     def test_export_barrier_keys_prints_public_keys_and_tags_for_provisioning(self, parking):
         other = SecuredParkingFactory()
-        now = timezone.now()
-        current_key_pair(secured_parking_id=parking.pk, now=now)
-        rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+        current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
 
         out = call_command_output("export_barrier_keys")
 
@@ -295,7 +339,8 @@ class TestManagementCommands:
         exported = by_id[parking.pk]
         current = ParkingKeyPair.objects.current().get(secured_parking=parking)
         assert exported["current_key"]["public_key"] == current.public_key
-        assert exported["previous_key"]["accepted_until"]
+        assert exported["current_key"]["accepted_until"] is None
+        assert exported["next_key"] is exported["previous_key"] is None
         assert {ap["mac_address"] for ap in exported["access_points"]} == set(
             parking.access_points.values_list("mac_address", flat=True)
         )
@@ -304,6 +349,43 @@ class TestManagementCommands:
         assert by_id[other.pk]["current_key"]["key_id"]
         assert by_id[other.pk]["previous_key"] is None
         assert "private" not in out and "encrypted" not in out
+
+    def test_export_barrier_keys_publishes_the_next_key_before_it_signs(self, parking, settings):
+        now = timezone.now()
+        current = current_key_pair(secured_parking_id=parking.pk, now=now)
+        waiting = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+
+        exported = json.loads(call_command_output("export_barrier_keys"))["parkings"][0]
+
+        switch = now + settings.ACCESS_COMMAND_KEY_ROTATION_DELAY
+        assert exported["current_key"]["key_id"] == current.key_id
+        assert exported["current_key"]["accepted_until"] == iso_seconds(
+            switch + settings.ACCESS_COMMAND_KEY_OVERLAP
+        )
+        assert exported["next_key"]["key_id"] == waiting.key_id
+        assert exported["next_key"]["public_key"] == waiting.public_key
+        assert exported["next_key"]["signs_from"] == iso_seconds(switch)
+        assert exported["previous_key"] is None
+
+    def test_export_barrier_keys_lists_current_next_and_previous_keys(self, parking):
+        now = timezone.now() - timedelta(seconds=1)
+        first = current_key_pair(secured_parking_id=parking.pk, now=now)
+        rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+        second = switch_to_next_key_pair(secured_parking_id=parking.pk, now=now)
+        third = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
+
+        exported = json.loads(call_command_output("export_barrier_keys"))["parkings"][0]
+
+        keys = {
+            role: exported[role]["key_id"] for role in ["current_key", "next_key", "previous_key"]
+        }
+        assert keys == {
+            "current_key": second.key_id,
+            "next_key": third.key_id,
+            "previous_key": first.key_id,
+        }
+        first.refresh_from_db()
+        assert exported["previous_key"]["accepted_until"] == iso_seconds(first.accepted_until)
 
     def test_export_barrier_keys_for_one_parking_keys_and_prints_that_one_only(self, parking):
         other = SecuredParkingFactory()

@@ -20,6 +20,7 @@ from smart_keys.models import (
     AccessPoint,
     AccessResult,
     BarrierGateway,
+    KeyPairState,
     ParkingKeyPair,
     SmartKey,
 )
@@ -258,6 +259,10 @@ def test_a_superuser_adds_staff_to_an_operator_on_its_page(superuser_client, our
     assert listed(newcomers_view.get(changelist_url(ParkingSession))) == [ours.session]
 
 
+def has_a_next_key_pair(parking) -> bool:
+    return ParkingKeyPair.objects.filter(secured_parking=parking, state=KeyPairState.NEXT).exists()
+
+
 def test_staff_rotate_the_signing_keys_of_their_parkings_only(our_staff, ours, theirs):
     ours_before = current_key_pair(secured_parking_id=ours.parking.pk, now=timezone.now())
     theirs_before = current_key_pair(secured_parking_id=theirs.parking.pk, now=timezone.now())
@@ -272,10 +277,10 @@ def test_staff_rotate_the_signing_keys_of_their_parkings_only(our_staff, ours, t
     )
 
     assert response.status_code == 302
-    ours_before.refresh_from_db()
-    theirs_before.refresh_from_db()
-    assert not ours_before.is_current
-    assert theirs_before.is_current
+    assert has_a_next_key_pair(ours.parking)
+    assert not has_a_next_key_pair(theirs.parking)
+    assert ParkingKeyPair.objects.current().get(secured_parking=ours.parking) == ours_before
+    assert ParkingKeyPair.objects.current().get(secured_parking=theirs.parking) == theirs_before
 
 
 def test_staff_edit_their_parkings_capacity_and_tariff(our_staff, ours):
@@ -326,10 +331,30 @@ def test_staff_rotate_keys_and_read_the_log_of_their_own_parkings_only(
     log = client.get(changelist_url(AccessLogEntry))
 
     assert listed(keys) == [my_key]
-    my_key.refresh_from_db()
-    their_key.refresh_from_db()
-    assert not my_key.is_current and their_key.is_current
+    assert has_a_next_key_pair(mine) and not has_a_next_key_pair(theirs)
     assert {entry.secured_parking for entry in listed(log)} == {mine}
+
+
+def test_staff_cannot_reach_another_operators_keys_through_the_emergency_rotation():
+    operator = OperatorFactory()
+    mine = SecuredParkingFactory(operator=operator)
+    theirs = SecuredParkingFactory(operator=OperatorFactory())
+    my_key = current_key_pair(secured_parking_id=mine.pk, now=timezone.now())
+    their_key = current_key_pair(secured_parking_id=theirs.pk, now=timezone.now())
+    client = staff_client(operator)
+    selected = [my_key.pk, their_key.pk]
+
+    page = client.post(
+        changelist_url(ParkingKeyPair), {"action": "rotate_leaked", "_selected_action": selected}
+    )
+    client.post(
+        changelist_url(ParkingKeyPair),
+        {"action": "rotate_leaked", "_selected_action": selected, "confirm": "yes"},
+    )
+
+    assert [parking for parking, _keys in page.context["rows"]] == [mine]
+    assert ParkingKeyPair.objects.current().get(secured_parking=mine) != my_key
+    assert ParkingKeyPair.objects.current().get(secured_parking=theirs) == their_key
 
 
 def test_adding_operator_staff_makes_a_staff_member_with_the_group_permissions():

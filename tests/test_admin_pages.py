@@ -10,8 +10,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from parking.models import ParkingSession, SecuredParking
-from smart_keys.models import AccessLogEntry, AccessPoint, BarrierGateway, ParkingKeyPair, SmartKey
-from smart_keys.services import current_key_pair
+from smart_keys.models import (
+    AccessLogEntry,
+    AccessPoint,
+    BarrierGateway,
+    KeyPairState,
+    ParkingKeyPair,
+    SmartKey,
+)
+from smart_keys.services import current_key_pair, rotate_parking_key_pair
 from tests.api import new_session
 from tests.back_office import add_url, change_url, changelist_url, listed
 from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
@@ -19,6 +26,11 @@ from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredPa
 pytestmark = pytest.mark.django_db
 
 MODELS = [SecuredParking, ParkingSession, AccessPoint, SmartKey]
+CONFIRMATION_TEMPLATE = "admin/smart_keys/parkingkeypair/action_confirmation.html"
+
+
+def messages_of(response) -> str:
+    return " ".join(str(message) for message in response.context["messages"])
 
 
 def a_session_with_barriers(**kwargs) -> ParkingSession:
@@ -278,20 +290,91 @@ class TestSmartKeyPages:
     def parking(self):
         return SecuredParkingFactory(access_points=2, entrance_tries=3, exit_tries=3)
 
-    def test_operators_rotate_a_parkings_key_pair_from_the_admin(self, superuser_client, parking):
-        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
-
-        response = superuser_client.post(
+    def post_action(self, client, action: str, key_pairs, **data):
+        selected = [key_pair.pk for key_pair in key_pairs]
+        return client.post(
             changelist_url(ParkingKeyPair),
-            {"action": "rotate", "_selected_action": [old.pk]},
+            {"action": action, "_selected_action": selected, **data},
             follow=True,
         )
 
+    def test_a_routine_rotation_publishes_the_next_key_and_the_old_one_keeps_signing(
+        self, superuser_client, parking
+    ):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        response = self.post_action(superuser_client, "rotate", [old])
+
         assert response.status_code == 200
+        waiting = ParkingKeyPair.objects.get(secured_parking=parking, state=KeyPairState.NEXT)
+        assert current_key_pair(secured_parking_id=parking.pk, now=timezone.now()) == old
+        assert f"next key {waiting.key_id}, signing from" in messages_of(response)
+        assert "next (published, not signing yet)" in response.content.decode()
+
+    def test_a_rotation_while_a_next_key_waits_is_refused_with_a_message(
+        self, superuser_client, parking
+    ):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        self.post_action(superuser_client, "rotate", [old])
+
+        response = self.post_action(superuser_client, "rotate", [old])
+
+        assert response.status_code == 200
+        assert "already has a next key pair waiting" in messages_of(response)
+        assert ParkingKeyPair.objects.filter(secured_parking=parking).count() == 2
+
+    def test_switching_to_the_next_key_asks_for_confirmation_first(self, superuser_client, parking):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        waiting = rotate_parking_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        page = self.post_action(superuser_client, "switch_to_next", [old])
+
+        assert page.templates[0].name == CONFIRMATION_TEMPLATE
+        assert "will refuse every new command" in page.content.decode()
+        assert current_key_pair(secured_parking_id=parking.pk, now=timezone.now()) == old
+
+        response = self.post_action(superuser_client, "switch_to_next", [old], confirm="yes")
+
+        assert current_key_pair(secured_parking_id=parking.pk, now=timezone.now()) == waiting
         old.refresh_from_db()
-        assert old.retired_at is not None and old.accepted_until > old.retired_at
-        new = ParkingKeyPair.objects.current().get(secured_parking=parking)
-        assert new.key_id in response.content.decode()
+        assert old.state == KeyPairState.RETIRED and old.accepted_until > timezone.now()
+        assert f"key {waiting.key_id} signs from now" in messages_of(response)
+
+    def test_switching_without_a_next_key_says_so(self, superuser_client, parking):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        response = self.post_action(superuser_client, "switch_to_next", [old], confirm="yes")
+
+        assert "no next key pair waiting" in messages_of(response)
+        assert current_key_pair(secured_parking_id=parking.pk, now=timezone.now()) == old
+
+    def test_the_emergency_rotation_is_labelled_and_asks_for_confirmation_first(
+        self, superuser_client, parking
+    ):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        changelist = superuser_client.get(changelist_url(ParkingKeyPair)).content.decode()
+        page = self.post_action(superuser_client, "rotate_leaked", [old])
+
+        assert "Emergency rotation: the private key leaked" in changelist
+        assert page.templates[0].name == CONFIRMATION_TEMPLATE
+        content = page.content.decode()
+        assert "Emergency rotation" in content and "leaked private key" in content
+        assert f"{old.key_id}: current (signing)" in content
+        assert current_key_pair(secured_parking_id=parking.pk, now=timezone.now()) == old
+
+    def test_the_confirmed_emergency_rotation_retires_the_old_key_at_once(
+        self, superuser_client, parking
+    ):
+        old = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+
+        response = self.post_action(superuser_client, "rotate_leaked", [old], confirm="yes")
+
+        new = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())
+        assert new != old
+        old.refresh_from_db()
+        assert old.state == KeyPairState.RETIRED and old.accepted_until <= timezone.now()
+        assert f"key {new.key_id} signs from now" in messages_of(response)
 
     def test_key_pairs_are_read_only(self, superuser_client, parking):
         key_pair = current_key_pair(secured_parking_id=parking.pk, now=timezone.now())

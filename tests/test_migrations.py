@@ -1,12 +1,19 @@
-"""Migrations match the models, and indexes on tables that grow to millions of rows are
-built without locking out writes."""
+"""Migrations match the models, indexes on tables that grow to millions of rows are built
+without locking out writes, and data migrations carry existing rows over."""
 
+from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
+from django.utils import timezone
+
+from smart_keys.models import KeyPairState, ParkingKeyPair
+from tests.factories import SecuredParkingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +64,26 @@ def test_the_operation_is_concurrent_on_postgresql_only(vendor, options):
     operation.database_forwards("smart_keys", editor, state, to_state)
 
     assert editor.calls == [(operation.index.name, options)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_key_pairs_get_their_state_and_sign_from_their_creation():
+    parking = SecuredParkingFactory()
+    executor = MigrationExecutor(connection)
+    before = [("smart_keys", "0004_smart_key_id_with_parking")]
+    executor.migrate(before)
+    old_model = executor.loader.project_state(before).apps.get_model("smart_keys", "ParkingKeyPair")
+    now = timezone.now()
+    common = {"secured_parking_id": parking.pk, "encrypted_private_key": "x", "public_key": "0"}
+    old_model.objects.create(key_id="0000000a", created_at=now - timedelta(days=1),
+                             retired_at=now, accepted_until=now, **common)  # fmt: skip
+    old_model.objects.create(key_id="0000000b", created_at=now, **common)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    rows = ParkingKeyPair.objects.order_by("key_id").values_list("state", "signs_from")
+    assert list(rows) == [
+        (KeyPairState.RETIRED, now - timedelta(days=1)),
+        (KeyPairState.CURRENT, now),
+    ]

@@ -10,8 +10,9 @@ from smart_keys.services import ensure_key_pairs
 
 class Command(BaseCommand):
     help = (
-        "Print, as JSON, each parking's current and previous (still trusted) Ed25519 public "
-        "keys and its access points' tags, to provision barriers with. Parkings without a "
+        "Print, as JSON, each parking's current, next (published by a routine rotation, "
+        "signing from its signs_from) and previous (still trusted) Ed25519 public keys and "
+        "its access points' tags, to provision barriers with. Parkings without a "
         "key pair get one first, so barriers can be provisioned before the first command. "
         "Public keys only: private keys never leave the backend."
     )
