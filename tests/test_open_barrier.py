@@ -26,6 +26,7 @@ from tests.api import (
 from tests.factories import BarrierGatewayFactory, ParkingSessionFactory, SecuredParkingFactory
 
 READ_TIMEOUT = 0.3
+APP_KEY = "3c9e1f0a-5b7d-4e2a-9c81-6d4f2b0e7a13"
 
 pytestmark = pytest.mark.django_db
 
@@ -118,8 +119,11 @@ def online_session(driver, url: str, state=State.ENTERING, **kwargs) -> ParkingS
     return ParkingSessionFactory(driver=driver, secured_parking=parking, state=state, **kwargs)
 
 
-def open_barrier(client, session, **body):
-    return client.post(session_url(session.pk, "open_barrier"), body or None, format="json")
+def open_barrier(client, session, *, idempotency_key: str | None = None, **body):
+    headers = {} if idempotency_key is None else {"HTTP_IDEMPOTENCY_KEY": idempotency_key}
+    return client.post(
+        session_url(session.pk, "open_barrier"), body or None, format="json", **headers
+    )
 
 
 def tries_left(session) -> tuple[int, int]:
@@ -197,6 +201,81 @@ class TestTheGatewayConfirms:
         assert first["headers"]["Idempotency-Key"] == retry["headers"]["Idempotency-Key"]
         assert list(fake_gateway.opened.values()) == [1]
         assert tries_left(session) == (2, 3)
+
+
+class TestAppRetries:
+    """The app resends ``open_barrier`` with the same ``Idempotency-Key`` when it got no answer
+    or a failure; the gateway must see the same request id and open once."""
+
+    def test_a_retry_after_a_lost_answer_sends_the_gateway_the_same_request_id(
+        self, driver_client, fake_gateway
+    ):
+        fake_gateway.behaviour = "slow"  # opens, but every answer comes too late
+        session = online_session(driver_client.driver, fake_gateway.url)
+        assert open_barrier(driver_client, session, idempotency_key=APP_KEY).status_code == 504
+        assert tries_left(session) == (3, 3)
+        fake_gateway.behaviour = "confirm"
+
+        retry = open_barrier(driver_client, session, idempotency_key=APP_KEY)
+
+        assert retry.status_code == 200, retry.json()
+        request_ids = {sent["headers"]["Idempotency-Key"] for sent in fake_gateway.requests}
+        assert len(fake_gateway.requests) == 3  # two timed out, one answered
+        assert len(request_ids) == 1
+        assert list(fake_gateway.opened.values()) == [1]
+        assert tries_left(session) == (2, 3)
+
+    def test_a_retry_after_the_answer_replays_it_without_calling_the_gateway(
+        self, driver_client, fake_gateway
+    ):
+        session = online_session(driver_client.driver, fake_gateway.url)
+        first = open_barrier(driver_client, session, idempotency_key=APP_KEY)
+        assert first.status_code == 200, first.json()
+
+        retry = open_barrier(driver_client, session, idempotency_key=APP_KEY)
+
+        assert retry.status_code == 200, retry.json()
+        assert retry.json() == first.json()
+        assert retry["Idempotent-Replayed"] == "true"
+        assert "Idempotent-Replayed" not in first
+        assert len(fake_gateway.requests) == 1
+        assert tries_left(session) == (2, 3)
+
+    def test_another_key_is_another_opening(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        for key in ("first-key", "second-key"):
+            assert open_barrier(driver_client, session, idempotency_key=key).status_code == 200
+
+        first, second = fake_gateway.requests
+        assert first["headers"]["Idempotency-Key"] != second["headers"]["Idempotency-Key"]
+        assert tries_left(session) == (1, 3)
+
+    def test_the_same_key_for_another_barrier_is_422(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+        first_barrier, second_barrier = session.smart_key.access_points.order_by("id")
+        opened = open_barrier(
+            driver_client, session, idempotency_key=APP_KEY, access_point_id=first_barrier.pk
+        )
+        assert opened.status_code == 200, opened.json()
+
+        response = open_barrier(
+            driver_client, session, idempotency_key=APP_KEY, access_point_id=second_barrier.pk
+        )
+
+        assert response.status_code == 422
+        assert error_code(response) == "idempotency_key_reused"
+        assert len(fake_gateway.requests) == 1
+
+    def test_an_invalid_key_is_400_and_the_gateway_is_not_called(self, driver_client, fake_gateway):
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session, idempotency_key="has space")
+
+        assert response.status_code == 400
+        assert set(field_errors(response)) == {"Idempotency-Key"}
+        assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)
 
 
 class TestTheGatewayFails:
