@@ -196,7 +196,7 @@ class BarrierGatewayForm(forms.ModelForm):
         label="URL",
         max_length=500,
         assume_scheme="https",
-        help_text="Open requests are POSTed here.",
+        help_text="Open requests are POSTed here: https, on a public address.",
     )
     credential = forms.CharField(
         required=False,

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from smart_keys.access_commands import BarrierKey
+from smart_keys.gateway_urls import validate_gateway_url
 from smart_keys.mac_addresses import CANONICAL_MAC_ADDRESS_REGEX, MACAddressField
 from smart_keys.secrets_at_rest import decrypt_secret, encrypt_secret
 
@@ -167,7 +168,12 @@ class BarrierGateway(models.Model):
     secured_parking = models.OneToOneField(
         "parking.SecuredParking", on_delete=models.CASCADE, related_name="barrier_gateway"
     )
-    url = models.URLField("URL", max_length=500, help_text="Open requests are POSTed here.")
+    url = models.URLField(
+        "URL",
+        max_length=500,
+        validators=[validate_gateway_url],
+        help_text="Open requests are POSTed here: https, on a public address.",
+    )
     encrypted_credential = models.TextField(blank=True, editable=False)
     is_enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

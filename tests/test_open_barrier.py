@@ -39,6 +39,7 @@ class FakeGateway(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), GatewayHandler)
         self.behaviour = "confirm"
+        self.redirect_to = ""
         self.requests: list[dict] = []
         self.opened: Counter = Counter()
         self.lock = threading.Lock()
@@ -62,6 +63,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 self.server.opened[request_id] += 1
         if behaviour == "slow" or (behaviour == "slow_first" and not seen_before):
             time.sleep(READ_TIMEOUT * 3)
+        if behaviour == "redirect":
+            self.send_response(307)
+            self.send_header("Location", self.server.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status, answer = {
             "error": (500, {"detail": "motor fault"}),
             "refuse": (200, {"opened": False, "reason": "barrier jammed"}),
@@ -83,6 +90,16 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_gateway():
+    server = FakeGateway()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def another_gateway():
     server = FakeGateway()
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -401,3 +418,93 @@ class TestRefusals:
         assert open_barrier(driver_client, session).status_code == 404
         assert fake_gateway.requests == []
         assert tries_left(session) == (3, 3)
+
+
+class TestGatewayAddressRules:
+    """At call time the gateway's host is resolved again and every address checked; a
+    refused URL fails like a gateway that cannot be reached. The stored URLs below skip the
+    save-time check, as a name that resolves elsewhere since it was saved does."""
+
+    def gateway_refused(self, driver_client, url: str, fake_gateway) -> None:
+        session = online_session(driver_client.driver, url)
+
+        started = time.monotonic()
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 502
+        assert error_code(response) == "barrier_gateway_unreachable"
+        assert "try was not spent" in error_body(response)["errors"][0]["detail"]
+        assert fake_gateway.requests == []
+        assert tries_left(session) == (3, 3)
+        assert last_log(session).result == AccessResult.GATEWAY_UNREACHABLE
+        assert time.monotonic() - started < 1  # refused before connecting, not timed out
+
+    @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
+    def test_a_gateway_on_loopback_is_refused(self, driver_client, fake_gateway, settings, host):
+        settings.BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS = False
+        url = fake_gateway.url.replace("127.0.0.1", host)
+
+        self.gateway_refused(driver_client, url, fake_gateway)
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.1.2.3/open",
+            "http://192.168.0.10/open",
+            "http://[fe80::1]/open",
+            "http://224.0.0.1/open",
+            "http://240.0.0.1/open",
+            "http://0.0.0.0/open",
+        ],
+    )
+    def test_a_gateway_on_a_private_link_local_multicast_or_reserved_address_is_refused(
+        self, driver_client, fake_gateway, settings, url
+    ):
+        settings.BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS = False
+
+        self.gateway_refused(driver_client, url, fake_gateway)
+
+    def test_plain_http_is_refused(self, driver_client, fake_gateway, settings):
+        settings.BARRIER_GATEWAY_ALLOW_HTTP = False
+
+        self.gateway_refused(driver_client, fake_gateway.url, fake_gateway)
+
+    def test_the_request_goes_to_the_address_checked_under_the_gateways_host_name(
+        self, driver_client, fake_gateway
+    ):
+        url = fake_gateway.url.replace("127.0.0.1", "localhost")
+        session = online_session(driver_client.driver, url)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 200, response.json()
+        [sent] = fake_gateway.requests
+        assert sent["headers"]["Host"] == f"localhost:{fake_gateway.server_address[1]}"
+
+    def test_a_redirect_is_not_followed(self, driver_client, fake_gateway, another_gateway):
+        fake_gateway.behaviour = "redirect"
+        fake_gateway.redirect_to = another_gateway.url
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 502
+        assert error_code(response) == "barrier_gateway_error"
+        assert len(fake_gateway.requests) == 1
+        assert another_gateway.requests == []
+        assert tries_left(session) == (3, 3)
+
+    def test_no_proxy_from_the_environment_stands_between(
+        self, driver_client, fake_gateway, monkeypatch
+    ):
+        monkeypatch.setenv("HTTP_PROXY", closed_port_url())
+        monkeypatch.setenv("http_proxy", closed_port_url())
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        session = online_session(driver_client.driver, fake_gateway.url)
+
+        response = open_barrier(driver_client, session)
+
+        assert response.status_code == 200, response.json()
+        assert len(fake_gateway.requests) == 1
