@@ -210,6 +210,22 @@ class BarrierGatewayForm(forms.ModelForm):
         model = BarrierGateway
         fields = ["secured_parking", "url", "credential", "is_enabled"]
 
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        # The stored credential was meant for the old host; sending it to the new one would
+        # hand it to whoever runs that host.
+        if (
+            self.instance.encrypted_credential
+            and "url" in self.changed_data
+            and not cleaned.get("credential")
+        ):
+            self.add_error(
+                "credential",
+                "The URL changed: enter the credential for the new URL (the stored one is "
+                "only ever sent to the URL it was entered for).",
+            )
+        return cleaned
+
 
 @admin.register(BarrierGateway)
 class BarrierGatewayAdmin(OperatorScopedAdmin):

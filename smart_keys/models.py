@@ -9,7 +9,11 @@ from django.db.models import F, Q
 from smart_keys.access_commands import BarrierKey
 from smart_keys.gateway_urls import validate_gateway_url
 from smart_keys.mac_addresses import CANONICAL_MAC_ADDRESS_REGEX, MACAddressField
-from smart_keys.secrets_at_rest import decrypt_secret, encrypt_secret
+from smart_keys.secrets_at_rest import (
+    decrypt_secret,
+    seal_credential,
+    unseal_credential,
+)
 
 
 class Direction(models.TextChoices):
@@ -184,14 +188,16 @@ class BarrierGateway(models.Model):
 
     @property
     def credential(self) -> str:
-        """The bearer token the gateway expects; stored encrypted."""
+        """The bearer token the gateway expects; stored encrypted together with the URL it
+        was entered for, and empty once the URL changed: it is never sent to another host."""
         if not self.encrypted_credential:
             return ""
-        return decrypt_secret(self.encrypted_credential).decode()
+        return unseal_credential(self.encrypted_credential, url=self.url)
 
     @credential.setter
     def credential(self, value: str) -> None:
-        self.encrypted_credential = encrypt_secret(value.encode()) if value else ""
+        """Set it after the URL: it is bound to the URL of the moment."""
+        self.encrypted_credential = seal_credential(value, url=self.url) if value else ""
 
 
 class AccessEvent(models.TextChoices):

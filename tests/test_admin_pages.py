@@ -15,7 +15,12 @@ from smart_keys.models import AccessLogEntry, AccessPoint, BarrierGateway, Parki
 from smart_keys.services import current_key_pair
 from tests.api import new_session
 from tests.back_office import add_url, change_url, changelist_url, listed
-from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
+from tests.factories import (
+    AccessPointFactory,
+    BarrierGatewayFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -412,3 +417,50 @@ class TestGatewayURLRules:
             gateway.full_clean()
 
         assert list(refused.value.message_dict) == ["url"]
+
+
+class TestGatewayCredentialFollowsTheURL:
+    """A credential is only ever sent to the URL it was entered for."""
+
+    @pytest.fixture
+    def gateway(self):
+        return BarrierGatewayFactory(url="https://8.8.8.8/open", credential="old-host-token")
+
+    def change(self, client, gateway, **fields):
+        data = {"secured_parking": gateway.secured_parking_id, "url": gateway.url}
+        data |= {"credential": "", "is_enabled": "on"} | fields
+        return client.post(change_url(gateway), data)
+
+    def test_changing_the_url_without_a_new_credential_is_a_form_error(
+        self, superuser_client, gateway
+    ):
+        response = self.change(superuser_client, gateway, url="https://8.8.4.4/open")
+
+        assert response.status_code == 200
+        assert list(response.context["adminform"].form.errors) == ["credential"]
+        gateway.refresh_from_db()
+        assert gateway.url == "https://8.8.8.8/open"
+        assert gateway.credential == "old-host-token"
+
+    def test_changing_the_url_with_a_new_credential_stores_both(self, superuser_client, gateway):
+        response = self.change(
+            superuser_client, gateway, url="https://8.8.4.4/open", credential="new-host-token"
+        )
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        gateway.refresh_from_db()
+        assert (gateway.url, gateway.credential) == ("https://8.8.4.4/open", "new-host-token")
+
+    def test_keeping_the_url_keeps_the_credential(self, superuser_client, gateway):
+        response = self.change(superuser_client, gateway, is_enabled="")
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        gateway.refresh_from_db()
+        assert gateway.credential == "old-host-token" and not gateway.is_enabled
+
+    def test_a_url_changed_outside_the_admin_drops_the_credential(self, gateway):
+        gateway.url = "https://8.8.4.4/open"
+        gateway.save()
+
+        gateway.refresh_from_db()
+        assert gateway.credential == ""

@@ -1,12 +1,18 @@
 """Migrations match the models, and indexes on tables that grow to millions of rows are
 built without locking out writes."""
 
+from importlib import import_module
 from io import StringIO
 from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
+
+from smart_keys.models import BarrierGateway
+from smart_keys.secrets_at_rest import encrypt_secret
+from tests.factories import BarrierGatewayFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +63,18 @@ def test_the_operation_is_concurrent_on_postgresql_only(vendor, options):
     operation.database_forwards("smart_keys", editor, state, to_state)
 
     assert editor.calls == [(operation.index.name, options)]
+
+
+def test_stored_gateway_credentials_are_bound_to_their_url():
+    migration = import_module("smart_keys.migrations.0006_gateway_credential_bound_to_url")
+    gateway = BarrierGatewayFactory(url="https://gateway.example.com/open", credential="")
+    BarrierGateway.objects.filter(pk=gateway.pk).update(
+        encrypted_credential=encrypt_secret(b"stored-before")
+    )
+
+    migration.bind_to_url(django_apps, None)
+
+    gateway.refresh_from_db()
+    assert gateway.credential == "stored-before"
+    gateway.url = "https://elsewhere.example.com/open"
+    assert gateway.credential == ""

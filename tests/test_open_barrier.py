@@ -420,6 +420,21 @@ class TestRefusals:
         assert tries_left(session) == (3, 3)
 
 
+class TestTheCredentialFollowsTheURL:
+    def test_after_the_url_changed_the_old_credential_is_not_sent_to_the_new_host(
+        self, driver_client, fake_gateway
+    ):
+        session = online_session(driver_client.driver, closed_port_url())
+        gateway = session.secured_parking.barrier_gateway
+        gateway.url = fake_gateway.url  # e.g. in a shell, past the admin's form
+        gateway.save()
+
+        open_barrier(driver_client, session)
+
+        [sent] = fake_gateway.requests
+        assert "Authorization" not in sent["headers"]
+
+
 class TestGatewayAddressRules:
     """At call time the gateway's host is resolved again and every address checked; a
     refused URL fails like a gateway that cannot be reached. The stored URLs below skip the
