@@ -5,12 +5,19 @@ fail, or not be there at all."""
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from parking.models import ParkingSession, State
 from smart_keys import gateway as gateway_client
@@ -523,3 +530,80 @@ class TestGatewayAddressRules:
 
         assert response.status_code == 200, response.json()
         assert len(fake_gateway.requests) == 1
+
+
+def self_signed_certificate(directory, host: str) -> tuple[str, str]:
+    """A certificate for ``host`` (its own CA) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_gateway(tmp_path):
+    """The fake gateway over TLS with a certificate for gateway.test, noting the SNI names."""
+    cert, key = self_signed_certificate(tmp_path, "gateway.test")
+    server = FakeGateway()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.server_names = []
+    context.sni_callback = lambda _socket, name, _context: server.server_names.append(name)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    server.ca_bundle = cert
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+class TestTheCheckedAddressOverTLS:
+    """The request goes to the checked address, while TLS names and verifies the gateway's
+    host: the certificate must be for the name in the URL, not for the address."""
+
+    def post(self, tls_gateway, host: str):
+        port = tls_gateway.server_address[1]
+        with requests.Session() as session:
+            session.mount("https://", gateway_client.PinnedHostAdapter(host))
+            return session.post(
+                f"https://127.0.0.1:{port}/open",
+                json={},
+                headers={"Host": f"{host}:{port}", "Idempotency-Key": "tls-test"},
+                verify=tls_gateway.ca_bundle,
+                timeout=READ_TIMEOUT * 3,
+            )
+
+    def test_the_gateways_name_is_sent_and_its_certificate_accepted(self, tls_gateway):
+        response = self.post(tls_gateway, "gateway.test")
+
+        assert response.status_code == 200
+        assert tls_gateway.server_names == ["gateway.test"]
+        assert tls_gateway.requests[0]["headers"]["Host"].startswith("gateway.test:")
+
+    def test_a_certificate_for_another_name_is_refused(self, tls_gateway):
+        with pytest.raises(requests.exceptions.SSLError):
+            self.post(tls_gateway, "elsewhere.test")
+
+        assert tls_gateway.requests == []
