@@ -203,7 +203,7 @@ class BarrierGatewayForm(forms.ModelForm):
         strip=True,
         widget=forms.PasswordInput(render_value=False),
         help_text="Bearer token the gateway expects; stored encrypted. Leave empty to keep "
-        "the stored one.",
+        "the stored one, unless the URL changes.",
     )
 
     class Meta:
