@@ -51,6 +51,7 @@ api-fuzz: install
 drills: install
 	$(BIN)/python scripts/fault_drills.py db-outage
 	$(BIN)/python scripts/fault_drills.py restarts
+	$(BIN)/python scripts/fault_drills.py redis-outage
 
 migrate: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput

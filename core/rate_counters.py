@@ -2,8 +2,9 @@
 when ``REDIS_URL`` is set, in the Django cache (process memory) otherwise.
 
 A rate limit must not take the API down with it: when Redis does not answer, requests
-are let through (and logged), and Redis is left alone for a few seconds, so a
-black-holed server does not add its timeout to every request.
+are let through (and logged), and Redis is left alone for half a second, so a
+black-holed server does not add its timeout to every request, and throttling works again
+within a second of Redis answering.
 """
 
 import logging
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "rate:"
 REDIS_TIMEOUT_SECONDS = 0.5
-PAUSE_AFTER_FAILURE_SECONDS = 5.0
+PAUSE_AFTER_FAILURE_SECONDS = 0.5
 
 # Atomic on the server: a counter never exists without its expiry.
 INCREMENT_SCRIPT = """
@@ -32,10 +33,13 @@ return count
 """
 
 _paused_until = 0.0
+# Bumped on every failure: each thread then drops its connection, which died with the
+# server, instead of finding out on its own first request after the pause.
+_failures = 0
 
 
 class _ThreadConnection(threading.local):
-    owner: tuple[int, str] | None = None
+    owner: tuple[int, str, int] | None = None
     client: redis.Redis | None = None
     increment: Script | None = None
 
@@ -48,13 +52,14 @@ def increment(key: str, ttl_seconds: int) -> int | None:
     count, or None when Redis cannot be reached."""
     if not settings.REDIS_URL:
         return _increment_in_cache(key, ttl_seconds)
-    global _paused_until
+    global _paused_until, _failures
     if time.monotonic() < _paused_until:
         return None
     try:
         return int(_increment_script()(keys=[KEY_PREFIX + key], args=[ttl_seconds]))
     except redis.RedisError:
         forget_connection()
+        _failures += 1
         _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
         logger.warning("rate limits: Redis did not answer; requests pass", exc_info=True)
         return None
@@ -87,7 +92,8 @@ def _increment_script() -> Script:
     # One EVALSHA on a connection of this thread's own is a single round trip with no pool
     # checkout; the cache API needs three commands and the pool for the same count, and
     # every API request counts (bench/results.md, variant throttle_script).
-    owner = (os.getpid(), settings.REDIS_URL)  # a forked worker must not share the socket
+    # A forked worker must not share the socket; after a failure nobody keeps theirs.
+    owner = (os.getpid(), settings.REDIS_URL, _failures)
     if _connection.owner != owner or _connection.increment is None:
         forget_connection()
         client = redis.Redis.from_url(

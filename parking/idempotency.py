@@ -1,8 +1,13 @@
-"""``Idempotency-Key`` for session starts: a retry replays the first answer.
+"""``Idempotency-Key`` on the driver's POSTs: a retry replays the first answer.
 
-The record is written in the same transaction as the session it describes, so it exists
-exactly when the session does. A concurrent retry blocks on the record's unique index
-until the first request commits, then replays its answer."""
+For a session start (``run_once``) the record is written in the same transaction as the
+session it describes, so it exists exactly when the session does. A concurrent retry
+blocks on the record's unique index until the first request commits, then replays its
+answer.
+
+A barrier opening (``run_until_answered``) has its effect outside the database, at the
+gateway, which cannot be rolled back: the record is committed first and keeps its
+``request_id`` through failures, so every retry asks the gateway under the same id."""
 
 import hashlib
 import json
@@ -74,6 +79,40 @@ def run_once(
     record.response_status = response.status
     record.response_body = response.body
     record.save(update_fields=["response_status", "response_body"])
+    return response
+
+
+def run_until_answered(
+    *,
+    driver: User,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    produce: Callable[[str], StoredResponse],
+) -> StoredResponse:
+    """Run ``produce(request_id)`` until it returns an answer, which is then replayed.
+
+    ``request_id`` is the same for every request with ``key``: when ``produce`` raised (the
+    gateway's answer was lost), the retry passes the same id on, and the gateway, which
+    acts once per id, does not open twice. Two retries at once both reach the gateway,
+    under that one id."""
+    with transaction.atomic():
+        record, created = IdempotencyRecord.objects.get_or_create(
+            driver=driver,
+            key=key,
+            defaults={
+                "request_fingerprint": fingerprint,
+                "response_status": 0,
+                "response_body": {},
+                "created_at": now,
+            },
+        )
+    if not created and (record.response_status or record.request_fingerprint != fingerprint):
+        return _replay(record, fingerprint)
+    response = produce(str(record.request_id))
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        response_status=response.status, response_body=response.body
+    )
     return response
 
 

@@ -1,3 +1,4 @@
+import uuid
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Self
@@ -411,6 +412,9 @@ class IdempotencyRecord(models.Model):
     request_fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
+    # What the request passes on to another system (a barrier gateway's request id), so a
+    # retry after a failure asks it again under the same id and it acts once.
+    request_id = models.UUIDField(default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

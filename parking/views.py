@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -23,6 +24,7 @@ from parking.idempotency import (
     StoredResponse,
     request_fingerprint,
     run_once,
+    run_until_answered,
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
@@ -101,19 +103,31 @@ class ParkingSessionsView(APIView):
             )
             return StoredResponse(status.HTTP_201_CREATED, session_body(session, now))
 
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            response = start()
-        else:
-            response = run_once(
-                driver=request.user,
-                key=_valid_idempotency_key(key),
-                fingerprint=request_fingerprint(request.path, request.data),
-                now=now,
-                produce=start,
-            )
-        headers = {"Idempotent-Replayed": "true"} if response.replayed else {}
-        return Response(response.body, status=response.status, headers=headers)
+        return idempotent_response(request, now, start, run=run_once)
+
+
+def idempotent_response(
+    request: AuthenticatedRequest,
+    now: datetime,
+    produce: Callable[..., StoredResponse],
+    *,
+    run: Callable[..., StoredResponse],
+) -> Response:
+    """``produce``'s answer; with an ``Idempotency-Key``, through ``run`` (parking.idempotency),
+    so that a retry replays it."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        response = produce()
+    else:
+        response = run(
+            driver=request.user,
+            key=_valid_idempotency_key(key),
+            fingerprint=request_fingerprint(request.path, request.data),
+            now=now,
+            produce=produce,
+        )
+    headers = {"Idempotent-Replayed": "true"} if response.replayed else {}
+    return Response(response.body, status=response.status, headers=headers)
 
 
 def _valid_idempotency_key(key: str) -> str:
@@ -194,9 +208,11 @@ class OpenBarrierView(APIView):
         "(`barrier_gateway_error`, `barrier_gateway_unreachable`) or 504 "
         "(`barrier_gateway_timeout`) when it did not; the try is then not spent.",
         request=OpenBarrierSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             200: ParkingSessionBodySerializer,
             409: ErrorResponse409Serializer,
+            422: ErrorResponse422Serializer,
             502: OpenApiResponse(
                 ErrorResponse503Serializer,
                 description="The gateway answered an error or could not be reached.",
@@ -216,12 +232,19 @@ class OpenBarrierView(APIView):
         )
         serializer.is_valid(raise_exception=True)
         now = timezone.now()
-        session = barriers.open_barrier(
-            session=session,
-            access_point=serializer.validated_data.get("access_point_id"),
-            now=now,
-        )
-        return Response(session_body(session, now))
+
+        def open_it(request_id: str | None = None) -> StoredResponse:
+            opened = barriers.open_barrier(
+                session=session,
+                access_point=serializer.validated_data.get("access_point_id"),
+                now=now,
+                request_id=request_id,
+            )
+            return StoredResponse(status.HTTP_200_OK, session_body(opened, now))
+
+        # The gateway's opening cannot be rolled back: a retry must reach it under the same
+        # request id, whatever became of the first attempt.
+        return idempotent_response(request, now, open_it, run=run_until_answered)
 
 
 class SecuredParkingsView(APIView):

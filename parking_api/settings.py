@@ -309,6 +309,12 @@ ACCESS_COMMAND_KEY_ENCRYPTION_KEY = env.list("ACCESS_COMMAND_KEY_ENCRYPTION_KEY"
 BARRIER_GATEWAY_CONNECT_TIMEOUT = env.float("BARRIER_GATEWAY_CONNECT_TIMEOUT_SECONDS", default=2.0)
 BARRIER_GATEWAY_READ_TIMEOUT = env.float("BARRIER_GATEWAY_READ_TIMEOUT_SECONDS", default=5.0)
 BARRIER_GATEWAY_ATTEMPTS = env.int("BARRIER_GATEWAY_ATTEMPTS", default=2)
+# Gateways are https on public addresses (smart_keys.gateway_urls); tests and local
+# development (DJANGO_DEBUG on) run theirs on loopback over http.
+BARRIER_GATEWAY_ALLOW_HTTP = env.bool("BARRIER_GATEWAY_ALLOW_HTTP", default=DEBUG)
+BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS = env.bool(
+    "BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS", default=DEBUG
+)
 
 # One JSON object per line on stderr: request lines (parking_api.requests) carry the
 # request id, method, path, status, duration and driver id, never headers or bodies.

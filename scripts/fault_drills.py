@@ -2,11 +2,13 @@
 
     python scripts/fault_drills.py db-outage   # stop PostgreSQL mid-load, start it again
     python scripts/fault_drills.py restarts    # SIGHUP twice, then SIGTERM, mid-load
+    python scripts/fault_drills.py redis-outage  # stop the throttle's Redis, start it again
 
 Each drill creates its own database (``parking_drill``), serves the app with the project's
 gunicorn.conf.py (2 sync workers, DEBUG off), drives it from threads, and prints what it
 counted. It exits non-zero when an invariant breaks: a 5xx other than 503, a lost or
-duplicated session, an accepted request without an answer, or no recovery.
+duplicated session, an accepted request without an answer, or no recovery (for Redis:
+the rate limit not working again within a second of Redis answering).
 
 The drills run against a PostgreSQL cluster of their own ("drill", port 5433, created on
 first use with Debian's pg_createcluster, stopped when the drill ends), so stopping it
@@ -32,7 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "parking_drill"
 PG_CLUSTER = "drill"
 PG_PORT = 5433
-DATABASE_URL = f"postgres://postgres@127.0.0.1:{PG_PORT}/{DATABASE}"
+# The redis-outage drill stops no PostgreSQL: it uses the local server, in a database of
+# its own.
+REDIS_DRILL_PG = (5432, "parking_drill_redis")
 GUNICORN_LOG = open(os.environ.get("DRILL_GUNICORN_LOG", os.devnull), "a")  # noqa: SIM115
 DRILL_CONFIG = ROOT / "scripts" / "drill_gunicorn.conf.py"
 ACCEPTED_LOG = Path("/tmp/parking_drill_accepted.log")
@@ -76,27 +80,29 @@ def ensure_drill_cluster() -> None:
         time.sleep(0.2)
 
 
-def app_environment() -> dict[str, str]:
+def app_environment(pg: tuple[int, str] = (PG_PORT, DATABASE)) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "fault-drill-secret-key-not-for-production-use-0123456789",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": DATABASE_URL,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg[0]}/{pg[1]}",
         "API_THROTTLE_DRIVER_RATE": "100000/min",
         "DJANGO_LOG_LEVEL": "WARNING",
         "DRILL_ACCEPTED_LOG": str(ACCEPTED_LOG),
     }
 
 
-def prepare_database() -> list[tuple[int, str]]:
+def prepare_database(pg: tuple[int, str] = (PG_PORT, DATABASE)) -> list[tuple[int, str]]:
     """A fresh database with drivers, their tokens and a big parking; returns (id, token)."""
-    env = app_environment()
+    env = app_environment(pg)
     ACCEPTED_LOG.write_text("")
-    ensure_drill_cluster()
-    server = ["-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres"]
-    subprocess.run(["dropdb", *server, "--if-exists", DATABASE], check=True)
-    subprocess.run(["createdb", *server, DATABASE], check=True)
+    port, database = pg
+    if port == PG_PORT:
+        ensure_drill_cluster()
+    server = ["-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+    subprocess.run(["dropdb", *server, "--if-exists", database], check=True)
+    subprocess.run(["createdb", *server, database], check=True)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], check=True, env=env)
     script = f"""
@@ -140,7 +146,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int) -> subprocess.Popen:
+def start_gunicorn(port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "parking_api.wsgi",
@@ -152,7 +158,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        env=app_environment(),
+        env=env or app_environment(),
         stdout=subprocess.DEVNULL,
         stderr=GUNICORN_LOG,
         start_new_session=True,
@@ -490,12 +496,116 @@ def restarts_drill() -> bool:
     )  # fmt: skip
 
 
+REDIS_DRILL_RATE = 20  # per minute, for the one driver the redis-outage drill sends as
+
+
+class DrillRedis:
+    """A redis-server of the drill's own on a spare port, so stopping it disturbs nothing."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        """Starts it; returns when it first answered a PING."""
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        while not self.answers():
+            time.sleep(0.005)
+        return time.monotonic()
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+            self.process = None
+
+
+def throttled_load(port: int, token: str, stop: threading.Event, answers: list) -> None:
+    while not stop.is_set():
+        answers.append(call(port, "GET", "/api/car_driver/parking_sessions/current", token))
+
+
+def redis_outage_drill() -> bool:
+    """One driver over its rate limit, from 4 threads; Redis is stopped for 5 s, then
+    started again (empty, so the driver's count starts over)."""
+    _, drivers = prepare_database(REDIS_DRILL_PG)
+    redis_server = DrillRedis()
+    redis_server.start()
+    port = free_port()
+    env = {**app_environment(REDIS_DRILL_PG), "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+           "API_THROTTLE_DRIVER_RATE": f"{REDIS_DRILL_RATE}/min"}  # fmt: skip
+    server = start_gunicorn(port, env)
+    stop = threading.Event()
+    answers: list[Answer] = []
+    threads = [threading.Thread(target=throttled_load, args=(port, drivers[0][1], stop, answers))
+               for _ in range(4)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(3)
+        redis_server.stop()
+        stopped_at = time.monotonic()
+        time.sleep(5)
+        restarting_at = time.monotonic()
+        answering_at = redis_server.start()
+        time.sleep(5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        redis_server.stop()
+    before = summarize(answers, 0, stopped_at)
+    during = summarize(answers, stopped_at, restarting_at)
+    after = [a for a in answers if a.started >= answering_at]
+    first_429 = next((a for a in sorted(after, key=lambda a: a.started) if a.status == 429), None)
+    recovery = first_429.started + first_429.elapsed - answering_at if first_429 else None
+    limit_from = first_429.started if first_429 else float("inf")
+    passed_before_limit = sum(1 for a in after if a.started < limit_from and a.status != 429)
+    slowest = max((a.elapsed for a in answers if stopped_at <= a.started < restarting_at),
+                  default=0)  # fmt: skip
+    server_errors = sum(n for status, n in (before + during + summarize(after, 0)).items()
+                        if isinstance(status, int) and status >= 500)  # fmt: skip
+    report = {
+        "rate limit": f"{REDIS_DRILL_RATE}/min",
+        "before outage": dict(before),
+        "during outage (Redis down, 5 s)": dict(during),
+        "slowest answer during outage (s)": round(slowest, 3),
+        "from Redis answering on": dict(summarize(after, 0)),
+        # The counter starts over on the empty Redis, so the limit lets REDIS_DRILL_RATE
+        # through by itself (twice that when a new minute starts meanwhile).
+        "let through from Redis answering to the first 429": passed_before_limit,
+        "seconds from Redis answering to the first 429": round(recovery, 3) if recovery else None,
+        "5xx": server_errors,
+    }
+    print(json.dumps(report, indent=2))
+    return (
+        server_errors == 0 and recovery is not None and recovery < 1
+        and before.get(429, 0) > 0 and during.get(404, 0) > 0 and during.get(429, 0) == 0
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("drill", choices=["db-outage", "restarts"])
+    drills = {"db-outage": db_outage_drill, "restarts": restarts_drill,
+              "redis-outage": redis_outage_drill}  # fmt: skip
+    parser.add_argument("drill", choices=list(drills))
     drill = parser.parse_args().drill
     try:
-        ok = db_outage_drill() if drill == "db-outage" else restarts_drill()
+        ok = drills[drill]()
     finally:
         # The drills' own cluster is started on demand; leave nothing running behind.
         if pg_answers():

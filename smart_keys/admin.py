@@ -307,19 +307,35 @@ class BarrierGatewayForm(forms.ModelForm):
         label="URL",
         max_length=500,
         assume_scheme="https",
-        help_text="Open requests are POSTed here.",
+        help_text="Open requests are POSTed here: https, on a public address.",
     )
     credential = forms.CharField(
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False),
         help_text="Bearer token the gateway expects; stored encrypted. Leave empty to keep "
-        "the stored one.",
+        "the stored one, unless the URL changes.",
     )
 
     class Meta:
         model = BarrierGateway
         fields = ["secured_parking", "url", "credential", "is_enabled"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        # The stored credential was meant for the old host; sending it to the new one would
+        # hand it to whoever runs that host.
+        if (
+            self.instance.encrypted_credential
+            and "url" in self.changed_data
+            and not cleaned.get("credential")
+        ):
+            self.add_error(
+                "credential",
+                "The URL changed: enter the credential for the new URL (the stored one is "
+                "only ever sent to the URL it was entered for).",
+            )
+        return cleaned
 
 
 @admin.register(BarrierGateway)

@@ -3,6 +3,9 @@
 The contract a gateway implements is in ``docs/barrier-gateway.md``. Every request carries a
 request id (body and ``Idempotency-Key`` header) that the gateway uses to open at most once
 per id, so a retry after a lost answer cannot open the barrier twice.
+
+Every request goes to an address checked by smart_keys.gateway_urls just before, and to
+no other: no redirect is followed and no proxy from the environment is used.
 """
 
 import logging
@@ -11,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 
 from smart_keys.exceptions import (
     BarrierGatewayError,
@@ -18,12 +22,32 @@ from smart_keys.exceptions import (
     BarrierGatewayTimeout,
     BarrierGatewayUnreachable,
 )
+from smart_keys.gateway_urls import GatewayTarget, GatewayURLRefused, resolve_gateway_url
 from smart_keys.models import BarrierGateway
 
 logger = logging.getLogger(__name__)
 
 RETRY_PAUSE_SECONDS = 0.2
 USER_AGENT = "secured-parking-backend/1"
+
+
+class GatewayAddressRefused(requests.ConnectionError):
+    """The gateway's URL breaks the rules now (its host may resolve elsewhere than when it
+    was saved): no request is sent, and the driver is told the gateway cannot be reached."""
+
+
+class PinnedHostAdapter(HTTPAdapter):
+    """Connects to the checked address in the URL while TLS checks the certificate against,
+    and names in SNI, the gateway's host name."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        kwargs["server_hostname"] = self.host
+        kwargs["assert_hostname"] = self.host
+        super().init_poolmanager(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -78,18 +102,44 @@ def request_barrier_open(*, gateway: BarrierGateway, request: OpenRequest) -> No
 
 
 def _post(gateway: BarrierGateway, request: OpenRequest) -> requests.Response:
-    headers = {"Idempotency-Key": request.request_id, "User-Agent": USER_AGENT}
+    try:
+        target = resolve_gateway_url(gateway.url)
+    except GatewayURLRefused as refusal:
+        logger.warning(
+            "Barrier gateway URL refused: %s",
+            refusal,
+            extra={"request_id": request.request_id, "gateway_id": gateway.pk},
+        )
+        raise GatewayAddressRefused(str(refusal)) from refusal
+    headers = {
+        "Host": target.parts.netloc.rpartition("@")[2],
+        "Idempotency-Key": request.request_id,
+        "User-Agent": USER_AGENT,
+    }
     credential = gateway.credential
     if credential:
         headers["Authorization"] = f"Bearer {credential}"
-    return requests.post(
-        gateway.url,
-        json={**asdict(request), "access_points": list(request.access_points)},
-        headers=headers,
-        timeout=(settings.BARRIER_GATEWAY_CONNECT_TIMEOUT, settings.BARRIER_GATEWAY_READ_TIMEOUT),
-        # A redirect would re-send the open request somewhere nobody configured.
-        allow_redirects=False,
-    )
+    with requests.Session() as session:
+        session.trust_env = False  # a proxy would connect wherever it resolves the host
+        session.mount("https://", PinnedHostAdapter(target.host))
+        return session.post(
+            _url_at_checked_address(target),
+            json={**asdict(request), "access_points": list(request.access_points)},
+            headers=headers,
+            timeout=(
+                settings.BARRIER_GATEWAY_CONNECT_TIMEOUT,
+                settings.BARRIER_GATEWAY_READ_TIMEOUT,
+            ),
+            # A redirect would re-send the open request somewhere nobody configured.
+            allow_redirects=False,
+        )
+
+
+def _url_at_checked_address(target: GatewayTarget) -> str:
+    address = str(target.address)
+    if target.address.version == 6:
+        address = f"[{address}]"
+    return target.parts._replace(netloc=f"{address}:{target.port}").geturl()
 
 
 def _ensure_opened(response: requests.Response) -> None:

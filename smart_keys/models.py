@@ -7,8 +7,13 @@ from django.db import models
 from django.db.models import F, Q
 
 from smart_keys.access_commands import BarrierKey
+from smart_keys.gateway_urls import validate_gateway_url
 from smart_keys.mac_addresses import CANONICAL_MAC_ADDRESS_REGEX, MACAddressField
-from smart_keys.secrets_at_rest import decrypt_secret, encrypt_secret
+from smart_keys.secrets_at_rest import (
+    decrypt_secret,
+    seal_credential,
+    unseal_credential,
+)
 
 
 class Direction(models.TextChoices):
@@ -214,7 +219,12 @@ class BarrierGateway(models.Model):
     secured_parking = models.OneToOneField(
         "parking.SecuredParking", on_delete=models.CASCADE, related_name="barrier_gateway"
     )
-    url = models.URLField("URL", max_length=500, help_text="Open requests are POSTed here.")
+    url = models.URLField(
+        "URL",
+        max_length=500,
+        validators=[validate_gateway_url],
+        help_text="Open requests are POSTed here: https, on a public address.",
+    )
     encrypted_credential = models.TextField(blank=True, editable=False)
     is_enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -225,14 +235,16 @@ class BarrierGateway(models.Model):
 
     @property
     def credential(self) -> str:
-        """The bearer token the gateway expects; stored encrypted."""
+        """The bearer token the gateway expects; stored encrypted together with the URL it
+        was entered for, and empty once the URL changed: it is never sent to another host."""
         if not self.encrypted_credential:
             return ""
-        return decrypt_secret(self.encrypted_credential).decode()
+        return unseal_credential(self.encrypted_credential, url=self.url)
 
     @credential.setter
     def credential(self, value: str) -> None:
-        self.encrypted_credential = encrypt_secret(value.encode()) if value else ""
+        """Set it after the URL: it is bound to the URL of the moment."""
+        self.encrypted_credential = seal_credential(value, url=self.url) if value else ""
 
 
 class AccessEvent(models.TextChoices):

@@ -8,6 +8,7 @@ when it is unset.
 """
 
 import base64
+import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -31,6 +32,17 @@ def decrypt_secret(token: str) -> bytes:
             "(or SECRET_KEY, when that is unset) changed. Put the old value back as a second "
             "comma-separated entry, or rotate the parking's key pair."
         ) from None
+
+
+def seal_credential(credential: str, *, url: str) -> str:
+    """A gateway credential encrypted together with the URL it may be sent to."""
+    return encrypt_secret(json.dumps({"url": url, "credential": credential}).encode())
+
+
+def unseal_credential(token: str, *, url: str) -> str:
+    """The credential sealed with ``url``; empty when it was sealed with another URL."""
+    sealed = json.loads(decrypt_secret(token))
+    return str(sealed["credential"]) if sealed["url"] == url else ""
 
 
 def _fernet() -> MultiFernet:

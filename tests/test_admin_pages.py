@@ -6,6 +6,7 @@ behaviour at scale have files of their own (test_admin_*)."""
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,7 +22,12 @@ from smart_keys.models import (
 from smart_keys.services import current_key_pair, rotate_parking_key_pair
 from tests.api import new_session
 from tests.back_office import add_url, change_url, changelist_url, listed
-from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
+from tests.factories import (
+    AccessPointFactory,
+    BarrierGatewayFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -432,3 +438,112 @@ class TestSmartKeyPages:
         )
         gateway.refresh_from_db()
         assert gateway.credential == "s3cret-token" and not gateway.is_enabled
+
+
+class TestGatewayURLRules:
+    """Operators may only save an https gateway URL on a public address (the tests' own
+    settings allow loopback over http, so each test turns the rules back on)."""
+
+    @pytest.fixture(autouse=True)
+    def production_rules(self, settings):
+        settings.BARRIER_GATEWAY_ALLOW_HTTP = False
+        settings.BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS = False
+
+    def save(self, client, url: str, parking=None):
+        parking = parking or SecuredParkingFactory(is_online=True)
+        return client.post(
+            add_url(BarrierGateway),
+            {"secured_parking": parking.pk, "url": url, "credential": "tok", "is_enabled": "on"},
+        )
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://127.0.0.1:6379/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://localhost:5432/",
+            "https://127.0.0.1:6379/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://localhost:5432/",
+            "https://10.0.0.7/open",
+            "https://172.16.5.4/open",
+            "https://192.168.1.20/open",
+            "https://[::1]/open",
+            "https://[fe80::1]/open",
+            "https://[::ffff:10.0.0.1]/open",
+            "https://224.0.0.251/open",
+            "https://240.0.0.1/open",
+            "https://0.0.0.0/open",
+            "https://100.64.0.1/open",
+            "http://gateway.example.com/open",
+        ],
+    )
+    def test_a_url_off_the_internet_or_without_https_is_a_form_error(self, superuser_client, url):
+        response = self.save(superuser_client, url)
+
+        assert response.status_code == 200
+        assert list(response.context["adminform"].form.errors) == ["url"]
+        assert not BarrierGateway.objects.exists()
+
+    def test_a_public_https_url_is_saved(self, superuser_client):
+        response = self.save(superuser_client, "https://8.8.8.8/open")
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        assert BarrierGateway.objects.get().url == "https://8.8.8.8/open"
+
+    def test_the_model_refuses_it_too(self):
+        gateway = BarrierGateway(
+            secured_parking=SecuredParkingFactory(), url="https://127.0.0.1/open"
+        )
+
+        with pytest.raises(ValidationError) as refused:
+            gateway.full_clean()
+
+        assert list(refused.value.message_dict) == ["url"]
+
+
+class TestGatewayCredentialFollowsTheURL:
+    """A credential is only ever sent to the URL it was entered for."""
+
+    @pytest.fixture
+    def gateway(self):
+        return BarrierGatewayFactory(url="https://8.8.8.8/open", credential="old-host-token")
+
+    def change(self, client, gateway, **fields):
+        data = {"secured_parking": gateway.secured_parking_id, "url": gateway.url}
+        data |= {"credential": "", "is_enabled": "on"} | fields
+        return client.post(change_url(gateway), data)
+
+    def test_changing_the_url_without_a_new_credential_is_a_form_error(
+        self, superuser_client, gateway
+    ):
+        response = self.change(superuser_client, gateway, url="https://8.8.4.4/open")
+
+        assert response.status_code == 200
+        assert list(response.context["adminform"].form.errors) == ["credential"]
+        gateway.refresh_from_db()
+        assert gateway.url == "https://8.8.8.8/open"
+        assert gateway.credential == "old-host-token"
+
+    def test_changing_the_url_with_a_new_credential_stores_both(self, superuser_client, gateway):
+        response = self.change(
+            superuser_client, gateway, url="https://8.8.4.4/open", credential="new-host-token"
+        )
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        gateway.refresh_from_db()
+        assert (gateway.url, gateway.credential) == ("https://8.8.4.4/open", "new-host-token")
+
+    def test_keeping_the_url_keeps_the_credential(self, superuser_client, gateway):
+        response = self.change(superuser_client, gateway, is_enabled="")
+
+        assert response.status_code == 302, response.content.decode()[:2000]
+        gateway.refresh_from_db()
+        assert gateway.credential == "old-host-token" and not gateway.is_enabled
+
+    def test_a_url_changed_outside_the_admin_drops_the_credential(self, gateway):
+        gateway.url = "https://8.8.4.4/open"
+        gateway.save()
+
+        gateway.refresh_from_db()
+        assert gateway.credential == ""

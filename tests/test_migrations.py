@@ -2,18 +2,21 @@
 without locking out writes, and data migrations carry existing rows over."""
 
 from datetime import timedelta
+from importlib import import_module
 from io import StringIO
 from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
-from smart_keys.models import KeyPairState, ParkingKeyPair
-from tests.factories import SecuredParkingFactory
+from smart_keys.models import BarrierGateway, KeyPairState, ParkingKeyPair
+from smart_keys.secrets_at_rest import encrypt_secret
+from tests.factories import BarrierGatewayFactory, SecuredParkingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +90,18 @@ def test_existing_key_pairs_get_their_state_and_sign_from_their_creation():
         (KeyPairState.RETIRED, now - timedelta(days=1)),
         (KeyPairState.CURRENT, now),
     ]
+
+
+def test_stored_gateway_credentials_are_bound_to_their_url():
+    migration = import_module("smart_keys.migrations.0008_gateway_credential_bound_to_url")
+    gateway = BarrierGatewayFactory(url="https://gateway.example.com/open", credential="")
+    BarrierGateway.objects.filter(pk=gateway.pk).update(
+        encrypted_credential=encrypt_secret(b"stored-before")
+    )
+
+    migration.bind_to_url(django_apps, None)
+
+    gateway.refresh_from_db()
+    assert gateway.credential == "stored-before"
+    gateway.url = "https://elsewhere.example.com/open"
+    assert gateway.credential == ""

@@ -2,7 +2,11 @@
 Redis is down (core.rate_counters)."""
 
 import logging
+import socket
+import subprocess
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -127,3 +131,75 @@ def test_without_redis_the_counters_live_in_the_django_cache(settings, driver_cl
 
     assert statuses == [404, 429]
     assert error_codes(driver_client.get(CURRENT_URL)) == ["throttled"]
+
+
+class RestartableRedis:
+    """A redis-server of the test's own on a spare loopback port, stopped and started at will."""
+
+    def __init__(self, tmp_path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.directory = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> float:
+        """Starts the server; returns the moment it first answered."""
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        probe = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
+        while True:
+            try:
+                probe.ping()
+                return time.monotonic()
+            except redis.RedisError:
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def restartable_redis(tmp_path, settings):
+    server = RestartableRedis(tmp_path)
+    server.start()
+    settings.REDIS_URL = server.url
+    yield server
+    server.stop()
+
+
+def count_on_every_thread(pool: ThreadPoolExecutor, threads: int) -> list[int | None]:
+    # The barrier holds each task until all are running: one task per worker thread, each
+    # on that thread's own connection, as in a gthread worker.
+    barrier = threading.Barrier(threads)
+
+    def count() -> int | None:
+        barrier.wait()
+        return rate_counters.increment("recovery", ttl_seconds=60)
+
+    return list(pool.map(lambda _: count(), range(threads)))
+
+
+def test_counting_works_again_within_a_second_of_redis_answering(restartable_redis):
+    threads = 4
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        assert sorted(count_on_every_thread(pool, threads)) == [1, 2, 3, 4]
+        restartable_redis.stop()
+        # Requests pass; the first thread to fail pauses Redis for all, so the others never
+        # find out on their own that their connections died with the server.
+        assert count_on_every_thread(pool, threads) == [None] * threads
+
+        answering_since = restartable_redis.start()
+        while None in count_on_every_thread(pool, threads):
+            assert time.monotonic() - answering_since < 1.0, "counting did not recover"
+            time.sleep(0.02)

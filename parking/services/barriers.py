@@ -32,10 +32,17 @@ WRONG_STATE = {
 
 
 def open_barrier(
-    *, session: ParkingSession, access_point: AccessPoint | None, now: datetime
+    *,
+    session: ParkingSession,
+    access_point: AccessPoint | None,
+    now: datetime,
+    request_id: str | None = None,
 ) -> ParkingSession:
     """Spend a try (entrance or exit, by the session's state) and have the parking's
     barrier gateway open the barrier (``access_point``, or the key's barriers).
+
+    ``request_id`` is what the gateway opens once for: the app's retry of an opening whose
+    answer was lost passes the first one's (parking.idempotency), a new one otherwise.
 
     The gateway is called after the try's transaction committed, so a slow gateway holds no
     row lock; when it does not confirm, the try is given back and the failure raised."""
@@ -53,7 +60,9 @@ def open_barrier(
         )
 
     try:
-        gateway, request = _spend_try_for_open_request(session, access_point, direction, now)
+        gateway, request = _spend_try_for_open_request(
+            session, access_point, direction, now, request_id or str(uuid.uuid4())
+        )
     except DomainError as refusal:
         log(AccessResult.REFUSED, refusal.message)
         raise
@@ -72,7 +81,11 @@ def open_barrier(
 
 @transaction.atomic
 def _spend_try_for_open_request(
-    session: ParkingSession, access_point: AccessPoint | None, direction: Direction, now: datetime
+    session: ParkingSession,
+    access_point: AccessPoint | None,
+    direction: Direction,
+    now: datetime,
+    request_id: str,
 ) -> tuple[BarrierGateway, OpenRequest]:
     gateway = BarrierGateway.objects.filter(
         secured_parking_id=session.secured_parking_id, is_enabled=True
@@ -84,7 +97,7 @@ def _spend_try_for_open_request(
     spend_try_of(session, now, direction=direction, wrong_state=WRONG_STATE[direction])
     access_points = [access_point] if access_point else session.smart_key.access_points.all()
     return gateway, OpenRequest(
-        request_id=str(uuid.uuid4()),
+        request_id=request_id,
         secured_parking_id=session.secured_parking_id,
         parking_session_id=session.pk,
         smart_key_id=session.smart_key_id,
