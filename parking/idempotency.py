@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -36,7 +37,7 @@ class InvalidIdempotencyKey(Exception):
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
-    body: dict
+    body: dict[str, Any]
     replayed: bool = False
 
 

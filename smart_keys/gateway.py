@@ -11,6 +11,7 @@ no other: no redirect is followed and no proxy from the environment is used.
 import logging
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -44,7 +45,7 @@ class PinnedHostAdapter(HTTPAdapter):
         self.host = host
         super().__init__()
 
-    def init_poolmanager(self, *args, **kwargs) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["server_hostname"] = self.host
         kwargs["assert_hostname"] = self.host
         super().init_poolmanager(*args, **kwargs)
