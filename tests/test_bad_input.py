@@ -171,6 +171,29 @@ class TestStartingASession:
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
+        "raw",
+        [
+            pytest.param('{"secured_parking_id": "junk", "secured_parking_id": %d}', id="top"),
+            pytest.param('{"secured_parking_id": %d, "secured_parking_id": %d}', id="same-value"),
+            pytest.param('{"secured_parking_id": %d, "x": {"a": 1, "a": 2}}', id="nested"),
+            pytest.param('{"secured_parking_id": %d, "x": [{"a": 1, "a": 1}]}', id="in-a-list"),
+        ],
+    )
+    def test_a_key_given_twice_is_400_saying_so(self, driver_client, raw):
+        parking = SecuredParkingFactory()
+        before = stored_rows()
+
+        body = raw.replace("%d", str(parking.pk))
+        response = driver_client.post(
+            SESSIONS_URL, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+
+        assert response.status_code == 400, response.content
+        assert error_codes(response) == ["parse_error"]
+        assert "duplicate key" in error_detail(response)
+        assert stored_rows() == before
+
+    @pytest.mark.parametrize(
         "body",
         [
             pytest.param(lambda pk: [{"secured_parking_id": pk}], id="list-of-a-good-body"),
