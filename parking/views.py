@@ -108,7 +108,7 @@ class ParkingSessionsView(APIView):
             response = run_once(
                 driver=request.user,
                 key=_valid_idempotency_key(key),
-                fingerprint=request_fingerprint(request.path, request.data),
+                fingerprint=request_fingerprint(request.path_info, request.data),
                 now=now,
                 produce=start,
             )

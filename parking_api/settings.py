@@ -170,6 +170,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "driver": env.str("API_THROTTLE_DRIVER_RATE", default="600/min"),
         "sign_in": env.str("API_THROTTLE_SIGN_IN_RATE", default="10/min"),
+        "sign_in_account": env.str("API_THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/min"),
     },
     # Proxies in front of the app that append to X-Forwarded-For (0: clients connect directly).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
