@@ -31,3 +31,10 @@ accesslog = None
 errorlog = "-"
 # The TLS-terminating proxy's address, whose X-Forwarded-* headers are trusted.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# None of its other headers: the app is served at the root, so it needs no SCRIPT_NAME or
+# PATH_INFO from the proxy, and gunicorn's default would take them from whatever the proxy
+# passes on, a client's own header included.
+forwarder_headers = ""
+# Above the front proxy's limits (README, "Deployment"), so an over-long request line is
+# refused there, with the proxy's JSON error page, and never by gunicorn's HTML one.
+limit_request_line = 8190
