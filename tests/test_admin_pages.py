@@ -6,6 +6,7 @@ behaviour at scale have files of their own (test_admin_*)."""
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,7 +15,12 @@ from smart_keys.models import AccessLogEntry, AccessPoint, BarrierGateway, Parki
 from smart_keys.services import current_key_pair
 from tests.api import new_session
 from tests.back_office import add_url, change_url, changelist_url, listed
-from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
+from tests.factories import (
+    AccessPointFactory,
+    MobileApplicationFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -349,3 +355,24 @@ class TestSmartKeyPages:
         )
         gateway.refresh_from_db()
         assert gateway.credential == "s3cret-token" and not gateway.is_enabled
+
+
+def view_on_site_url(obj) -> str:
+    return reverse("admin:view_on_site", args=[ContentType.objects.get_for_model(obj).pk, obj.pk])
+
+
+def test_view_on_site_of_an_oauth_application_is_404(superuser_client):
+    # DOT's Application links to DOT's management pages, which this site does not serve.
+    application = MobileApplicationFactory()
+    superuser_client.raise_request_exception = False
+
+    response = superuser_client.get(view_on_site_url(application))
+
+    assert response.status_code == 404
+
+
+def test_view_on_site_still_asks_for_staff(client):
+    response = client.get(view_on_site_url(MobileApplicationFactory()))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
