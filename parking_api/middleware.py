@@ -55,6 +55,20 @@ class RequestIdAndLogMiddleware:
         return response
 
 
+class AllowedHostMiddleware:
+    """A Host header ``ALLOWED_HOSTS`` does not list is a 400 on every path (JSON under the
+    API, through the 400 handler), before anything answers or builds a URL from it. Django
+    checks the host only where something asks for it (CommonMiddleware, absolute URLs), so
+    without this the answer depended on which code happened to run first."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.get_host()  # raises DisallowedHost
+        return self.get_response(request)
+
+
 class BodySizeLimitMiddleware:
     """Refuses request bodies over ``API_MAX_BODY_BYTES`` (413) under the JSON-only paths,
     before anything reads them."""

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
+    "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
