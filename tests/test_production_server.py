@@ -24,12 +24,17 @@ def free_port() -> int:
 
 
 def exchange(port: int, raw: bytes) -> bytes:
-    """Sends ``raw`` on a new connection and reads the answer until the server closes it."""
+    """Sends ``raw`` on a new connection and reads one answer: its head and as many bytes
+    as its Content-Length says (a server may keep the connection open a while after)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(raw)
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
+            head, ended, body = answer.partition(b"\r\n\r\n")
+            length = status_and_headers(head)[1].get("content-length") if ended else None
+            if length is not None and len(body) >= int(length):
+                break
     return answer
 
 
