@@ -31,3 +31,12 @@ accesslog = None
 errorlog = "-"
 # The TLS-terminating proxy's address, whose X-Forwarded-* headers are trusted.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# None of its other headers: the app is served at the root, so it needs no SCRIPT_NAME or
+# PATH_INFO from the proxy, and gunicorn's default would take them from whatever the proxy
+# passes on, a client's own header included.
+forwarder_headers = ""
+# Above the front proxy's limits (deploy/nginx-bad-input.conf), so an over-long request
+# line, or too many header fields, are refused there, with its JSON error pages, and never
+# by gunicorn's HTML ones: nginx's 4 x 4 KiB header buffers hold fewer fields than this.
+limit_request_line = 8190
+limit_request_fields = 5000

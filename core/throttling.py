@@ -56,3 +56,17 @@ class ClientIPRateThrottle(FixedWindowRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class AccountRateThrottle(FixedWindowRateThrottle):
+    """Per account named in a password form, whichever IP tries it: guesses spread over
+    many addresses still meet this limit. A window, never a lockout: the owner can sign in
+    again in the next one."""
+
+    scope = "sign_in_account"
+
+    def get_cache_key(self, request, view) -> str | None:
+        username = request.POST.get("username", "").strip().lower()
+        if not username:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": username}

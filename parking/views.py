@@ -122,7 +122,7 @@ def idempotent_response(
         response = run(
             driver=request.user,
             key=_valid_idempotency_key(key),
-            fingerprint=request_fingerprint(request.path, request.data),
+            fingerprint=request_fingerprint(request.path_info, request.data),
             now=now,
             produce=produce,
         )

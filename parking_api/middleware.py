@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 from rest_framework import status
 
-from core.throttling import ClientIPRateThrottle
+from core.throttling import AccountRateThrottle, ClientIPRateThrottle, FixedWindowRateThrottle
 from parking_api.exceptions import (
     DATABASE_RETRY_AFTER_SECONDS,
     answers_json,
@@ -53,6 +53,20 @@ class RequestIdAndLogMiddleware:
             },
         )
         return response
+
+
+class AllowedHostMiddleware:
+    """A Host header ``ALLOWED_HOSTS`` does not list is a 400 on every path (JSON under the
+    API, through the 400 handler), before anything answers or builds a URL from it. Django
+    checks the host only where something asks for it (CommonMiddleware, absolute URLs), so
+    without this the answer depended on which code happened to run first."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.get_host()  # raises DisallowedHost
+        return self.get_response(request)
 
 
 class BodySizeLimitMiddleware:
@@ -181,23 +195,34 @@ def _is_json(response: HttpResponse) -> bool:
 
 
 class SignInThrottleMiddleware:
-    """Per-IP limit on the login form and the token endpoint, against password and code
-    guessing. DRF throttles only cover DRF views; these two are Django and DOT views."""
+    """Limits on the login forms (the drivers' and the admin's) and the token endpoint,
+    against password and code guessing: per client IP on all three, and per account on the
+    password forms. DRF throttles only cover DRF views; these are Django and DOT views."""
 
-    THROTTLED_PATHS = ("/accounts/login/", "/o/token/")
+    THROTTLED_PATHS = ("/accounts/login/", "/admin/login/", "/o/token/")
+    PASSWORD_FORMS = ("/accounts/login/", "/admin/login/")
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and request.path in self.THROTTLED_PATHS:
-            throttle = ClientIPRateThrottle()
-            if not throttle.allow_request(request, None):
-                wait = max(1, round(throttle.wait() or 1))
-                return error_response(
-                    status.HTTP_429_TOO_MANY_REQUESTS,
-                    "throttled",
-                    f"Too many attempts. Try again in {wait} seconds.",
-                    {"Retry-After": str(wait)},
-                )
+        # path_info, not path: the URL resolver routes by path_info, so a SCRIPT_NAME
+        # prefix must not take a request out of the limit.
+        if request.method == "POST" and request.path_info in self.THROTTLED_PATHS:
+            throttles: list[FixedWindowRateThrottle] = [ClientIPRateThrottle()]
+            if request.path_info in self.PASSWORD_FORMS:
+                throttles.append(AccountRateThrottle())
+            for throttle in throttles:
+                if not throttle.allow_request(request, None):
+                    return _throttled(throttle)
         return self.get_response(request)
+
+
+def _throttled(throttle: FixedWindowRateThrottle) -> HttpResponse:
+    wait = max(1, round(throttle.wait() or 1))
+    return error_response(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        "throttled",
+        f"Too many attempts. Try again in {wait} seconds.",
+        {"Retry-After": str(wait)},
+    )

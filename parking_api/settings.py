@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
+    "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
@@ -174,6 +175,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "driver": env.str("API_THROTTLE_DRIVER_RATE", default="600/min"),
         "sign_in": env.str("API_THROTTLE_SIGN_IN_RATE", default="10/min"),
+        "sign_in_account": env.str("API_THROTTLE_SIGN_IN_ACCOUNT_RATE", default="10/min"),
     },
     # Proxies in front of the app that append to X-Forwarded-For (0: clients connect directly).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),

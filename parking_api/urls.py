@@ -10,6 +10,7 @@ from accounts.forms import EmailAuthenticationForm
 from accounts.oauth_views import TokenView
 from parking.admin import dashboard_view
 from parking_api import health
+from parking_api.admin_views import view_on_site
 
 # Only the endpoints the mobile app and resource servers need; DOT's client
 # registration pages stay off (clients are managed in the admin).
@@ -26,6 +27,11 @@ oauth2_urlpatterns = (
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would answer 404; admin_view asks for staff.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path(
+        "admin/r/<int:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(view_on_site),
+        name="admin-view-on-site",
+    ),
     path("admin/", admin.site.urls),
     path("o/", include(oauth2_urlpatterns)),
     path(

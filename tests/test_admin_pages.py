@@ -6,6 +6,7 @@ behaviour at scale have files of their own (test_admin_*)."""
 from decimal import Decimal
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +26,7 @@ from tests.back_office import add_url, change_url, changelist_url, listed
 from tests.factories import (
     AccessPointFactory,
     BarrierGatewayFactory,
+    MobileApplicationFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
 )
@@ -547,3 +549,24 @@ class TestGatewayCredentialFollowsTheURL:
 
         gateway.refresh_from_db()
         assert gateway.credential == ""
+
+
+def view_on_site_url(obj) -> str:
+    return reverse("admin:view_on_site", args=[ContentType.objects.get_for_model(obj).pk, obj.pk])
+
+
+def test_view_on_site_of_an_oauth_application_is_404(superuser_client):
+    # DOT's Application links to DOT's management pages, which this site does not serve.
+    application = MobileApplicationFactory()
+    superuser_client.raise_request_exception = False
+
+    response = superuser_client.get(view_on_site_url(application))
+
+    assert response.status_code == 404
+
+
+def test_view_on_site_still_asks_for_staff(client):
+    response = client.get(view_on_site_url(MobileApplicationFactory()))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))

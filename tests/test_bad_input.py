@@ -171,6 +171,29 @@ class TestStartingASession:
         assert stored_rows() == before
 
     @pytest.mark.parametrize(
+        "raw",
+        [
+            pytest.param('{"secured_parking_id": "junk", "secured_parking_id": %d}', id="top"),
+            pytest.param('{"secured_parking_id": %d, "secured_parking_id": %d}', id="same-value"),
+            pytest.param('{"secured_parking_id": %d, "x": {"a": 1, "a": 2}}', id="nested"),
+            pytest.param('{"secured_parking_id": %d, "x": [{"a": 1, "a": 1}]}', id="in-a-list"),
+        ],
+    )
+    def test_a_key_given_twice_is_400_saying_so(self, driver_client, raw):
+        parking = SecuredParkingFactory()
+        before = stored_rows()
+
+        body = raw.replace("%d", str(parking.pk))
+        response = driver_client.post(
+            SESSIONS_URL, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+
+        assert response.status_code == 400, response.content
+        assert error_codes(response) == ["parse_error"]
+        assert "duplicate key" in error_detail(response)
+        assert stored_rows() == before
+
+    @pytest.mark.parametrize(
         "body",
         [
             pytest.param(lambda pk: [{"secured_parking_id": pk}], id="list-of-a-good-body"),
@@ -406,3 +429,55 @@ class TestPages:
         response = driver_client.get(SESSIONS_URL, {"page_size": 5})
 
         assert len(json_body(response, 200)["results"]) == 5
+
+
+class TestHostHeader:
+    """``ALLOWED_HOSTS`` on every path: paginated lists build absolute URLs from the host."""
+
+    EVIL = {"HTTP_HOST": "evil.example"}
+
+    @pytest.fixture
+    def history_of_2(self, driver_client):
+        ParkingSessionFactory.create_batch(
+            2,
+            driver=driver_client.driver,
+            secured_parking=SecuredParkingFactory(),
+            state=State.FINISHED,
+            end_time=timezone.now() + timedelta(hours=1),
+        )
+
+    @pytest.mark.parametrize("path", [f"{SESSIONS_URL}?page_size=1", f"{SESSIONS_URL}/current"])
+    def test_a_host_not_allowed_is_400_json_under_the_api(self, driver_client, history_of_2, path):
+        response = driver_client.get(path, **self.EVIL)
+
+        assert response.status_code == 400, response.content
+        assert error_codes(response) == ["bad_request"]
+
+    def test_it_is_refused_before_the_body_size(self, driver_client):
+        response = driver_client.post(
+            SESSIONS_URL,
+            "x",
+            content_type="application/json",
+            CONTENT_LENGTH="99999999",
+            **self.EVIL,
+        )
+
+        assert response.status_code == 400, response.content
+        assert error_codes(response) == ["bad_request"]
+
+    def test_the_token_endpoint_refuses_it_as_json(self, client):
+        response = client.post("/o/token/", {"grant_type": "authorization_code"}, **self.EVIL)
+
+        assert response.status_code == 400, response.content
+        assert error_codes(response) == ["bad_request"]
+
+    def test_the_admin_refuses_it_with_djangos_page(self, client):
+        response = client.get("/admin/login/", **self.EVIL)
+
+        assert response.status_code == 400
+        assert response["Content-Type"].startswith("text/html")
+
+    def test_an_allowed_host_is_served(self, driver_client, history_of_2):
+        response = driver_client.get(f"{SESSIONS_URL}?page_size=1", HTTP_HOST="testserver")
+
+        assert json_body(response, 200)["next"].startswith("http://testserver/")
