@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import skip_unless_installed
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -149,8 +151,9 @@ http {{
 
 @pytest.fixture(scope="module")
 def nginx_port(gunicorn_port, tmp_path_factory):
-    if shutil.which("nginx") is None:
-        pytest.skip("needs nginx on PATH")
+    skip_unless_installed(
+        shutil.which("nginx") is not None, "nginx on PATH", required_by="REQUIRE_NGINX"
+    )
     tmp = tmp_path_factory.mktemp("nginx")
     port = free_port()
     conf = tmp / "nginx.conf"

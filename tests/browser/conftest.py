@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import skip_unless_installed
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 LAUNCH_ARGS = [
@@ -22,8 +24,11 @@ LAUNCH_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (no browser downloads)")
+    skip_unless_installed(
+        CHROMIUM.exists(),
+        f"{CHROMIUM} (apt-get install -y chromium; no browser downloads)",
+        required_by="REQUIRE_BROWSER",
+    )
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an asyncio loop running in this thread while it is
