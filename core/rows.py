@@ -1,7 +1,9 @@
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
+from django.db.models.base import ModelState
 
 M = TypeVar("M", bound=Model)
 
@@ -9,7 +11,6 @@ Groups = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
 
 # Column layout of each statement fetch_grouped_row has run, found from its first result.
 _groups_of_sql: dict[str, Groups] = {}
-_model_order: dict[tuple[type[Model], frozenset[str]], tuple[str, ...]] = {}
 
 
 def fetch_grouped_row(cursor: Any, sql: str, params: Sequence[Any]) -> dict[str, dict[str, Any]]:
@@ -34,11 +35,15 @@ def _groups(names: list[str]) -> Groups:
 
 
 def model_instance(model: type[M], values: Mapping[str, Any]) -> M:
-    """A model instance of the given field values (a raw row's), as if the ORM loaded it."""
-    key = (model, frozenset(values))
-    names = _model_order.get(key)
-    if names is None:
-        # Model.from_db takes a subset of fields in the order the model declares them.
-        fields = model._meta.concrete_fields
-        names = _model_order[key] = tuple(f.attname for f in fields if f.attname in values)
-    return model.from_db("default", names, [values[name] for name in names])
+    """A model instance of the given field values (a raw row's, by attname), as the ORM loads
+    one; fields not given are deferred (read from the database on first access).
+
+    Built as Django unpickles an instance (``Model.__reduce__``), without ``__init__``: its
+    per-field loop and init signals cost the hot read several times its SQL's Python work,
+    and no model built here has init signal receivers."""
+    instance = model.__new__(model)
+    instance.__dict__.update(values)
+    state = instance._state = ModelState()
+    state.adding = False
+    state.db = DEFAULT_DB_ALIAS
+    return instance
