@@ -1,12 +1,15 @@
 """OpenAPI description of what the API really answers: its OAuth2 scheme and every error."""
 
 from drf_spectacular.contrib.django_oauth_toolkit import DjangoOAuthToolkitScheme
+from drf_spectacular.utils import PolymorphicProxySerializer
 from drf_standardized_errors.openapi import AutoSchema
 from drf_standardized_errors.openapi_serializers import (
     ClientErrorEnum,
     ServerErrorEnum,
+    ValidationErrorEnum,
     ValidationErrorResponseSerializer,
 )
+from inflection import camelize
 from rest_framework import serializers
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -29,6 +32,25 @@ class ClientErrorResponseSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
     # DRF's metaclass takes declared fields off the class: this does not shadow .errors.
     errors = ErrorSerializer(many=True)  # type: ignore[assignment]
+
+
+class BadRequestErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["parse_error", "bad_request"],
+        help_text=(
+            "`parse_error`: the body is not the JSON it claims to be (malformed, or a key "
+            "given twice); `bad_request`: the request itself is refused (a `Host` not "
+            "allowed, a NUL character in a parameter, an invalid `Content-Length`)."
+        ),
+    )
+    detail = serializers.CharField()
+    attr = serializers.CharField(allow_null=True)
+
+
+class BadRequestResponseSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
+    # DRF's metaclass takes declared fields off the class: this does not shadow .errors.
+    errors = BadRequestErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class ErrorResponse409Serializer(ClientErrorResponseSerializer):
@@ -67,6 +89,23 @@ class ParkingAutoSchema(AutoSchema):
         if status_code == "503":
             return status_code not in responses
         return super()._should_add_error_response(responses, status_code)
+
+    def _should_add_parse_error_response(self) -> bool:
+        # Every operation can be refused before its view runs (parking_api.middleware).
+        return True
+
+    def _get_http400_serializer(self):
+        by_type: dict[str, type[serializers.Serializer] | serializers.Serializer] = {
+            ClientErrorEnum.CLIENT_ERROR.value: BadRequestResponseSerializer
+        }
+        if self._should_add_validation_error_response():
+            validation = self._get_serializer_for_validation_error_response()
+            by_type[ValidationErrorEnum.VALIDATION_ERROR.value] = validation
+        return PolymorphicProxySerializer(
+            component_name=f"{camelize(self.get_operation_id())}ErrorResponse400",
+            serializers=by_type,
+            resource_type_field_name="type",
+        )
 
     def _should_add_validation_error_response(self) -> bool:
         # A malformed ?page_size= is a validation error on list endpoints too.
