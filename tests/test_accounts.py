@@ -1,10 +1,16 @@
 """Signing up: ``POST accounts`` with an email and a password, no token needed."""
 
 import pytest
+from django.utils import timezone
+from oauth2_provider.models import RefreshToken
 from rest_framework.test import APIClient
 
-from accounts.models import User
-from accounts.services import EmailAlreadyRegistered, register_driver
+from accounts.models import UsedAuthorizationCode, User
+from accounts.services import (
+    EmailAlreadyRegistered,
+    record_authorization_code_use,
+    register_driver,
+)
 from tests.api import (
     CURRENT_URL,
     SESSIONS_URL,
@@ -233,3 +239,22 @@ class TestBadInput:
         assert response.status_code == 415, response.content
         assert error_codes(response) == ["unsupported_media_type"]
         assert not User.objects.exists()
+
+
+def test_a_code_whose_refresh_token_has_no_family_is_not_recorded():
+    # Revoking "the family None" would revoke every token without one: refuse instead.
+    access_token = AccessTokenFactory()
+    RefreshToken.objects.create(
+        user=access_token.user,
+        application=access_token.application,
+        token="refresh-without-family",
+        access_token=access_token,
+        token_family=None,
+    )
+
+    with pytest.raises(ValueError, match="no token family"):
+        record_authorization_code_use(
+            code="the-code", refresh_token="refresh-without-family", now=timezone.now()
+        )
+
+    assert not UsedAuthorizationCode.objects.exists()
