@@ -5,24 +5,16 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
 from smart_keys.mac_addresses import normalize_mac_address
 from smart_keys.models import AccessPoint
+from tests.database import refused_by_the_database
 from tests.factories import AccessPointFactory, ParkingSessionFactory, SecuredParkingFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def refused_by_the_database(callable_) -> bool:
-    try:
-        with transaction.atomic():
-            callable_()
-    except IntegrityError:
-        return True
-    return False
 
 
 @pytest.mark.parametrize("second_state", [State.ENTERING, State.ACTIVE, State.EXITING])

@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -25,6 +25,7 @@ from smart_keys.services import (
     rotate_parking_key_pair,
     switch_to_next_key_pair,
 )
+from tests.database import refused_by_the_database
 from tests.factories import SecuredParkingFactory
 
 SECOND = timedelta(seconds=1)
@@ -192,15 +193,6 @@ def test_the_signing_query_and_the_rows_own_answer_agree_through_rotations(parki
         by_query = set(ParkingKeyPair.objects.signing(at).values_list("key_id", flat=True))
         by_row = {kp.key_id for kp in ParkingKeyPair.objects.all() if kp.signs_at(at)}
         assert by_query == by_row and len(by_query) == 1, at
-
-
-def refused_by_the_database(callable_) -> bool:
-    try:
-        with transaction.atomic():
-            callable_()
-    except IntegrityError:
-        return True
-    return False
 
 
 @pytest.mark.django_db

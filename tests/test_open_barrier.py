@@ -4,7 +4,6 @@ A real HTTP server on loopback stands in for the gateway; it can confirm, answer
 fail, or not be there at all."""
 
 import json
-import socket
 import ssl
 import threading
 import time
@@ -31,6 +30,7 @@ from tests.api import (
     session_url,
 )
 from tests.factories import BarrierGatewayFactory, ParkingSessionFactory, SecuredParkingFactory
+from tests.tools import free_port
 
 READ_TIMEOUT = 0.3
 APP_KEY = "3c9e1f0a-5b7d-4e2a-9c81-6d4f2b0e7a13"
@@ -131,10 +131,7 @@ def fast_gateway_settings(settings, monkeypatch):
 
 
 def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/open"
+    return f"http://127.0.0.1:{free_port()}/open"
 
 
 def online_session(driver, url: str, state=State.ENTERING, **kwargs) -> ParkingSession:

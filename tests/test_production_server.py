@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools import skip_unless_installed
+from tests.tools import free_port, skip_unless_installed
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def exchange(port: int, raw: bytes) -> bytes:

@@ -2,7 +2,6 @@
 Redis is down (core.rate_counters)."""
 
 import logging
-import socket
 import subprocess
 import threading
 import time
@@ -14,6 +13,7 @@ import redis
 from core import rate_counters
 from core.throttling import DriverRateThrottle
 from tests.api import CURRENT_URL, error_codes
+from tests.tools import free_port
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -137,9 +137,7 @@ class RestartableRedis:
     """A redis-server of the test's own on a spare loopback port, stopped and started at will."""
 
     def __init__(self, tmp_path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.directory = tmp_path
         self.process: subprocess.Popen | None = None
 
