@@ -58,7 +58,7 @@ migrate: install
 
 # GET parking_sessions/current against a bare-WSGI floor at 1M sessions (bench/README.md).
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--app-ref HEAD --reuse-db".
-.PHONY: bench bench-quick wrk
+.PHONY: bench bench-quick bench-instructions wrk valgrind
 bench: install wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
@@ -67,6 +67,14 @@ bench-quick: install wrk
 
 wrk:
 	@command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+
+# Instructions per GET current under Valgrind, the project and BENCH_ARGS's variants side by
+# side (bench/README.md), e.g. BENCH_ARGS="--variant before=<ref>".
+bench-instructions: install valgrind
+	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
+
+valgrind:
+	@command -v valgrind >/dev/null || apt-get install -y valgrind || (apt-get update && apt-get install -y valgrind)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles

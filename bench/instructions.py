@@ -13,7 +13,6 @@ for every variant that sends the same statements.
 """
 
 import argparse
-import random
 import re
 import subprocess
 import sys
@@ -21,22 +20,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import seed
-from bench.layout import Layout, raw_token
-from bench.run import OUT, ROOT, export_ref, python_for
+from bench.layout import Layout
+from bench.run import OUT, ROOT, export_ref, python_for, write_tokens
 
 LAYOUT = Layout(drivers=2_000, sessions=20_000, open=1_000, write_drivers=100)
 DATABASE = "parking_bench_instructions"
 SHORT, LONG, WARM = 100, 600, 50
-TOKENS = OUT / f"tokens-{DATABASE}.txt"
 
 
-def count(app_dir: Path, python: str, requests: int) -> int:
+def count(app_dir: Path, python: str, tokens: Path, requests: int) -> int:
     env = seed.django_env(DATABASE) | {
         "REDIS_URL": "redis://127.0.0.1:6379/15",
         # The same hashes in every run: dict and set layouts then cost the same each time.
         "PYTHONHASHSEED": "0",
     }
-    driver = [str(ROOT / "bench" / "wsgi_driver.py"), str(TOKENS), str(WARM), str(requests)]
+    driver = [str(ROOT / "bench" / "wsgi_driver.py"), str(tokens), str(WARM), str(requests)]
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, *driver],
         cwd=app_dir,
@@ -50,8 +48,9 @@ def count(app_dir: Path, python: str, requests: int) -> int:
     return int(found.group(1))
 
 
-def per_request(app_dir: Path, python: str) -> int:
-    return (count(app_dir, python, LONG) - count(app_dir, python, SHORT)) // (LONG - SHORT)
+def per_request(app_dir: Path, python: str, tokens: Path) -> int:
+    counted = count(app_dir, python, tokens, LONG) - count(app_dir, python, tokens, SHORT)
+    return counted // (LONG - SHORT)
 
 
 def main() -> None:
@@ -62,14 +61,12 @@ def main() -> None:
     record = seed.layout_record(LAYOUT, ROOT)
     if seed.stored_layout(DATABASE) != record:
         seed.seed(DATABASE, LAYOUT, sys.stderr)
-    readers = LAYOUT.readers()
-    random.Random(20170905).shuffle(readers)
-    TOKENS.write_text("".join(f"{raw_token(driver)}\n" for driver in readers))
+    tokens = write_tokens(DATABASE, LAYOUT)
     servers = [("project", args.app_ref)] + [tuple(v.split("=", 1)) for v in args.variant]
     rows = []
     for name, ref in servers:
         app_dir, code = export_ref(ref)
-        rows.append((name, code, per_request(app_dir, python_for(app_dir))))
+        rows.append((name, code, per_request(app_dir, python_for(app_dir), tokens)))
         print(f"{name}: {rows[-1][2]:,} instructions per request", file=sys.stderr)
     project = rows[0][2]
     lines = [
