@@ -115,6 +115,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
     )
 
+# Background jobs (README, "Background jobs"): Procrastinate keeps its queue in PostgreSQL, so
+# a job is deferred in the transaction of the change that needs it. Its schema is PostgreSQL's
+# own: on the SQLite demo there is no queue and core.jobs.defer runs a job after the commit.
+if DATABASES["default"]["ENGINE"] == "parking_api.postgresql":
+    INSTALLED_APPS.append("procrastinate.contrib.django")
+# Apps' tasks are in their tasks.py (found by Procrastinate); the engine's own are in core.jobs.
+PROCRASTINATE_IMPORT_PATHS = ["core.jobs"]
+# A worker writes a heartbeat this often; one silent for JOBS_STALLED_AFTER_SECONDS is taken
+# as dead, and its jobs are run again by core.jobs.retry_stalled_jobs.
+JOBS_STALLED_AFTER = timedelta(seconds=env.float("JOBS_STALLED_AFTER_SECONDS", default=30.0))
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "update_heartbeat_interval": env.float("JOBS_HEARTBEAT_SECONDS", default=10.0),
+    "stalled_worker_timeout": JOBS_STALLED_AFTER.total_seconds(),
+}
+
 # Throttle counters must be shared by every worker: Redis when REDIS_URL is set.
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHES = {
@@ -336,5 +351,9 @@ LOGGING = {
         # Every 4xx is already in the request line; Django's own warning for it would log
         # each 401/404 twice. Server errors (with their traceback) still come through.
         "django.request": {"level": "ERROR"},
+        # Every process (web ones too) would log each task and schedule it registers; the
+        # worker's job lines (procrastinate.worker) stay.
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
     },
 }

@@ -1,0 +1,35 @@
+"""The parking app's background jobs (core.jobs; README, "Background jobs")."""
+
+from datetime import datetime
+from typing import NamedTuple
+
+from django.utils import timezone
+from procrastinate.contrib.django import app
+
+from accounts.services import purge_used_authorization_codes
+from parking.idempotency import purge_expired_records
+from parking.services.sessions import cancel_stale_entering_sessions
+
+
+class Cleanup(NamedTuple):
+    cancelled_sessions: int
+    purged_idempotency_records: int
+    purged_authorization_codes: int
+
+
+def clean_up_parking(*, now: datetime) -> Cleanup:
+    """Write down stale entering sessions as cancelled and forget records past retention.
+
+    Reads never depend on it having run; it keeps the tables tidy."""
+    return Cleanup(
+        cancelled_sessions=cancel_stale_entering_sessions(now=now),
+        purged_idempotency_records=purge_expired_records(now=now),
+        purged_authorization_codes=purge_used_authorization_codes(now=now),
+    )
+
+
+# A run that overlaps the next one (a slow database) makes the next one wait, not pile up.
+@app.periodic(cron="*/5 * * * *")
+@app.task(name="parking.clean_up", queueing_lock="parking.clean_up", lock="parking.clean_up")
+def clean_up_parking_job(timestamp: int) -> None:
+    clean_up_parking(now=timezone.now())
