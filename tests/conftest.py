@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from core import rate_counters, throttling
 from tests.api import DriverClient
 from tests.factories import DriverFactory, SuperuserFactory
+from tests.jobs import job_worker  # noqa: F401 - a fixture, for every test module
 
 MID_WINDOW = 1_800_000_030.0  # 30 s into a one-minute window
 
