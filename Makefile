@@ -17,15 +17,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Serves the API and the admin with demo data on the SQLite default (DATABASE_URL overrides it).
+# Serves the API and the admin with demo data on the SQLite default (DATABASE_URL overrides it),
+# with a job worker beside the server on PostgreSQL (scripts/run.sh).
 run: install
-	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
-	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	BIN=$(BIN) HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
 
-# The suite on DATABASE_URL (PostgreSQL in CI), after the hot reads' and sign-in's tests on
-# SQLite, the local demo's database, where those reads take their ORM path; one coverage report.
-SQLITE_TESTS := tests/test_current_session.py tests/test_accounts.py tests/test_seed_demo.py
+# The suite on DATABASE_URL (PostgreSQL in CI), after the hot reads', sign-in's and jobs' tests
+# on SQLite, the local demo's database, where those reads take their ORM path and jobs run
+# without a queue; one coverage report.
+SQLITE_TESTS := tests/test_current_session.py tests/test_accounts.py tests/test_seed_demo.py \
+	tests/test_jobs_on_sqlite.py
 test: install
 	DATABASE_URL=sqlite:///$(CURDIR)/test-artifacts/sqlite.db REQUIRE_POSTGRES= \
 		$(BIN)/python -m pytest -q --cov --cov-report= $(SQLITE_TESTS)

@@ -79,3 +79,10 @@ async def retry_stalled_jobs(timestamp: int) -> None:
     for job in stalled:
         logger.warning("Retrying job %s (%s) of a stalled worker", job.id, job.task_name)
         await app.job_manager.retry_job(job)
+
+
+@app.periodic(cron="43 4 * * *")
+@app.task(name="core.remove_old_jobs", queueing_lock="core.remove_old_jobs")
+async def remove_old_jobs(timestamp: int) -> None:
+    """Forget jobs that succeeded over a week ago; failed ones stay for an operator to see."""
+    await app.job_manager.delete_old_jobs(nb_hours=7 * 24)

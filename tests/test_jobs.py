@@ -109,6 +109,27 @@ def test_the_cron_jobs_of_the_project_are_periodic_tasks():
     assert schedules["parking.clean_up"] == "*/5 * * * *"
     assert schedules["accounts.clear_expired_tokens"] == "17 3 * * *"
     assert schedules["core.retry_stalled_jobs"] == "* * * * *"
+    assert schedules["core.remove_old_jobs"] == "43 4 * * *"
+
+
+def test_jobs_that_succeeded_over_a_week_ago_are_forgotten_and_failed_ones_kept(job_worker):
+    job_worker()
+    defer(record, key="will succeed")
+    defer(record, key="will be marked failed")
+    wait_until(lambda: statuses("tests.record") == ["succeeded"] * 2, what="two jobs")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = (SELECT min(id) + 1 "
+            "FROM procrastinate_jobs WHERE task_name = 'tests.record')"
+        )
+        cursor.execute(
+            "UPDATE procrastinate_events SET at = now() - interval '8 days' WHERE job_id IN "
+            "(SELECT id FROM procrastinate_jobs WHERE task_name = 'tests.record')"
+        )
+
+    defer(core.jobs.remove_old_jobs, timestamp=int(time.time()))
+
+    wait_until(lambda: statuses("tests.record") == ["failed"], what="the old job removed")
 
 
 def test_the_worker_runs_the_parking_cleanup(job_worker, settings):
