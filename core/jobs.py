@@ -5,6 +5,7 @@ installed app's ``tasks`` module) and defers them with :func:`defer` inside the
 ``transaction.atomic()`` block of the change that needs them::
 
     from procrastinate.contrib.django import app
+from procrastinate.jobs import Job
 
     from core.jobs import BACKOFF, defer
 
@@ -22,14 +23,15 @@ and the same key as the ``Idempotency-Key`` of any call to another system.
 """
 
 import logging
-from collections.abc import Callable
+import time
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from procrastinate import RetryStrategy
+from procrastinate import JobContext, RetryStrategy
 from procrastinate.contrib.django import app
+from procrastinate.jobs import Job
 from procrastinate.tasks import Task
 from procrastinate.types import TimeDeltaParams
 
@@ -55,18 +57,20 @@ def defer(
     """
     if not apps.is_installed("procrastinate.contrib.django"):
         # The SQLite demo has no queue (Procrastinate's schema is PostgreSQL's own).
-        transaction.on_commit(lambda: _run_in_process(task.func, task_kwargs))
+        transaction.on_commit(lambda: _run_in_process(task, task_kwargs))
         return
     task.configure(lock=lock, queueing_lock=queueing_lock, schedule_in=schedule_in).defer(
         **task_kwargs
     )
 
 
-def _run_in_process(func: Callable[..., Any], task_kwargs: dict[str, Any]) -> None:
+def _run_in_process(task: Task[Any, Any, Any], task_kwargs: dict[str, Any]) -> None:
+    job = Job(queue=task.queue, lock=None, queueing_lock=None, task_name=task.name)
+    context = JobContext(app=app, job=job, start_timestamp=time.time(), abort_reason=lambda: None)
     try:
-        func(**task_kwargs)
+        task.func(*([context] if task.pass_context else []), **task_kwargs)
     except Exception:
-        logger.exception("Job %s failed (SQLite demo: no retry)", func.__name__)
+        logger.exception("Job %s failed (SQLite demo: no retry)", task.name)
 
 
 @app.periodic(cron="* * * * *")

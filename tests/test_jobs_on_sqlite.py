@@ -4,6 +4,7 @@ same calls queue jobs for the worker (tests/test_jobs.py)."""
 
 import pytest
 from django.db import connection, transaction
+from procrastinate import JobContext
 from procrastinate.contrib.django import app
 
 from core.jobs import defer
@@ -27,9 +28,9 @@ def note(*, key: str) -> None:
     ran.append(key)
 
 
-@app.task(name="tests.sqlite.fail")
-def fail(*, key: str) -> None:
-    ran.append(key)
+@app.task(name="tests.sqlite.fail", pass_context=True)
+def fail(context: JobContext, *, key: str) -> None:
+    ran.append(f"{key}, attempt {context.job.attempts}")
     raise RuntimeError("the other system did not answer")
 
 
@@ -56,5 +57,5 @@ def test_a_failing_job_is_logged_and_does_not_fail_the_request(
     with django_capture_on_commit_callbacks(execute=True):
         defer(fail, key="flaky")
 
-    assert ran == ["flaky"]
-    assert "Job fail failed (SQLite demo: no retry)" in caplog.text
+    assert ran == ["flaky, attempt 0"]
+    assert "Job tests.sqlite.fail failed (SQLite demo: no retry)" in caplog.text
