@@ -119,8 +119,8 @@ def test_jobs_that_succeeded_over_a_week_ago_are_forgotten_and_failed_ones_kept(
     wait_until(lambda: statuses("tests.record") == ["succeeded"] * 2, what="two jobs")
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = (SELECT min(id) + 1 "
-            "FROM procrastinate_jobs WHERE task_name = 'tests.record')"
+            "UPDATE procrastinate_jobs SET status = 'failed' "
+            "WHERE task_name = 'tests.record' AND args->>'key' = 'will be marked failed'"
         )
         cursor.execute(
             "UPDATE procrastinate_events SET at = now() - interval '8 days' WHERE job_id IN "
