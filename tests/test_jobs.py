@@ -171,3 +171,13 @@ def effects() -> list[tuple[str, int]]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT key, pid FROM test_job_effects")
         return cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_superusers_see_the_jobs_in_the_admin(superuser_client):
+    defer(record, key="shown in the admin")
+
+    response = superuser_client.get("/admin/procrastinate/procrastinatejob/")
+
+    assert response.status_code == 200
+    assert "tests.record" in response.content.decode()
