@@ -7,7 +7,6 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 from procrastinate.contrib.django import app
-from procrastinate.exceptions import AlreadyEnqueued
 
 import core.jobs
 from core.jobs import defer
@@ -15,7 +14,7 @@ from parking.models import Operator, ParkingSession, State
 from parking.tasks import clean_up_parking_job
 from tests.factories import OperatorFactory, ParkingSessionFactory
 from tests.job_tasks import apply_effect_then_hang, fail_twice, record
-from tests.jobs import runs, statuses, wait_until
+from tests.jobs import defer_periodic_now, runs, statuses, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -127,7 +126,7 @@ def test_jobs_that_succeeded_over_a_week_ago_are_forgotten_and_failed_ones_kept(
             "(SELECT id FROM procrastinate_jobs WHERE task_name = 'tests.record')"
         )
 
-    defer(core.jobs.remove_old_jobs, timestamp=int(time.time()))
+    defer_periodic_now(core.jobs.remove_old_jobs)
 
     wait_until(lambda: statuses("tests.record") == ["failed"], what="the old job removed")
 
@@ -138,7 +137,7 @@ def test_the_worker_runs_the_parking_cleanup(job_worker, settings):
         start_time=timezone.now() - settings.PARKING_ENTERING_TIMEOUT - timedelta(seconds=1),
     )
     job_worker()
-    defer(clean_up_parking_job, timestamp=int(time.time()))
+    defer_periodic_now(clean_up_parking_job)
 
     wait_until(lambda: "succeeded" in statuses("parking.clean_up"), what="the cleanup")
     assert ParkingSession.objects.get(pk=stale.pk).state == State.CANCELLED
@@ -153,11 +152,7 @@ def test_a_job_killed_mid_run_runs_again_after_recovery_and_its_effect_happens_o
     first.kill()  # SIGKILL: no cleanup, the job stays "doing" with a dead worker's heartbeat
     assert statuses("tests.apply_effect_then_hang") == ["doing"]
     time.sleep(2.5)
-    try:
-        # What the worker's own schedule runs every minute, deferred now to keep the test short.
-        defer(core.jobs.retry_stalled_jobs, timestamp=int(time.time()))
-    except AlreadyEnqueued:
-        pass
+    defer_periodic_now(core.jobs.retry_stalled_jobs)
     second = job_worker(env=fast)
 
     wait_until(
