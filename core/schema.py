@@ -63,6 +63,18 @@ class ErrorResponse409Serializer(ClientErrorResponseSerializer):
     state = serializers.CharField(required=False, help_text="The session's state now.")
 
 
+class ErrorResponse402Serializer(ClientErrorResponseSerializer):
+    """Paying needs the driver first. Codes: `payment_method_required` (no card),
+    `payment_declined` (the card refused; `decline_code` says why),
+    `payment_requires_action` (3-D Secure: complete `client_secret` with Stripe's SDK, then
+    retry with the same `Idempotency-Key`), `outstanding_balance` (a session left money
+    unpaid: `POST parking_sessions/{parking_session_id}/pay`)."""
+
+    decline_code = serializers.CharField(required=False)
+    client_secret = serializers.CharField(required=False)
+    parking_session_id = serializers.IntegerField(required=False)
+
+
 class ErrorResponse413Serializer(ClientErrorResponseSerializer):
     pass
 

@@ -76,6 +76,8 @@ def seed_parking(*, operator: Operator | None = None) -> SecuredParking:
             "is_active": True,
             "is_online": False,
             "capacity": 100,
+            # The demo driver has no saved card (README, "Payments").
+            "charges_by_card": False,
             "entrance_tries": 3,
             "exit_tries": 3,
         },

@@ -83,6 +83,14 @@ def run_once(
     return response
 
 
+def answered(*, driver: User, key: str, fingerprint: str) -> StoredResponse | None:
+    """The stored answer to ``key``, if a request with it has been answered."""
+    record = IdempotencyRecord.objects.filter(driver=driver, key=key).first()
+    if record is None or not record.response_status:
+        return None
+    return _replay(record, fingerprint)
+
+
 def run_until_answered(
     *,
     driver: User,

@@ -124,6 +124,18 @@ class SecuredParking(models.Model):
         validators=[RegexValidator(CURRENCY_CODE_REGEX, "Use an ISO 4217 code such as RON.")],
     )
     capacity = models.PositiveIntegerField(default=100, help_text="Parking places.")
+    charges_by_card = models.BooleanField(
+        default=True,
+        help_text="Drivers pay by card in the app: a hold at start, captured at exit.",
+    )
+    hold_amount = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Held on the card at start; empty for the tariff's daily cap.",
+    )
     entrance_tries = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1)],
@@ -152,6 +164,10 @@ class SecuredParking(models.Model):
             models.CheckConstraint(
                 condition=Q(entrance_tries__gte=1, exit_tries__gte=1),
                 name="secured_parking_tries_at_least_one",
+            ),
+            models.CheckConstraint(
+                condition=Q(hold_amount__isnull=True) | Q(hold_amount__gt=0),
+                name="secured_parking_hold_positive",
             ),
         ]
 
@@ -210,6 +226,15 @@ class ParkingSession(models.Model):
     exit_remaining_tries = models.PositiveSmallIntegerField()
     amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
     currency = models.CharField(max_length=3)
+    # What pays for the stay, from the hold at start (none at a parking that does not charge
+    # by card, or whose stays cost nothing).
+    payment = models.OneToOneField(
+        "payments.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="parking_session",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -383,6 +408,14 @@ class Tariff(models.Model):
         if self.daily_cap is not None:
             text += f", at most {self.daily_cap} {currency} per day"
         return text
+
+    def hold_amount(self) -> Decimal:
+        """What a start holds on the card unless the parking sets it: a day's stay."""
+        if self.daily_cap is not None:
+            return self.daily_cap
+        periods = -(-DAY // timedelta(minutes=self.period_minutes))
+        per_day = min(periods, settings.PAYMENT_HOLD_PERIODS) * self.price_per_period
+        return per_day.quantize(CENT, ROUND_HALF_UP)
 
     def amount_for(self, duration: timedelta) -> Decimal:
         """What a stay of ``duration`` costs, rounded half-up to the cent."""

@@ -23,4 +23,6 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/finalize", views.FinalizeView.as_view()),
     path("parking_sessions/<int:session_id>/cancel", views.CancelView.as_view()),
     path("parking_sessions/<int:session_id>/open_barrier", views.OpenBarrierView.as_view()),
+    path("parking_sessions/<int:session_id>/payment", views.ParkingSessionPaymentView.as_view()),
+    path("parking_sessions/<int:session_id>/pay", views.PayParkingSessionView.as_view()),
 ]

@@ -11,8 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
+from core.errors import DomainError
 from core.pagination import PagePagination
 from core.schema import (
+    ErrorResponse402Serializer,
     ErrorResponse409Serializer,
     ErrorResponse422Serializer,
     ErrorResponse503Serializer,
@@ -22,6 +24,7 @@ from parking.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
     InvalidIdempotencyKey,
     StoredResponse,
+    answered,
     request_fingerprint,
     run_once,
     run_until_answered,
@@ -37,7 +40,9 @@ from parking.serializers import (
     session_body,
     smart_key_body,
 )
-from parking.services import barriers, sessions
+from parking.services import barriers, paying, sessions
+from payments.models import Payment
+from payments.serializers import PaymentSerializer
 from smart_keys.serializers import SmartKeySerializer
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
@@ -87,8 +92,14 @@ class ParkingSessionsView(APIView):
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: ParkingSessionBodySerializer,
+            402: ErrorResponse402Serializer,
             409: ErrorResponse409Serializer,
             422: ErrorResponse422Serializer,
+            503: OpenApiResponse(
+                ErrorResponse503Serializer,
+                description="`payment_provider_unavailable`: Stripe did not answer in time; "
+                "no session was started and no hold is left on the card.",
+            ),
         },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -96,14 +107,27 @@ class ParkingSessionsView(APIView):
         serializer.is_valid(raise_exception=True)
         parking = serializer.validated_data["secured_parking_id"]
         now = timezone.now()
+        key = _idempotency_key(request)
+        if key is not None:
+            replay = answered(driver=request.user, key=key, fingerprint=_fingerprint(request))
+            if replay is not None:
+                return _response(replay)
+        # The hold is placed before the session's transaction, which does not wait on Stripe.
+        payment = paying.hold_for_start(
+            driver=request.user, parking=parking, idempotency_key=key, now=now
+        )
 
         def start() -> StoredResponse:
             session = sessions.start_parking_session(
-                driver=request.user, secured_parking=parking, now=now
+                driver=request.user, secured_parking=parking, now=now, payment=payment
             )
             return StoredResponse(status.HTTP_201_CREATED, session_body(session, now))
 
-        return idempotent_response(request, now, start, run=run_once)
+        try:
+            return idempotent_response(request, now, start, run=run_once)
+        except DomainError:
+            paying.release_unused_hold(payment=payment, now=now)
+            raise
 
 
 def idempotent_response(
@@ -115,22 +139,33 @@ def idempotent_response(
 ) -> Response:
     """``produce``'s answer; with an ``Idempotency-Key``, through ``run`` (parking.idempotency),
     so that a retry replays it."""
-    key = request.headers.get("Idempotency-Key")
+    key = _idempotency_key(request)
     if key is None:
         response = produce()
     else:
         response = run(
             driver=request.user,
-            key=_valid_idempotency_key(key),
-            fingerprint=request_fingerprint(request.path_info, request.data),
+            key=key,
+            fingerprint=_fingerprint(request),
             now=now,
             produce=produce,
         )
+    return _response(response)
+
+
+def _response(response: StoredResponse) -> Response:
     headers = {"Idempotent-Replayed": "true"} if response.replayed else {}
     return Response(response.body, status=response.status, headers=headers)
 
 
-def _valid_idempotency_key(key: str) -> str:
+def _fingerprint(request: AuthenticatedRequest) -> str:
+    return request_fingerprint(request.path_info, request.data)
+
+
+def _idempotency_key(request: AuthenticatedRequest) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
     try:
         return validate_idempotency_key(key)
     except InvalidIdempotencyKey as error:
@@ -280,3 +315,40 @@ class SmartKeysView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         keys = valid_smart_keys_for(request.user, now=timezone.now())
         return Response([smart_key_body(key, key.secured_parking) for key in keys])
+
+
+class ParkingSessionPaymentView(APIView):
+    """How one of the driver's sessions is paid: hold, amount, captured, refunded, history."""
+
+    @extend_schema(
+        operation_id="getParkingSessionPayment",
+        summary="The payment of one of the driver's parking sessions",
+        responses={200: PaymentSerializer, 404: ErrorResponse404Serializer},
+    )
+    def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
+        session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
+        if session.payment_id is None:
+            raise NotFound("This parking session has no card payment.")
+        payment = Payment.objects.prefetch_related("events").get(pk=session.payment_id)
+        return Response(PaymentSerializer(payment).data)
+
+
+class PayParkingSessionView(APIView):
+    """Settle what a finished session's capture could not take (``outstanding_balance``)."""
+
+    @extend_schema(
+        operation_id="payParkingSession",
+        summary="Pay a finished session's outstanding balance with the default card",
+        request=EmptyBodySerializer,
+        responses={
+            200: PaymentSerializer,
+            402: ErrorResponse402Serializer,
+            409: ErrorResponse409Serializer,
+            503: ErrorResponse503Serializer,
+        },
+    )
+    def post(self, request: AuthenticatedRequest, session_id: int) -> Response:
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
+        payment = paying.pay_outstanding(session=session, now=timezone.now())
+        return Response(PaymentSerializer(payment).data)

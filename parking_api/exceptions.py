@@ -22,6 +22,7 @@ from rest_framework import exceptions, status
 
 from core.errors import DomainError
 from parking.idempotency import IdempotencyKeyReused
+from payments.exceptions import PaymentProviderUnavailable, PaymentRequired
 from smart_keys.exceptions import BarrierGatewayFailure, BarrierGatewayTimeout
 
 # The driver API and the OAuth endpoints: their clients are apps, so every answer is JSON.
@@ -55,6 +56,27 @@ class ServiceUnavailable(exceptions.APIException):
         self.wait = DATABASE_RETRY_AFTER_SECONDS
 
 
+class PaymentRequiredError(exceptions.APIException):
+    """The driver must do something about paying first (add a card, another card,
+    authenticate, settle a debt): 402, with the domain error's code and details."""
+
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    default_code = "payment_required"
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message, error.code)
+        self.extra = error.details
+
+
+class PaymentProviderDown(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "payment_provider_unavailable"
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message, error.code)
+        self.wait = DATABASE_RETRY_AFTER_SECONDS
+
+
 class BarrierGatewayFailed(exceptions.APIException):
     """The parking's barrier gateway did not confirm an opening: 502, or 504 on a timeout."""
 
@@ -82,6 +104,10 @@ class ApiExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, BarrierGatewayFailure):
             return BarrierGatewayFailed(exc)
+        if isinstance(exc, PaymentRequired):
+            return PaymentRequiredError(exc)
+        if isinstance(exc, PaymentProviderUnavailable):
+            return PaymentProviderDown(exc)
         if isinstance(exc, DomainError):
             return Conflict(exc.message, exc.code, exc.details)
         if isinstance(exc, IdempotencyKeyReused):

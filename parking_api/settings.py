@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "accounts",
     "parking",
+    "payments",
     "smart_keys",
 ]
 
@@ -333,6 +334,27 @@ BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS = env.bool(
     "BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS", default=DEBUG
 )
 
+# Payments (README, "Payments"): the provider behind payments.providers, Stripe by default.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="payments.providers.stripe.StripeProvider")
+# Secret key; empty answers every payment with 503. Tests and `make run` use localstripe
+# (STRIPE_API_BASE on loopback), which takes any sk_test_ key.
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="sk_test_localstripe" if DEBUG else "")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_localstripe")
+# Empty for Stripe itself; a localstripe URL in tests and local development.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# A start waits at most this for Stripe, then answers 503 (payment_provider_unavailable).
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=4.0)
+# A parking's hold, unless it sets its own: its daily cap or, without one, this many periods.
+PAYMENT_HOLD_PERIODS = env.int("PAYMENT_HOLD_PERIODS", default=24)
+# Card holds last about 7 days at Stripe: renewed well before.
+PAYMENT_HOLD_RENEW_AFTER = timedelta(
+    hours=env.int("PAYMENT_HOLD_RENEW_AFTER_HOURS", default=6 * 24)
+)
+# A hold with no session this long after it was placed was left by a failed start.
+PAYMENT_ORPHAN_HOLD_AFTER = timedelta(minutes=10)
+# Captures and releases whose jobs gave up are deferred again after this long.
+PAYMENT_RETRY_STUCK_AFTER = timedelta(minutes=10)
+
 # One JSON object per line on stderr: request lines (parking_api.requests) carry the
 # request id, method, path, status, duration and driver id, never headers or bodies.
 LOGGING = {
@@ -355,5 +377,7 @@ LOGGING = {
         # worker's job lines (procrastinate.worker) stay.
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
+        # The SDK logs every request and response at INFO.
+        "stripe": {"level": "WARNING"},
     },
 }

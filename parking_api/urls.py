@@ -51,6 +51,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/car_driver/", include("parking.urls")),
     path("api/car_driver/", include("accounts.urls")),
+    path("api/car_driver/", include("payments.urls")),
 ]
 
 handler400 = "parking_api.exceptions.bad_request"

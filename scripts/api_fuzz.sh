@@ -13,6 +13,12 @@ export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 # Schemathesis sends thousands of requests: throttling would only get in its way here.
 export API_THROTTLE_DRIVER_RATE=1000000/min API_THROTTLE_SIGN_IN_RATE=1000000/min
 
+# Card endpoints talk to a localstripe of the fuzzer's own, in memory.
+STRIPE_PORT=${FUZZ_STRIPE_PORT:-8766}
+export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" STRIPE_API_KEY=sk_test_localstripe
+"$BIN/python" scripts/localstripe_server.py "$STRIPE_PORT" &
+localstripe=$!
+
 dropdb -h 127.0.0.1 -U postgres --if-exists "$DB"
 createdb -h 127.0.0.1 -U postgres "$DB"
 "$BIN/python" manage.py migrate --noinput -v 0
@@ -21,7 +27,7 @@ token=$("$BIN/python" manage.py seed_demo --force | sed -n "s/.*Authorization: B
 "$BIN/gunicorn" parking_api.wsgi -c gunicorn.conf.py --bind "127.0.0.1:$PORT" --workers 2 \
     --log-level warning >/tmp/parking_fuzz_gunicorn.log 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'kill $server $localstripe 2>/dev/null; wait $server $localstripe 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
     curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
     sleep 0.2

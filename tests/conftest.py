@@ -9,6 +9,11 @@ from core import rate_counters, throttling
 from tests.api import DriverClient
 from tests.factories import DriverFactory, SuperuserFactory
 from tests.jobs import job_worker  # noqa: F401 - a fixture, for every test module
+from tests.payments import (  # noqa: F401 - fixtures, for every test module
+    _shared_localstripe,
+    localstripe,
+    own_localstripe,
+)
 
 MID_WINDOW = 1_800_000_030.0  # 30 s into a one-minute window
 

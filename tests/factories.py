@@ -105,6 +105,8 @@ class SecuredParkingFactory(DjangoModelFactory):
     entrance_tries = 3
     exit_tries = 3
     capacity = 100
+    # Card payments need localstripe (tests/payments.py); tests of payments turn them on.
+    charges_by_card = False
     tariff = factory.RelatedFactory(
         "tests.factories.TariffFactory", factory_related_name="secured_parking"
     )

@@ -18,8 +18,11 @@ from parking.exceptions import (
     ParkingUnavailable,
     SessionStateError,
 )
-from parking.models import ParkingSession, SecuredParking, State, Tariff
+from parking.models import ParkingSession, ParkingSessionQuerySet, SecuredParking, State, Tariff
+from parking.services import paying
 from parking.services.access import issue_session_command, record_access
+from payments import services as payments
+from payments.models import Payment
 from smart_keys.models import AccessEvent, AccessResult, Direction
 from smart_keys.services import expire_key, issue_smart_key, point_key_at
 
@@ -36,9 +39,14 @@ NO_TRIES_LEFT = {
 
 @transaction.atomic
 def start_parking_session(
-    *, driver: User, secured_parking: SecuredParking, now: datetime
+    *,
+    driver: User,
+    secured_parking: SecuredParking,
+    now: datetime,
+    payment: Payment | None = None,
 ) -> ParkingSession:
-    """Open a pay-per-use session in ``entering`` with a key for the entrance barriers."""
+    """Open a pay-per-use session in ``entering`` with a key for the entrance barriers, paid
+    by ``payment``'s hold (paying.hold_for_start) where the parking charges by card."""
     # Lock the driver, then the parking: a driver's starts queue up, so a parallel start
     # sees the session this one opens, and starts at one parking cannot overbook it.
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
@@ -46,6 +54,7 @@ def start_parking_session(
     _ensure_accepts_sessions(parking)
     _cancel_stale_entering_sessions(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
+    paying.ensure_nothing_outstanding(driver=driver)
     if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
         raise ParkingUnavailable(f"{parking.name} is full.", secured_parking_id=parking.pk)
     smart_key = issue_smart_key(
@@ -63,7 +72,10 @@ def start_parking_session(
         entrance_remaining_tries=parking.entrance_tries,
         exit_remaining_tries=parking.exit_tries,
         currency=parking.currency,
+        payment=payment,
     )
+    if payment is not None:
+        payments.attach(payment=payment, now=now)
     # Only now: a signed command names its session.
     issue_session_command(session=session, now=now)
     return reloaded(session)
@@ -95,7 +107,11 @@ def confirm_entrance(*, session: ParkingSession, now: datetime) -> ParkingSessio
 
 @transaction.atomic
 def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
-    """Fix the amount due now and turn the key towards the exit barriers."""
+    """Fix the amount due now, have it captured, and turn the key towards the exit barriers.
+
+    The capture runs in the background (retried while the provider is down): the car is
+    never kept in for it, and what a refused card leaves unpaid is owed before the next start."""
+    amount = session.charge_for_stay(now)
     update_if_in_state(
         session,
         now,
@@ -104,8 +120,10 @@ def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
         state=State.EXITING,
         # The stay's charge whatever state the caller's copy shows: the update only
         # succeeds on a row that is active.
-        amount=session.charge_for_stay(now),
+        amount=amount,
     )
+    if session.payment_id is not None:
+        payments.fix_amount(payment_id=session.payment_id, amount=amount, now=now)
     point_key_at(smart_key=session.smart_key, direction=Direction.EXIT)
     issue_session_command(session=session, now=now)
     return reloaded(session)
@@ -161,18 +179,26 @@ def call_off(
         end_time=now,
         amount=0,
     )
+    if session.payment_id is not None:
+        payments.release_holds(payment_ids=[session.payment_id], now=now)
     expire_key(smart_key_id=session.smart_key_id, now=now)
     return reloaded(session)
 
 
+@transaction.atomic
 def cancel_stale_entering_sessions(*, now: datetime) -> int:
-    """Write down the cancellation of sessions left in ``entering`` past the deadline.
+    """Write down the cancellation of sessions left in ``entering`` past the deadline, and
+    release their holds.
 
     Reads already treat them as cancelled; this only tidies the rows (and frees the
     one-open-session slot for drivers who never come back)."""
-    return ParkingSession.objects.stale_entering(now).update(
-        state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
-    )
+    return _call_off_stale(ParkingSession.objects.all(), now=now)
+
+
+def _call_off_stale(sessions: ParkingSessionQuerySet, *, now: datetime) -> int:
+    stale = sessions.stale_entering(now)
+    paying.release_holds_of(stale, now=now)
+    return stale.update(state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now)
 
 
 def reloaded(session: ParkingSession) -> ParkingSession:
@@ -287,9 +313,7 @@ def _ensure_accepts_sessions(parking: SecuredParking) -> None:
 
 
 def _cancel_stale_entering_sessions(*, driver: User, now: datetime) -> None:
-    ParkingSession.objects.for_driver(driver).stale_entering(now).update(
-        state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
-    )
+    _call_off_stale(ParkingSession.objects.for_driver(driver), now=now)
 
 
 def _ensure_no_open_session(*, driver: User, now: datetime) -> None:

@@ -1,0 +1,224 @@
+"""Money the drivers pay: their saved cards, and one payment per parking session, from the
+hold placed at start to what is captured, released or still owed.
+
+Amounts are ``Decimal`` in the currency's major unit (lei); providers convert to minor units
+(bani) at their edge."""
+
+from decimal import Decimal
+from typing import Self
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Card(models.Model):
+    """A card the driver saved with the provider for off-session payments. The card number
+    never reaches the backend: only the provider's reference and what a list shows."""
+
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_cards"
+    )
+    provider = models.CharField(max_length=32)
+    reference = models.CharField(max_length=255, unique=True)
+    brand = models.CharField(max_length=32, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver"], condition=Q(is_default=True), name="one_default_card_per_driver"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class ProviderCustomer(models.Model):
+    """The driver as the provider knows them (a Stripe Customer), created once."""
+
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_customers"
+    )
+    provider = models.CharField(max_length=32)
+    reference = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver", "provider"], name="one_customer_per_driver_and_provider"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} customer {self.reference}"
+
+
+class CardSetup(models.Model):
+    """A card being saved: the provider's setup (a SetupIntent) the app confirms on the phone.
+    Once the provider says it succeeded, the card is recorded and the setup is done."""
+
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_setups"
+    )
+    provider = models.CharField(max_length=32)
+    reference = models.CharField(max_length=255, unique=True)
+    is_done = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["driver"], condition=Q(is_done=False), name="card_setup_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Card setup {self.reference}"
+
+
+class PaymentState(models.TextChoices):
+    PENDING = "pending", "Asking the provider for a hold"
+    REQUIRES_ACTION = "requires_action", "Waiting for the driver's authentication"
+    DECLINED = "declined", "Hold declined"
+    UNAVAILABLE = "unavailable", "Provider unavailable"
+    AUTHORIZED = "authorized", "Hold placed"
+    CAPTURING = "capturing", "Capturing"
+    CAPTURED = "captured", "Paid"
+    OUTSTANDING = "outstanding", "Outstanding balance"
+    RELEASING = "releasing", "Releasing the hold"
+    RELEASED = "released", "Hold released"
+
+
+# The hold was never placed: nothing to release, nothing owed.
+NO_HOLD_STATES = (
+    PaymentState.PENDING,
+    PaymentState.REQUIRES_ACTION,
+    PaymentState.DECLINED,
+    PaymentState.UNAVAILABLE,
+)
+
+
+class PaymentQuerySet(models.QuerySet["Payment"]):
+    def outstanding(self) -> Self:
+        return self.filter(state=PaymentState.OUTSTANDING)
+
+
+class Payment(models.Model):
+    """What one parking session pays: the hold placed at start (``hold_amount``), the amount
+    fixed at exit (``amount``), what the provider captured and refunded. A session links to
+    its payment; the payment does not know about sessions, so other providers and other
+    things to pay for need no change here."""
+
+    driver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    )
+    provider = models.CharField(max_length=32)
+    # The start request's Idempotency-Key (or one made up for it): a retry finds this payment
+    # instead of placing a second hold, and the provider is called under keys derived from it.
+    idempotency_key = models.CharField(max_length=255)
+    state = models.CharField(max_length=16, choices=PaymentState.choices)
+    currency = models.CharField(max_length=3)
+    hold_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    hold_reference = models.CharField(max_length=255, blank=True)
+    hold_client_secret = models.CharField(max_length=255, blank=True)
+    hold_placed_at = models.DateTimeField(null=True, blank=True)
+    card = models.ForeignKey(
+        Card, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
+    )
+    # Set when the session the hold was placed for exists; a hold without one after a while
+    # was left by a start that failed, and is released.
+    attached_at = models.DateTimeField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    captured_amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    refunded_amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    # A charge above the hold, made off-session at exit.
+    extra_charge_reference = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="payment_state_updated"),
+            models.Index(
+                fields=["driver"], condition=Q(state="outstanding"), name="payment_outstanding"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["driver", "idempotency_key"], name="one_payment_per_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=PaymentState.values), name="payment_state_valid"
+            ),
+            models.CheckConstraint(condition=Q(hold_amount__gt=0), name="payment_hold_positive"),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gte=0),
+                name="payment_amount_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount__gte=0), name="payment_captured_not_negative"
+            ),
+            # Money never flows back more than it came in, nor in more than was charged.
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0, refunded_amount__lte=F("captured_amount")),
+                name="payment_refunds_within_captured",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(captured_amount__lte=F("amount")),
+                name="payment_captured_within_amount",
+            ),
+            # Paid means paid in full.
+            models.CheckConstraint(
+                condition=~Q(state="captured") | Q(captured_amount=F("amount")),
+                name="payment_captured_is_the_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} ({self.state})"
+
+    @property
+    def outstanding_amount(self) -> Decimal:
+        """What is owed and not captured yet (zero before exit)."""
+        if self.amount is None:
+            return Decimal("0.00")
+        return self.amount - self.captured_amount
+
+
+class PaymentEventKind(models.TextChoices):
+    HOLD_PLACED = "hold_placed", "Hold placed"
+    HOLD_DECLINED = "hold_declined", "Hold declined"
+    HOLD_REQUIRES_ACTION = "hold_requires_action", "Authentication required"
+    HOLD_RELEASED = "hold_released", "Hold released"
+    AMOUNT_FIXED = "amount_fixed", "Amount fixed"
+    CAPTURED = "captured", "Captured"
+    CHARGED = "charged", "Charged"
+    CAPTURE_FAILED = "capture_failed", "Capture failed"
+
+
+class PaymentEvent(models.Model):
+    """The payment's history, as the driver's ``…/payment`` and the back office show it."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=PaymentEventKind.choices)
+    amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    reference = models.CharField(max_length=255, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"

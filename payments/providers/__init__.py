@@ -1,0 +1,122 @@
+"""The payment provider behind a small interface: services call :func:`provider` and these
+methods only, so another provider (Netopia, …) is one more module here and a setting
+(``PAYMENT_PROVIDER``), with no change to sessions or services.
+
+Amounts cross this interface as ``Decimal`` in the major unit; an implementation converts to
+what its API wants. Every call that changes money takes an ``idempotency_key``: the same key
+sent again must not move money twice."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or did not answer in time."""
+
+
+class ProviderRefused(Exception):
+    """The provider refused the operation (a declined card, a hold that is gone)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CardRefused(ProviderRefused):
+    """The card itself was refused (declined, authentication needed off-session)."""
+
+
+class HoldStatus(StrEnum):
+    AUTHORIZED = "authorized"
+    REQUIRES_ACTION = "requires_action"
+    DECLINED = "declined"
+    CAPTURED = "captured"
+    GONE = "gone"  # cancelled or expired at the provider
+
+
+@dataclass(frozen=True)
+class Hold:
+    reference: str
+    status: HoldStatus
+    client_secret: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+@dataclass(frozen=True)
+class SavedCard:
+    reference: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+
+
+@dataclass(frozen=True)
+class CardSetupStart:
+    reference: str
+    client_secret: str
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_customer(self, *, email: str, idempotency_key: str) -> str: ...
+
+    def start_card_setup(self, *, customer: str) -> CardSetupStart: ...
+
+    def finished_card_setup(self, *, setup: str, customer: str) -> SavedCard | None:
+        """The card of a setup the driver completed, attached to ``customer``; ``None``
+        while it is not completed."""
+        ...
+
+    def remove_card(self, *, card: str) -> None: ...
+
+    def place_hold(
+        self,
+        *,
+        customer: str,
+        card: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> Hold:
+        """A hold placed, refused by the card (DECLINED) or waiting for 3-D Secure."""
+        ...
+
+    def hold(self, *, reference: str) -> Hold: ...
+
+    def capture(self, *, reference: str, amount: Decimal, idempotency_key: str) -> None: ...
+
+    def release(self, *, reference: str, idempotency_key: str) -> None: ...
+
+    def charge(
+        self,
+        *,
+        customer: str,
+        card: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> str:
+        """Charge off-session now; the charge's reference. Raises ``ProviderRefused``."""
+        ...
+
+
+@cache
+def _provider(path: str) -> PaymentProvider:
+    provider_class: type[PaymentProvider] = import_string(path)
+    return provider_class()
+
+
+def provider() -> PaymentProvider:
+    return _provider(settings.PAYMENT_PROVIDER)

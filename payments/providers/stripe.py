@@ -1,0 +1,214 @@
+"""Stripe through its official SDK, server side only: PaymentIntents with manual capture for
+holds, SetupIntents for saving cards (the app confirms them with Stripe's mobile SDK).
+
+Timeouts are short and the SDK does not retry on its own: a start waits seconds, not a minute,
+for a Stripe that is down, and jobs do the retrying."""
+
+from decimal import Decimal
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from payments.providers import (
+    CardRefused,
+    CardSetupStart,
+    Hold,
+    HoldStatus,
+    ProviderRefused,
+    ProviderUnavailable,
+    SavedCard,
+)
+
+# Currencies whose minor unit is a hundredth (RON's ban, EUR's cent).
+MINOR_UNITS = Decimal(100)
+
+
+def to_minor_units(amount: Decimal) -> int:
+    minor = amount * MINOR_UNITS
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} has more than two decimals")
+    return int(minor)
+
+
+def _hold_from(intent: Any) -> Hold:
+    status = intent.status
+    if status == "requires_capture":
+        return Hold(intent.id, HoldStatus.AUTHORIZED)
+    if status == "requires_action":
+        return Hold(intent.id, HoldStatus.REQUIRES_ACTION, client_secret=intent.client_secret)
+    if status == "requires_payment_method":
+        error = intent.last_payment_error
+        return Hold(
+            intent.id,
+            HoldStatus.DECLINED,
+            failure_code=(error and error.get("code")) or "card_declined",
+            failure_message=(error and error.get("message")) or "The card was declined.",
+        )
+    if status == "succeeded":
+        return Hold(intent.id, HoldStatus.CAPTURED)
+    return Hold(intent.id, HoldStatus.GONE)
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def _client(self) -> stripe.StripeClient:
+        if not settings.STRIPE_API_KEY:
+            raise ProviderUnavailable("STRIPE_API_KEY is not set")
+        return _client(
+            settings.STRIPE_API_KEY, settings.STRIPE_API_BASE, settings.STRIPE_TIMEOUT_SECONDS
+        )
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+            raise ProviderUnavailable(str(error)) from error
+        except stripe.APIError as error:
+            # Stripe's own 5xx: as good as unreachable for the caller.
+            raise ProviderUnavailable(str(error)) from error
+        except stripe.CardError as error:
+            raise CardRefused(error.code or "card_declined", _message(error)) from error
+        except stripe.InvalidRequestError as error:
+            raise ProviderRefused(error.code or "invalid_request", _message(error)) from error
+
+    def create_customer(self, *, email: str, idempotency_key: str) -> str:
+        client = self._client()
+        customer = self._call(
+            client.v1.customers.create,
+            {"email": email},
+            {"idempotency_key": idempotency_key},
+        )
+        return str(customer.id)
+
+    def start_card_setup(self, *, customer: str) -> CardSetupStart:
+        client = self._client()
+        intent = self._call(
+            client.v1.setup_intents.create,
+            {"customer": customer, "usage": "off_session", "payment_method_types": ["card"]},
+        )
+        return CardSetupStart(reference=intent.id, client_secret=intent.client_secret)
+
+    def finished_card_setup(self, *, setup: str, customer: str) -> SavedCard | None:
+        client = self._client()
+        intent = self._call(client.v1.setup_intents.retrieve, setup)
+        if intent.status != "succeeded" or not intent.payment_method:
+            return None
+        # Stripe attaches the card of a customer's SetupIntent itself; attaching again to
+        # the same customer is harmless (and localstripe needs it).
+        method = self._call(
+            client.v1.payment_methods.attach, str(intent.payment_method), {"customer": customer}
+        )
+        card = method.card
+        return SavedCard(
+            reference=method.id,
+            brand=card.brand or "",
+            last4=card.last4 or "",
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+        )
+
+    def remove_card(self, *, card: str) -> None:
+        client = self._client()
+        self._call(client.v1.payment_methods.detach, card)
+
+    def place_hold(
+        self,
+        *,
+        customer: str,
+        card: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> Hold:
+        client = self._client()
+        params = {
+            "amount": to_minor_units(amount),
+            "currency": currency.lower(),
+            "customer": customer,
+            "payment_method": card,
+            "capture_method": "manual",
+            "confirm": True,
+            "off_session": True,
+            "metadata": {"purpose": description},
+        }
+        try:
+            intent = self._call(
+                client.v1.payment_intents.create, params, {"idempotency_key": idempotency_key}
+            )
+        except CardRefused as refusal:
+            return Hold(
+                "", HoldStatus.DECLINED, failure_code=refusal.code, failure_message=refusal.message
+            )
+        return _hold_from(intent)
+
+    def hold(self, *, reference: str) -> Hold:
+        client = self._client()
+        return _hold_from(self._call(client.v1.payment_intents.retrieve, reference))
+
+    def capture(self, *, reference: str, amount: Decimal, idempotency_key: str) -> None:
+        client = self._client()
+        self._call(
+            client.v1.payment_intents.capture,
+            reference,
+            {"amount_to_capture": to_minor_units(amount)},
+            {"idempotency_key": idempotency_key},
+        )
+
+    def release(self, *, reference: str, idempotency_key: str) -> None:
+        client = self._client()
+        intent = self._call(client.v1.payment_intents.retrieve, reference)
+        if intent.status == "canceled":
+            return
+        self._call(
+            client.v1.payment_intents.cancel, reference, {}, {"idempotency_key": idempotency_key}
+        )
+
+    def charge(
+        self,
+        *,
+        customer: str,
+        card: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> str:
+        client = self._client()
+        intent = self._call(
+            client.v1.payment_intents.create,
+            {
+                "amount": to_minor_units(amount),
+                "currency": currency.lower(),
+                "customer": customer,
+                "payment_method": card,
+                "confirm": True,
+                "off_session": True,
+                "metadata": {"purpose": description},
+            },
+            {"idempotency_key": idempotency_key},
+        )
+        if intent.status != "succeeded":
+            raise ProviderRefused("authentication_required", "The card needs authentication.")
+        return str(intent.id)
+
+
+def _message(error: stripe.StripeError) -> str:
+    return str(error.user_message or error._message or "The payment provider refused.")
+
+
+_clients: dict[tuple[str, str, float], stripe.StripeClient] = {}
+
+
+def _client(api_key: str, api_base: str, timeout: float) -> stripe.StripeClient:
+    key = (api_key, api_base, timeout)
+    if key not in _clients:
+        _clients[key] = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+    return _clients[key]

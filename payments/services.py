@@ -1,0 +1,616 @@
+"""Payment workflows: saving cards, the hold placed at a start, the capture after exit, the
+release of a hold nobody will use, settling a debt. Provider calls happen outside database
+transactions (short timeouts); state changes are conditional UPDATEs, so a retry or a second
+worker finds the work done; jobs are deferred in the transaction of the change needing them."""
+
+import time
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from core.jobs import defer
+from payments.exceptions import (
+    NothingToPay,
+    PaymentDeclined,
+    PaymentMethodRequired,
+    PaymentProviderUnavailable,
+    PaymentRequiresAction,
+)
+from payments.models import (
+    Card,
+    CardSetup,
+    Payment,
+    PaymentEvent,
+    PaymentEventKind,
+    PaymentState,
+    ProviderCustomer,
+)
+from payments.providers import (
+    CardSetupStart,
+    Hold,
+    HoldStatus,
+    ProviderRefused,
+    ProviderUnavailable,
+    provider,
+)
+
+UNAVAILABLE = "The payment provider cannot be reached right now; try again in a moment."
+
+
+def unavailable() -> PaymentProviderUnavailable:
+    return PaymentProviderUnavailable(_(UNAVAILABLE))
+
+
+# Cards
+
+
+def customer_reference(*, driver: User, now: datetime) -> str:
+    """The driver's customer at the provider, created on first use."""
+    name = provider().name
+    customer, _created = ProviderCustomer.objects.get_or_create(
+        driver=driver, provider=name, defaults={"created_at": now}
+    )
+    if customer.reference:
+        return customer.reference
+    try:
+        # Keyed by our row: two parallel first uses create one customer at the provider.
+        reference = provider().create_customer(
+            email=driver.email, idempotency_key=f"customer-{customer.pk}"
+        )
+    except ProviderUnavailable as error:
+        raise unavailable() from error
+    ProviderCustomer.objects.filter(pk=customer.pk, reference="").update(reference=reference)
+    customer.refresh_from_db()
+    return customer.reference
+
+
+def start_card_setup(*, driver: User, now: datetime) -> CardSetupStart:
+    """A setup for the app to confirm with the provider's SDK (the card never reaches us)."""
+    customer = customer_reference(driver=driver, now=now)
+    try:
+        setup = provider().start_card_setup(customer=customer)
+    except ProviderUnavailable as error:
+        raise unavailable() from error
+    CardSetup.objects.create(
+        driver=driver, provider=provider().name, reference=setup.reference, created_at=now
+    )
+    return setup
+
+
+def cards_of(*, driver: User, now: datetime) -> list[Card]:
+    """The driver's cards, with those of setups completed since the last look recorded first.
+    When the provider cannot be reached, the cards already recorded."""
+    for setup in CardSetup.objects.filter(driver=driver, is_done=False):
+        try:
+            _record_card_of(setup, driver=driver, now=now)
+        except ProviderUnavailable:
+            break
+        except ProviderRefused:
+            CardSetup.objects.filter(pk=setup.pk).update(is_done=True)
+    return list(Card.objects.filter(driver=driver))
+
+
+def _record_card_of(setup: CardSetup, *, driver: User, now: datetime) -> None:
+    customer = customer_reference(driver=driver, now=now)
+    saved = provider().finished_card_setup(setup=setup.reference, customer=customer)
+    if saved is None:
+        return
+    with transaction.atomic():
+        has_default = Card.objects.filter(driver=driver, is_default=True).exists()
+        Card.objects.get_or_create(
+            reference=saved.reference,
+            defaults={
+                "driver": driver,
+                "provider": setup.provider,
+                "brand": saved.brand,
+                "last4": saved.last4,
+                "exp_month": saved.exp_month,
+                "exp_year": saved.exp_year,
+                "is_default": not has_default,
+                "created_at": now,
+            },
+        )
+        CardSetup.objects.filter(pk=setup.pk).update(is_done=True)
+
+
+def remove_card(*, card: Card) -> None:
+    """Forget the card here and at the provider; the oldest other card becomes the default."""
+    try:
+        provider().remove_card(card=card.reference)
+    except ProviderUnavailable as error:
+        raise unavailable() from error
+    except ProviderRefused:
+        pass  # already gone there
+    with transaction.atomic():
+        card.delete()
+        if card.is_default:
+            successor = Card.objects.filter(driver=card.driver_id).first()
+            if successor is not None:
+                make_default(card=successor)
+
+
+@transaction.atomic
+def make_default(*, card: Card) -> Card:
+    Card.objects.filter(driver=card.driver_id, is_default=True).exclude(pk=card.pk).update(
+        is_default=False
+    )
+    Card.objects.filter(pk=card.pk).update(is_default=True)
+    card.is_default = True
+    return card
+
+
+# The hold at a start
+
+
+def hold_for_start(
+    *,
+    driver: User,
+    amount: Decimal,
+    currency: str,
+    idempotency_key: str | None,
+    description: str,
+    now: datetime,
+) -> Payment:
+    """A hold of ``amount`` on the driver's default card, placed once per ``idempotency_key``.
+
+    Raises 402-kind errors (no card, declined, authentication required) and
+    ``PaymentProviderUnavailable``; then no hold is left behind. Parallel starts with one key
+    place one hold: the first claims the key, the others wait for its outcome."""
+    card = Card.objects.filter(driver=driver, is_default=True).first()
+    if card is None:
+        raise PaymentMethodRequired(_("Add a card before starting a parking session here."))
+    payment, claimed = _claim(driver, idempotency_key, amount, currency, card, now)
+    if not claimed:
+        payment = _outcome_of(payment)
+    if payment.state == PaymentState.PENDING:
+        payment = _place_hold(payment, card, description, now)
+    return _accepted(payment, now)
+
+
+def _claim(
+    driver: User,
+    key: str | None,
+    amount: Decimal,
+    currency: str,
+    card: Card,
+    now: datetime,
+) -> tuple[Payment, bool]:
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                driver=driver,
+                provider=provider().name,
+                idempotency_key=key or f"auto-{uuid.uuid4()}",
+                state=PaymentState.PENDING,
+                currency=currency,
+                hold_amount=amount,
+                card=card,
+                created_at=now,
+                updated_at=now,
+            )
+        return payment, True
+    except IntegrityError:
+        return Payment.objects.get(driver=driver, idempotency_key=key), False
+
+
+def _outcome_of(payment: Payment) -> Payment:
+    """A payment claimed by an earlier request with the same key, once that one is done with
+    the provider; a retry after an outage or an authentication asks the provider again."""
+    deadline = time.monotonic() + 2 * settings.STRIPE_TIMEOUT_SECONDS + 1
+    while payment.state == PaymentState.PENDING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        payment.refresh_from_db()
+    if payment.state == PaymentState.PENDING:
+        raise unavailable()
+    if payment.state == PaymentState.UNAVAILABLE:
+        # Retried under the same provider key: a hold placed by the lost call is found, not doubled.
+        if Payment.objects.filter(pk=payment.pk, state=PaymentState.UNAVAILABLE).update(
+            state=PaymentState.PENDING
+        ):
+            payment.state = PaymentState.PENDING
+        else:
+            return _outcome_of(Payment.objects.get(pk=payment.pk))
+    if payment.state == PaymentState.REQUIRES_ACTION:
+        try:
+            hold = provider().hold(reference=payment.hold_reference)
+        except ProviderUnavailable as error:
+            raise unavailable() from error
+        payment = _record_hold(payment, hold, now=payment.updated_at)
+    return payment
+
+
+def _place_hold(payment: Payment, card: Card, description: str, now: datetime) -> Payment:
+    try:
+        hold = provider().place_hold(
+            customer=customer_reference(driver=payment.driver, now=now),
+            card=card.reference,
+            amount=payment.hold_amount,
+            currency=payment.currency,
+            idempotency_key=f"payment-{payment.pk}-hold",
+            description=description,
+        )
+    except (ProviderUnavailable, PaymentProviderUnavailable) as error:
+        with transaction.atomic():
+            _set_state(payment, PaymentState.UNAVAILABLE, now, failure_code="provider_unavailable")
+            # The lost call may have placed a hold after all: made sure of and released later
+            # unless a retry of the start takes it.
+            defer_task("payments.release_unknown_hold", payment_id=payment.pk, schedule_in=60)
+        raise unavailable() from error
+    return _record_hold(payment, hold, now=now)
+
+
+def _record_hold(payment: Payment, hold: Hold, *, now: datetime) -> Payment:
+    state, kind = {
+        HoldStatus.AUTHORIZED: (PaymentState.AUTHORIZED, PaymentEventKind.HOLD_PLACED),
+        HoldStatus.REQUIRES_ACTION: (
+            PaymentState.REQUIRES_ACTION,
+            PaymentEventKind.HOLD_REQUIRES_ACTION,
+        ),
+    }.get(hold.status, (PaymentState.DECLINED, PaymentEventKind.HOLD_DECLINED))
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(
+            state=state,
+            hold_reference=hold.reference or payment.hold_reference,
+            hold_client_secret=hold.client_secret,
+            hold_placed_at=now if state == PaymentState.AUTHORIZED else None,
+            failure_code=hold.failure_code,
+            failure_message=hold.failure_message[:500],
+            updated_at=now,
+        )
+        _record(payment, kind, now, amount=payment.hold_amount, reference=hold.reference)
+    payment.refresh_from_db()
+    return payment
+
+
+def _accepted(payment: Payment, now: datetime) -> Payment:
+    if payment.state == PaymentState.DECLINED:
+        raise PaymentDeclined(
+            _("The card was declined: %(reason)s Use another card or contact your bank.")
+            % {"reason": payment.failure_message or _("no reason given.")},
+            decline_code=payment.failure_code,
+        )
+    if payment.state == PaymentState.REQUIRES_ACTION:
+        raise PaymentRequiresAction(
+            _(
+                "Your bank asks you to confirm this payment. Confirm it in the app, then "
+                "retry the start with the same Idempotency-Key."
+            ),
+            client_secret=payment.hold_client_secret,
+        )
+    return payment
+
+
+def attach(*, payment: Payment, now: datetime) -> None:
+    """The session the hold was placed for exists (called in its transaction)."""
+    Payment.objects.filter(pk=payment.pk).update(attached_at=now, updated_at=now)
+
+
+# After the stay
+
+
+def fix_amount(*, payment_id: int, amount: Decimal, now: datetime) -> None:
+    """The stay's amount is known (at exit): capture it in the background, or release the
+    hold of a free stay. Called in the transaction that fixes the amount."""
+    state = PaymentState.CAPTURING if amount > 0 else PaymentState.RELEASING
+    updated = Payment.objects.filter(pk=payment_id, state=PaymentState.AUTHORIZED).update(
+        state=state, amount=amount, updated_at=now
+    )
+    if not updated:
+        return
+    payment = Payment.objects.get(pk=payment_id)
+    _record(payment, PaymentEventKind.AMOUNT_FIXED, now, amount=amount)
+    if amount > 0:
+        defer_task("payments.capture", payment_id=payment_id, lock=f"payment:{payment_id}")
+    else:
+        defer_task("payments.release", payment_id=payment_id, lock=f"payment:{payment_id}")
+
+
+def release_holds(*, payment_ids: list[int], now: datetime) -> None:
+    """Nothing will be charged on these holds (a cancelled or abandoned start): release them
+    in the background. Called in the transaction that calls the session off."""
+    for payment_id in payment_ids:
+        updated = Payment.objects.filter(pk=payment_id, state=PaymentState.AUTHORIZED).update(
+            state=PaymentState.RELEASING, amount=Decimal("0"), updated_at=now
+        )
+        if updated:
+            defer_task("payments.release", payment_id=payment_id, lock=f"payment:{payment_id}")
+
+
+def release_unattached(*, payment: Payment, now: datetime) -> None:
+    """The start the hold was placed for failed: release the hold."""
+    with transaction.atomic():
+        if Payment.objects.filter(pk=payment.pk, attached_at=None).exists():
+            release_holds(payment_ids=[payment.pk], now=now)
+
+
+def release(*, payment_id: int, now: datetime) -> None:
+    """Job: give the held money back to the card."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.state != PaymentState.RELEASING:
+        return
+    if payment.hold_reference:
+        provider().release(
+            reference=payment.hold_reference, idempotency_key=f"payment-{payment.pk}-release"
+        )
+    with transaction.atomic():
+        if _set_state(payment, PaymentState.RELEASED, now, expected=PaymentState.RELEASING):
+            _record(payment, PaymentEventKind.HOLD_RELEASED, now, amount=payment.hold_amount)
+
+
+def release_unknown_hold(*, payment_id: int, now: datetime) -> None:
+    """Job: a hold call whose answer was lost. Asked again under the same key, the provider
+    answers with the hold it placed then (or places it now), which is released at once."""
+    payment = Payment.objects.get(pk=payment_id)
+    if not Payment.objects.filter(pk=payment_id, state=PaymentState.UNAVAILABLE).update(
+        state=PaymentState.RELEASING, updated_at=now
+    ):
+        return
+    assert payment.card is not None
+    hold = provider().place_hold(
+        customer=customer_reference(driver=payment.driver, now=now),
+        card=payment.card.reference,
+        amount=payment.hold_amount,
+        currency=payment.currency,
+        idempotency_key=f"payment-{payment.pk}-hold",
+        description="Released: the start it was for did not complete",
+    )
+    Payment.objects.filter(pk=payment_id).update(hold_reference=hold.reference)
+    release(payment_id=payment_id, now=now)
+
+
+def capture(*, payment_id: int, now: datetime) -> None:
+    """Job: take the stay's amount, from the hold up to its amount and off-session for the
+    rest. A refused card leaves the rest outstanding: the driver pays it before the next start.
+    An unreachable provider raises, and the job is retried."""
+    payment = Payment.objects.select_related("card").get(pk=payment_id)
+    if payment.state != PaymentState.CAPTURING or payment.amount is None:
+        return
+    from_hold = min(payment.amount, payment.hold_amount)
+    if payment.captured_amount < from_hold:
+        _capture_hold(payment, from_hold, now)
+    rest = payment.amount - payment.captured_amount
+    if rest > 0:
+        _charge_rest(payment, rest, now)
+    else:
+        _set_state(payment, PaymentState.CAPTURED, now, expected=PaymentState.CAPTURING)
+
+
+def _capture_hold(payment: Payment, amount: Decimal, now: datetime) -> None:
+    hold = provider().hold(reference=payment.hold_reference)
+    # A run killed after the provider captured finds it captured: it records, not captures.
+    if hold.status == HoldStatus.AUTHORIZED:
+        try:
+            provider().capture(
+                reference=payment.hold_reference,
+                amount=amount,
+                idempotency_key=f"payment-{payment.pk}-capture",
+            )
+        except ProviderRefused as refusal:
+            _record(payment, PaymentEventKind.CAPTURE_FAILED, now, detail=refusal.message)
+            return
+    elif hold.status != HoldStatus.CAPTURED:
+        _record(payment, PaymentEventKind.CAPTURE_FAILED, now, detail=f"hold {hold.status}")
+        return
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(captured_amount=amount, updated_at=now)
+        _record(payment, PaymentEventKind.CAPTURED, now, amount=amount, reference=hold.reference)
+    payment.captured_amount = amount
+
+
+def _charge_rest(payment: Payment, rest: Decimal, now: datetime) -> None:
+    try:
+        reference = _charge(payment, rest, key=f"payment-{payment.pk}-rest")
+    except ProviderRefused as refusal:
+        with transaction.atomic():
+            _set_state(
+                payment,
+                PaymentState.OUTSTANDING,
+                now,
+                expected=PaymentState.CAPTURING,
+                failure_code=refusal.code,
+                failure_message=refusal.message[:500],
+            )
+            _record(
+                payment, PaymentEventKind.CAPTURE_FAILED, now, amount=rest, detail=refusal.message
+            )
+        return
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk, state=PaymentState.CAPTURING).update(
+            captured_amount=F("captured_amount") + rest,
+            extra_charge_reference=reference,
+            state=PaymentState.CAPTURED,
+            updated_at=now,
+        )
+        _record(payment, PaymentEventKind.CHARGED, now, amount=rest, reference=reference)
+
+
+def _charge(payment: Payment, amount: Decimal, *, key: str) -> str:
+    card = payment.card or Card.objects.filter(driver=payment.driver_id, is_default=True).first()
+    if card is None:
+        raise ProviderRefused("no_card", _("No card on file."))
+    return provider().charge(
+        customer=customer_reference(driver=payment.driver, now=payment.updated_at),
+        card=card.reference,
+        amount=amount,
+        currency=payment.currency,
+        idempotency_key=key,
+        description=f"Parking, payment #{payment.pk}",
+    )
+
+
+def settle(*, payment: Payment, now: datetime) -> Payment:
+    """The driver pays an outstanding balance now, off-session on their default card."""
+    card = Card.objects.filter(driver=payment.driver_id, is_default=True).first()
+    if card is None:
+        raise PaymentMethodRequired(_("Add a card to pay the outstanding balance."))
+    # Claimed by a conditional update: a double tap charges once.
+    if not Payment.objects.filter(pk=payment.pk, state=PaymentState.OUTSTANDING).update(
+        state=PaymentState.CAPTURING, card=card, updated_at=now
+    ):
+        raise NothingToPay(_("This parking session has nothing left to pay."))
+    payment.refresh_from_db()
+    attempt = payment.events.count()
+    rest = payment.outstanding_amount
+    try:
+        reference = _charge(payment, rest, key=f"payment-{payment.pk}-settle-{attempt}")
+    except (ProviderRefused, ProviderUnavailable) as error:
+        _set_state(payment, PaymentState.OUTSTANDING, now, expected=PaymentState.CAPTURING)
+        if isinstance(error, ProviderUnavailable):
+            raise unavailable() from error
+        raise PaymentDeclined(
+            _("The card was declined: %(reason)s") % {"reason": error.message},
+            decline_code=error.code,
+        ) from error
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(
+            captured_amount=F("captured_amount") + rest,
+            state=PaymentState.CAPTURED,
+            failure_code="",
+            failure_message="",
+            updated_at=now,
+        )
+        _record(payment, PaymentEventKind.CHARGED, now, amount=rest, reference=reference)
+    payment.refresh_from_db()
+    return payment
+
+
+def release_orphan_holds(*, now: datetime) -> int:
+    """Holds whose start never made a session (the process died in between): released."""
+    cutoff = now - settings.PAYMENT_ORPHAN_HOLD_AFTER
+    orphans = list(
+        Payment.objects.filter(
+            state=PaymentState.AUTHORIZED, attached_at=None, updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        release_holds(payment_ids=orphans, now=now)
+    return len(orphans)
+
+
+def retry_captures(*, now: datetime) -> int:
+    """Captures whose jobs gave up (the provider down for long): deferred again."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    stuck = Payment.objects.filter(
+        state__in=[PaymentState.CAPTURING, PaymentState.RELEASING],
+        updated_at__lt=now - settings.PAYMENT_RETRY_STUCK_AFTER,
+    ).values_list("pk", "state")
+    count = 0
+    for payment_id, state in stuck:
+        task = "payments.capture" if state == PaymentState.CAPTURING else "payments.release"
+        try:
+            with transaction.atomic():
+                defer_task(
+                    task,
+                    payment_id=payment_id,
+                    lock=f"payment:{payment_id}",
+                    queueing_lock=f"retry:{payment_id}",
+                )
+                count += 1
+        except AlreadyEnqueued:
+            pass
+    return count
+
+
+def renew_holds(*, now: datetime) -> int:
+    """Holds about to expire during a long stay: a new one is placed, then the old released."""
+    due = Payment.objects.select_related("card", "driver").filter(
+        state=PaymentState.AUTHORIZED,
+        attached_at__isnull=False,
+        hold_placed_at__lt=now - settings.PAYMENT_HOLD_RENEW_AFTER,
+    )
+    renewed = 0
+    for payment in due:
+        if payment.card is None:
+            continue
+        old_reference = payment.hold_reference
+        hold = provider().place_hold(
+            customer=customer_reference(driver=payment.driver, now=now),
+            card=payment.card.reference,
+            amount=payment.hold_amount,
+            currency=payment.currency,
+            idempotency_key=f"payment-{payment.pk}-hold-{payment.hold_placed_at:%Y%m%d%H%M%S}",
+            description=f"Parking, payment #{payment.pk} (renewed hold)",
+        )
+        if hold.status != HoldStatus.AUTHORIZED:
+            continue  # the old hold runs out; the capture then charges off-session
+        if Payment.objects.filter(
+            pk=payment.pk, state=PaymentState.AUTHORIZED, hold_reference=old_reference
+        ).update(hold_reference=hold.reference, hold_placed_at=now, updated_at=now):
+            provider().release(reference=old_reference, idempotency_key=f"{old_reference}-renewed")
+            _record(
+                payment,
+                PaymentEventKind.HOLD_PLACED,
+                now,
+                amount=payment.hold_amount,
+                reference=hold.reference,
+                detail="renewed",
+            )
+            renewed += 1
+        else:
+            provider().release(reference=hold.reference, idempotency_key=f"{hold.reference}-x")
+    return renewed
+
+
+# Helpers
+
+
+def _set_state(
+    payment: Payment,
+    state: PaymentState,
+    now: datetime,
+    *,
+    expected: PaymentState | None = None,
+    **changes: object,
+) -> bool:
+    rows = Payment.objects.filter(pk=payment.pk)
+    if expected is not None:
+        rows = rows.filter(state=expected)
+    updated = rows.update(state=state, updated_at=now, **changes) > 0
+    if updated:
+        payment.state = state
+    return updated
+
+
+def _record(
+    payment: Payment,
+    kind: PaymentEventKind,
+    now: datetime,
+    *,
+    amount: Decimal | None = None,
+    reference: str = "",
+    detail: str = "",
+) -> None:
+    PaymentEvent.objects.create(
+        payment=payment,
+        kind=kind,
+        amount=amount,
+        reference=reference,
+        detail=detail[:500],
+        created_at=now,
+    )
+
+
+def defer_task(
+    name: str,
+    *,
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    schedule_in: int | None = None,
+    **kwargs: object,
+) -> None:
+    from payments import tasks  # which imports this module
+
+    defer(
+        tasks.BY_NAME[name],
+        lock=lock,
+        queueing_lock=queueing_lock,
+        schedule_in={"seconds": schedule_in} if schedule_in else None,
+        **kwargs,
+    )

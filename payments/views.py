@@ -1,0 +1,74 @@
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import AuthenticatedRequest
+from core.schema import ErrorResponse503Serializer
+from core.serializers import EmptyBodySerializer
+from payments import services
+from payments.models import Card
+from payments.serializers import CardSerializer, CardSetupSerializer
+
+
+class PaymentMethodsView(APIView):
+    """The driver's saved cards (GET) and saving a new one (POST)."""
+
+    pagination_class = None
+
+    @extend_schema(
+        operation_id="listPaymentMethods",
+        summary="The driver's saved cards",
+        responses=CardSerializer(many=True),
+    )
+    def get(self, request: AuthenticatedRequest) -> Response:
+        cards = services.cards_of(driver=request.user, now=timezone.now())
+        return Response(CardSerializer(cards, many=True).data)
+
+    @extend_schema(
+        operation_id="addPaymentMethod",
+        summary="Start saving a card: a SetupIntent for the app to confirm with Stripe",
+        description="The app confirms `client_secret` with Stripe's SDK (the card number goes "
+        "to Stripe only); the card then appears in `GET payment_methods`, as the default "
+        "when it is the first.",
+        request=EmptyBodySerializer,
+        responses={201: CardSetupSerializer, 503: ErrorResponse503Serializer},
+    )
+    def post(self, request: AuthenticatedRequest) -> Response:
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        setup = services.start_card_setup(driver=request.user, now=timezone.now())
+        body = {
+            "setup_intent_id": setup.reference,
+            "client_secret": setup.client_secret,
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        }
+        return Response(CardSetupSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentMethodView(APIView):
+    @extend_schema(
+        operation_id="removePaymentMethod",
+        summary="Remove a saved card",
+        responses={204: None, 404: ErrorResponse404Serializer, 503: ErrorResponse503Serializer},
+    )
+    def delete(self, request: AuthenticatedRequest, card_id: int) -> Response:
+        card = get_object_or_404(Card.objects.filter(driver=request.user), pk=card_id)
+        services.remove_card(card=card)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DefaultPaymentMethodView(APIView):
+    @extend_schema(
+        operation_id="setDefaultPaymentMethod",
+        summary="Make a saved card the one starts are paid with",
+        request=EmptyBodySerializer,
+        responses={200: CardSerializer, 404: ErrorResponse404Serializer},
+    )
+    def post(self, request: AuthenticatedRequest, card_id: int) -> Response:
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        card = get_object_or_404(Card.objects.filter(driver=request.user), pk=card_id)
+        return Response(CardSerializer(services.make_default(card=card)).data)

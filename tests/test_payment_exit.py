@@ -1,0 +1,220 @@
+"""After the stay: exit fixes the amount and a job worker captures it from the hold (and
+charges above it off-session); cancel releases the hold; a refused card leaves a debt the
+driver settles before the next start; Stripe down at exit does not keep the car in."""
+
+from datetime import timedelta
+from decimal import Decimal
+from functools import partial
+
+import pytest
+from django.utils import timezone
+
+from parking.models import ParkingSession, State
+from payments.models import Card, Payment, PaymentState
+from tests.api import (
+    act,
+    error_body,
+    error_code,
+    json_body,
+    session_action,
+    session_url,
+    start_session,
+)
+from tests.factories import AccessTokenFactory, SecuredParkingFactory
+from tests.jobs import wait_until
+from tests.payments import save_card
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def parking(db):
+    return SecuredParkingFactory(charges_by_card=True)
+
+
+def wait_for_state(payment_id, state, timeout=40):
+    wait_until(
+        lambda: Payment.objects.get(pk=payment_id).state == state,
+        what=f"payment {payment_id} {state}",
+        timeout=timeout,
+    )
+    return Payment.objects.get(pk=payment_id)
+
+
+def parked_for(client, parking, duration: timedelta) -> ParkingSession:
+    """A started, entered session whose stay began ``duration`` ago."""
+    body = json_body(start_session(client, parking), 201)
+    session_id = body["parking_session"]["id"]
+    act(client, session_id, "enter")
+    ParkingSession.objects.filter(pk=session_id).update(start_time=timezone.now() - duration)
+    return ParkingSession.objects.get(pk=session_id)
+
+
+def test_exit_captures_the_amount_and_releases_the_rest_of_the_hold(
+    driver_client, localstripe, parking, job_worker
+):
+    save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    session = parked_for(driver_client, parking, timedelta(minutes=70))
+
+    body = act(driver_client, session.pk, "exit")
+    assert body["amount"] == "10.00"
+    act(driver_client, session.pk, "finalize")
+
+    payment = wait_for_state(session.payment_id, PaymentState.CAPTURED)
+    assert (payment.amount, payment.captured_amount) == (Decimal("10.00"), Decimal("10.00"))
+    intent = localstripe.payment_intent(payment.hold_reference)
+    assert intent["status"] == "succeeded"
+    charge = localstripe.latest_charge(payment.hold_reference)
+    # localstripe shows the released rest of a partial capture as refunded, as Stripe did.
+    assert (charge["amount"], charge["amount_refunded"]) == (4000, 3000)
+    history = json_body(driver_client.get(session_url(session.pk, "payment")), 200)
+    assert history["state"] == "captured"
+    assert [event["kind"] for event in history["history"]] == [
+        "hold_placed",
+        "amount_fixed",
+        "captured",
+    ]
+
+
+def test_above_the_hold_the_hold_is_captured_and_the_rest_charged_off_session(
+    driver_client, localstripe, job_worker
+):
+    parking = SecuredParkingFactory(charges_by_card=True, hold_amount=Decimal("5.00"))
+    save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    session = parked_for(driver_client, parking, timedelta(minutes=130))
+
+    assert act(driver_client, session.pk, "exit")["amount"] == "15.00"
+
+    payment = wait_for_state(session.payment_id, PaymentState.CAPTURED)
+    assert payment.captured_amount == Decimal("15.00")
+    assert localstripe.payment_intent(payment.hold_reference)["status"] == "succeeded"
+    extra = localstripe.payment_intent(payment.extra_charge_reference)
+    assert (extra["status"], extra["amount"]) == ("succeeded", 1000)
+
+
+def test_a_free_stay_releases_the_hold(driver_client, localstripe, parking, job_worker):
+    save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    session = parked_for(driver_client, parking, timedelta(minutes=5))
+
+    assert act(driver_client, session.pk, "exit")["amount"] == "0.00"
+
+    payment = wait_for_state(session.payment_id, PaymentState.RELEASED)
+    assert localstripe.payment_intent(payment.hold_reference)["status"] == "canceled"
+
+
+def test_cancel_releases_the_hold(driver_client, localstripe, parking, job_worker):
+    save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    body = json_body(start_session(driver_client, parking), 201)
+
+    act(driver_client, body["parking_session"]["id"], "cancel")
+
+    session = ParkingSession.objects.get(pk=body["parking_session"]["id"])
+    payment = wait_for_state(session.payment_id, PaymentState.RELEASED)
+    assert localstripe.payment_intent(payment.hold_reference)["status"] == "canceled"
+
+
+def test_a_stale_entering_session_releases_its_hold(
+    driver_client, localstripe, parking, job_worker, settings
+):
+    from parking.tasks import clean_up_parking
+
+    save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    body = json_body(start_session(driver_client, parking), 201)
+    session_id = body["parking_session"]["id"]
+    ParkingSession.objects.filter(pk=session_id).update(
+        start_time=timezone.now() - settings.PARKING_ENTERING_TIMEOUT - timedelta(seconds=1)
+    )
+
+    assert clean_up_parking(now=timezone.now()).cancelled_sessions == 1
+
+    payment = wait_for_state(
+        ParkingSession.objects.get(pk=session_id).payment_id, PaymentState.RELEASED
+    )
+    assert localstripe.payment_intent(payment.hold_reference)["status"] == "canceled"
+
+
+def test_a_refused_charge_leaves_a_debt_that_blocks_the_next_start_until_paid(
+    driver_client, localstripe, job_worker
+):
+    parking = SecuredParkingFactory(charges_by_card=True, hold_amount=Decimal("5.00"))
+    card = save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    session = parked_for(driver_client, parking, timedelta(minutes=130))
+    # The card is gone at Stripe by exit time: the charge above the hold is refused.
+    assert driver_client.delete(f"/api/car_driver/payment_methods/{card['id']}").status_code == 204
+
+    act(driver_client, session.pk, "exit")
+    payment = wait_for_state(session.payment_id, PaymentState.OUTSTANDING)
+    assert (payment.captured_amount, payment.outstanding_amount) == (
+        Decimal("5.00"),
+        Decimal("10.00"),
+    )
+    # The car still gets out.
+    assert act(driver_client, session.pk, "finalize")["parking_session"]["state"] == "finished"
+
+    refused = start_session(driver_client, parking)
+    assert refused.status_code == 402
+    assert error_code(refused) == "outstanding_balance"
+    assert error_body(refused)["parking_session_id"] == session.pk
+
+    save_card(driver_client, localstripe)
+    paid = json_body(session_action(driver_client, session.pk, "pay"), 200)
+    assert (paid["state"], paid["captured_amount"], paid["outstanding_amount"]) == (
+        "captured",
+        "15.00",
+        "0.00",
+    )
+    assert session_action(driver_client, session.pk, "pay").status_code == 409
+    assert start_session(driver_client, parking).status_code == 201
+
+
+def test_stripe_down_at_exit_lets_the_car_out_and_the_worker_captures_when_it_is_back(
+    driver_client, own_localstripe, parking, job_worker
+):
+    save_card(driver_client, own_localstripe)
+    session = parked_for(driver_client, parking, timedelta(minutes=70))
+    own_localstripe.stop()
+    job_worker(env={"STRIPE_API_BASE": own_localstripe.url})
+
+    act(driver_client, session.pk, "exit")
+    assert act(driver_client, session.pk, "finalize")["parking_session"]["state"] == "finished"
+    payment = Payment.objects.get(pk=session.payment_id)
+    assert (payment.state, payment.outstanding_amount) == (PaymentState.CAPTURING, Decimal("10.00"))
+
+    own_localstripe.start()
+    payment = wait_for_state(session.payment_id, PaymentState.CAPTURED)
+    assert payment.captured_amount == Decimal("10.00")
+    assert own_localstripe.payment_intent(payment.hold_reference)["status"] == "succeeded"
+
+
+def test_a_double_tap_on_exit_captures_once(driver_client, localstripe, parking, job_worker):
+    from tests.test_concurrency import bearer_client, fire_together, statuses
+
+    save_card(driver_client, localstripe)
+    session = parked_for(driver_client, parking, timedelta(minutes=70))
+    token = AccessTokenFactory(user=driver_client.driver)
+    clients = [bearer_client(token) for _ in range(2)]
+
+    answers = fire_together(
+        [partial(session_action, client, session.pk, "exit") for client in clients]
+    )
+
+    assert statuses(answers) == {200: 1, 409: 1}
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    payment = wait_for_state(session.payment_id, PaymentState.CAPTURED)
+    assert payment.events.filter(kind="captured").count() == 1
+    assert localstripe.latest_charge(payment.hold_reference)["amount_refunded"] == 3000
+
+
+def test_a_card_removed_does_not_stop_a_session_in_progress(driver_client, localstripe, parking):
+    save_card(driver_client, localstripe)
+    session = parked_for(driver_client, parking, timedelta(minutes=70))
+
+    Card.objects.all().delete()
+
+    assert act(driver_client, session.pk, "exit")["parking_session"]["state"] == State.EXITING
