@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('parking', '0005_idempotency_record_request_id'),
+        ('parking', '0006_session_open_parking_index'),
         ('payments', '0001_initial'),
     ]
 
