@@ -8,6 +8,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Prefetch, Q
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 
 from smart_keys.models import AccessPoint, Direction
 
@@ -322,12 +324,27 @@ class SessionAuditEntry(models.Model):
         return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-def _period_label(minutes: int) -> str:
+def _per_started_period(price: str, currency: str, minutes: int) -> str:
+    """``5.00 RON per started hour``, in the active language."""
     if minutes % 1440 == 0:
-        return "day" if minutes == 1440 else f"{minutes // 1440} days"
+        days = minutes // 1440
+        template = ngettext(
+            "{price} {currency} per started day",
+            "{price} {currency} per started {count} days",
+            days,
+        )
+        return template.format(price=price, currency=currency, count=days)
     if minutes % 60 == 0:
-        return "hour" if minutes == 60 else f"{minutes // 60} hours"
-    return f"{minutes} min"
+        hours = minutes // 60
+        template = ngettext(
+            "{price} {currency} per started hour",
+            "{price} {currency} per started {count} hours",
+            hours,
+        )
+        return template.format(price=price, currency=currency, count=hours)
+    return gettext("{price} {currency} per started {count} min").format(
+        price=price, currency=currency, count=minutes
+    )
 
 
 class Tariff(models.Model):
@@ -375,13 +392,20 @@ class Tariff(models.Model):
 
     @property
     def summary(self) -> str:
+        """The tariff in a sentence, in the active language (``5,00 RON`` in Romanian)."""
         currency = self.secured_parking.currency
-        price = self.price_per_period.quantize(CENT, ROUND_HALF_UP)
-        text = f"{price} {currency} per started {_period_label(self.period_minutes)}"
+        price = number_format(self.price_per_period.quantize(CENT, ROUND_HALF_UP), 2)
+        text = _per_started_period(price, currency, self.period_minutes)
         if self.free_minutes:
-            text = f"First {self.free_minutes} min free, then {text}"
+            text = ngettext(
+                "First {minutes} min free, then {rest}",
+                "First {minutes} min free, then {rest}",
+                self.free_minutes,
+            ).format(minutes=self.free_minutes, rest=text)
         if self.daily_cap is not None:
-            text += f", at most {self.daily_cap} {currency} per day"
+            text = gettext("{rest}, at most {cap} {currency} per day").format(
+                rest=text, cap=number_format(self.daily_cap, 2), currency=currency
+            )
         return text
 
     def amount_for(self, duration: timedelta) -> Decimal:
