@@ -9,7 +9,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Prefetch, Q
 from django.utils.formats import number_format
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 
 from smart_keys.models import AccessPoint, Direction
 
@@ -324,27 +324,39 @@ class SessionAuditEntry(models.Model):
         return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-def _per_started_period(price: str, currency: str, minutes: int) -> str:
-    """``5.00 RON per started hour``, in the active language."""
-    if minutes % 1440 == 0:
-        days = minutes // 1440
-        template = ngettext(
+# Billing periods of whole days or hours are named by their unit; others in minutes.
+PERIOD_UNITS = (
+    (
+        1440,
+        ngettext_lazy(
             "{price} {currency} per started day",
             "{price} {currency} per started {count} days",
-            days,
-        )
-        return template.format(price=price, currency=currency, count=days)
-    if minutes % 60 == 0:
-        hours = minutes // 60
-        template = ngettext(
+            "count",
+        ),
+    ),
+    (
+        60,
+        ngettext_lazy(
             "{price} {currency} per started hour",
             "{price} {currency} per started {count} hours",
-            hours,
-        )
-        return template.format(price=price, currency=currency, count=hours)
-    return gettext("{price} {currency} per started {count} min").format(
-        price=price, currency=currency, count=minutes
-    )
+            "count",
+        ),
+    ),
+    (
+        1,
+        ngettext_lazy(
+            "{price} {currency} per started {count} min",
+            "{price} {currency} per started {count} min",
+            "count",
+        ),
+    ),
+)
+
+
+def _per_started_period(price: str, currency: str, minutes: int) -> str:
+    """``5.00 RON per started hour``, in the active language."""
+    unit, template = next((unit, text) for unit, text in PERIOD_UNITS if minutes % unit == 0)
+    return template.format(price=price, currency=currency, count=minutes // unit)
 
 
 class Tariff(models.Model):

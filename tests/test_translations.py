@@ -281,8 +281,8 @@ class TestTariffSummary:
                 "Primele 20 de min gratuite, apoi 5,00 RON pentru fiecare zi începută",
             ),
             (
-                {"free_minutes": 0, "period_minutes": 30, "price_per_period": Decimal("2.5")},
-                "2,50 RON pentru fiecare interval început de 30 min, cel mult 40,00 RON pe zi",
+                {"free_minutes": 0, "period_minutes": 15, "price_per_period": Decimal("2.5")},
+                "2,50 RON pentru fiecare interval început de 15 min, cel mult 40,00 RON pe zi",
             ),
             (
                 {"free_minutes": 0, "period_minutes": 20 * 1440, "daily_cap": None},
