@@ -329,7 +329,7 @@ class ParkingSessionPaymentView(APIView):
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
         session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
         if session.payment_id is None:
-            raise NotFound("This parking session has no card payment.")
+            raise NotFound(_("This parking session has no card payment."))
         payment = Payment.objects.prefetch_related("events").get(pk=session.payment_id)
         return Response(PaymentSerializer(payment).data)
 

@@ -40,11 +40,11 @@ from payments.providers import (
     provider,
 )
 
-UNAVAILABLE = "The payment provider cannot be reached right now; try again in a moment."
-
 
 def unavailable() -> PaymentProviderUnavailable:
-    return PaymentProviderUnavailable(_(UNAVAILABLE))
+    return PaymentProviderUnavailable(
+        _("The payment provider cannot be reached right now; try again in a moment.")
+    )
 
 
 # Cards
