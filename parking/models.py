@@ -1,7 +1,8 @@
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -53,6 +54,9 @@ class Operator(models.Model):
     """A parking company. Its staff run its secured parkings in the back office."""
 
     name = models.CharField(max_length=200, unique=True)
+    # As receipts name the seller: the company's registered name and tax id (CUI in Romania).
+    legal_name = models.CharField(max_length=200, blank=True)
+    tax_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = OperatorQuerySet.as_manager()
@@ -237,6 +241,11 @@ class ParkingSession(models.Model):
     exit_remaining_tries = models.PositiveSmallIntegerField()
     amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
     currency = models.CharField(max_length=3)
+    # The tariff's prices when the session started (Tariff.terms): what the stay pays.
+    tariff_terms = models.JSONField(null=True, blank=True, editable=False)
+    # The VAT rate included in the amount, fixed with it at exit (the rate in force when
+    # the service is provided).
+    vat_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     # What pays for the stay, from the hold at start (none at a parking that does not charge
     # by card, or whose stays cost nothing).
     payment = models.OneToOneField(
@@ -321,8 +330,18 @@ class ParkingSession(models.Model):
             return self.charge_for_stay(now)
         return Decimal("0.00") if self.is_stale(now) else self.amount
 
+    @property
+    def vat_amount(self) -> Decimal:
+        """The VAT included in the amount fixed at exit, rounded half-up to the cent."""
+        if not self.vat_rate:
+            return Decimal("0.00")
+        return (self.amount * self.vat_rate / (1 + self.vat_rate)).quantize(CENT, ROUND_HALF_UP)
+
     def charge_for_stay(self, now: datetime) -> Decimal:
-        """What the stay from its start to ``now`` costs at the parking's tariff."""
+        """What the stay from its start to ``now`` costs at the tariff agreed at its start
+        (sessions started before tariffs were kept: the parking's tariff now)."""
+        if self.tariff_terms is not None:
+            return TariffTerms.from_json(self.tariff_terms).amount_for(now - self.start_time)
         try:
             tariff = self.secured_parking.tariff
         except Tariff.DoesNotExist:
@@ -468,6 +487,49 @@ class Tariff(models.Model):
         periods = -(-DAY // timedelta(minutes=self.period_minutes))
         per_day = min(periods, settings.PAYMENT_HOLD_PERIODS) * self.price_per_period
         return per_day.quantize(CENT, ROUND_HALF_UP)
+
+    def amount_for(self, duration: timedelta) -> Decimal:
+        """What a stay of ``duration`` costs, rounded half-up to the cent."""
+        return TariffTerms.of(self).amount_for(duration)
+
+    def terms(self) -> dict[str, object]:
+        """The tariff as a session keeps it from its start (``ParkingSession.tariff_terms``)."""
+        return TariffTerms.of(self).as_json()
+
+
+@dataclass(frozen=True, slots=True)
+class TariffTerms:
+    """A tariff's prices, as agreed when a session started: editing the tariff later does
+    not change what that session pays."""
+
+    free_minutes: int
+    period_minutes: int
+    price_per_period: Decimal
+    daily_cap: Decimal | None
+
+    @classmethod
+    def of(cls, tariff: Tariff) -> "TariffTerms":
+        return cls(
+            tariff.free_minutes, tariff.period_minutes, tariff.price_per_period, tariff.daily_cap
+        )
+
+    @classmethod
+    def from_json(cls, terms: dict[str, Any]) -> "TariffTerms":
+        cap = terms["daily_cap"]
+        return cls(
+            int(terms["free_minutes"]),
+            int(terms["period_minutes"]),
+            Decimal(terms["price_per_period"]),
+            None if cap is None else Decimal(cap),
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "free_minutes": self.free_minutes,
+            "period_minutes": self.period_minutes,
+            "price_per_period": str(self.price_per_period),
+            "daily_cap": None if self.daily_cap is None else str(self.daily_cap),
+        }
 
     def amount_for(self, duration: timedelta) -> Decimal:
         """What a stay of ``duration`` costs, rounded half-up to the cent."""

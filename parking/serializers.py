@@ -136,3 +136,52 @@ class OpenBarrierSerializer(StrictSerializer):
         if access_point is None:
             raise serializers.ValidationError(_("The session's key does not open this barrier."))
         return access_point
+
+
+class ReceiptOperatorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    legal_name = serializers.CharField()
+    tax_id = serializers.CharField(help_text="The operator's tax id (CUI).")
+
+
+class ReceiptParkingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+
+
+class ReceiptTariffSerializer(serializers.Serializer):
+    free_minutes = serializers.IntegerField()
+    period_minutes = serializers.IntegerField()
+    price_per_period = serializers.CharField()
+    daily_cap = serializers.CharField(allow_null=True)
+
+
+class ReceiptPaymentSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    reference = serializers.CharField(help_text="The provider's reference (Stripe PaymentIntent).")
+    captured_amount = serializers.CharField()
+    refunded_amount = serializers.CharField()
+    outstanding_amount = serializers.CharField()
+
+
+class ReceiptSerializer(serializers.Serializer):
+    """A finished session's receipt (parking.receipts); amounts include VAT."""
+
+    number = serializers.CharField()
+    issued_at = serializers.CharField()
+    operator = ReceiptOperatorSerializer()
+    secured_parking = ReceiptParkingSerializer()
+    parking_session_id = serializers.IntegerField()
+    start_time = serializers.CharField()
+    end_time = serializers.CharField()
+    tariff = ReceiptTariffSerializer(
+        allow_null=True, help_text="The tariff agreed at entry; null for older sessions."
+    )
+    tariff_summary = serializers.CharField()
+    currency = serializers.CharField()
+    amount = serializers.CharField()
+    vat_rate = serializers.CharField(allow_null=True, help_text="e.g. 0.2100 for 21%.")
+    vat_amount = serializers.CharField()
+    amount_without_vat = serializers.CharField()
+    payment = ReceiptPaymentSerializer(allow_null=True)

@@ -25,4 +25,6 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/open_barrier", views.OpenBarrierView.as_view()),
     path("parking_sessions/<int:session_id>/payment", views.ParkingSessionPaymentView.as_view()),
     path("parking_sessions/<int:session_id>/pay", views.PayParkingSessionView.as_view()),
+    path("parking_sessions/<int:session_id>/receipt", views.ReceiptView.as_view()),
+    path("parking_sessions/<int:session_id>/receipt.html", views.ReceiptPageView.as_view()),
 ]

@@ -1,9 +1,13 @@
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
 from rest_framework import status
@@ -32,10 +36,12 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
+from parking.receipts import receipt_for
 from parking.selectors import current_session_for, driver_sessions, valid_smart_keys_for
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
+    ReceiptSerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
     session_body,
@@ -353,3 +359,56 @@ class PayParkingSessionView(APIView):
         session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
         payment = paying.pay_outstanding(session=session, now=timezone.now())
         return Response(PaymentSerializer(payment).data)
+
+
+def _finished_session(request: AuthenticatedRequest, session_id: int) -> ParkingSession:
+    return get_object_or_404(
+        ParkingSession.objects.for_driver(request.user).select_related(
+            "secured_parking__operator", "payment"
+        ),
+        pk=session_id,
+    )
+
+
+class ReceiptView(APIView):
+    """The receipt of one of the driver's finished sessions."""
+
+    @extend_schema(
+        operation_id="getReceipt",
+        summary="The receipt of a finished parking session",
+        description="409 `invalid_session_state` until the session is finished. The same "
+        "receipt as a printable page: `GET parking_sessions/{id}/receipt.html`.",
+        responses={
+            200: ReceiptSerializer,
+            404: ErrorResponse404Serializer,
+            409: ErrorResponse409Serializer,
+        },
+    )
+    def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
+        return Response(receipt_for(_finished_session(request, session_id)))
+
+
+class ReceiptPageView(APIView):
+    """The receipt as a page to show or print (with the driver's bearer token, like the API)."""
+
+    @extend_schema(
+        operation_id="getReceiptPage",
+        summary="The receipt of a finished parking session, as a printable HTML page",
+        responses={
+            (200, "text/html"): OpenApiTypes.STR,
+            404: ErrorResponse404Serializer,
+            409: ErrorResponse409Serializer,
+        },
+    )
+    def get(self, request: AuthenticatedRequest, session_id: int) -> HttpResponse:
+        receipt = receipt_for(_finished_session(request, session_id))
+        rate = receipt["vat_rate"]
+        context = {
+            "receipt": receipt,
+            "tariff_summary": receipt["tariff_summary"],
+            "vat_percent": f"{Decimal(rate) * 100:.0f}" if rate else "0",
+        }
+        return HttpResponse(
+            render_to_string("parking/receipt.html", context, request=request),
+            content_type="text/html; charset=utf-8",
+        )

@@ -6,6 +6,7 @@ DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS and leaves DJANGO_DEBUG off.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -318,6 +319,9 @@ PARKING_ENTERING_TIMEOUT = timedelta(
 )
 SMART_KEY_VALIDITY = timedelta(seconds=env.int("SMART_KEY_VALIDITY_SECONDS", default=15 * 60))
 IDEMPOTENCY_KEY_RETENTION = timedelta(hours=env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24))
+# Prices include VAT at this rate: Romania's standard rate, 21% since 1 August 2025 (Law
+# 141/2025). Receipts show it.
+PARKING_VAT_RATE = Decimal(env.str("PARKING_VAT_RATE", default="0.21"))
 
 # Signed access commands (docs/access-command.md) and online barriers (docs/barrier-gateway.md).
 ACCESS_COMMAND_VALIDITY = timedelta(

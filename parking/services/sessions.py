@@ -9,6 +9,7 @@ same session cannot both succeed; the database constraints back every invariant 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils.text import format_lazy
@@ -57,7 +58,7 @@ def start_parking_session(
     # sees the session this one opens, and starts at one parking cannot overbook it.
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
     parking = SecuredParking.objects.select_for_update().get(pk=secured_parking.pk)
-    _ensure_accepts_sessions(parking)
+    tariff = _tariff_of_open_parking(parking)
     _cancel_stale_entering_sessions(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
     paying.ensure_nothing_outstanding(driver=driver)
@@ -81,6 +82,7 @@ def start_parking_session(
         entrance_remaining_tries=parking.entrance_tries,
         exit_remaining_tries=parking.exit_tries,
         currency=parking.currency,
+        tariff_terms=tariff.terms(),
         payment=payment,
     )
     if payment is not None:
@@ -130,6 +132,7 @@ def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
         # The stay's charge whatever state the caller's copy shows: the update only
         # succeeds on a row that is active.
         amount=amount,
+        vat_rate=settings.PARKING_VAT_RATE,
     )
     if session.payment_id is not None:
         payments.fix_amount(payment_id=session.payment_id, amount=amount, now=now)
@@ -310,17 +313,20 @@ def _refusal(
     return NoTriesLeft(NO_TRIES_LEFT[direction], state=state)
 
 
-def _ensure_accepts_sessions(parking: SecuredParking) -> None:
+def _tariff_of_open_parking(parking: SecuredParking) -> Tariff:
+    """The tariff a start at ``parking`` agrees to, if the parking takes sessions."""
     if not parking.is_active:
         raise ParkingUnavailable(
             format_lazy(_("{parking} is not accepting parking sessions."), parking=parking.name),
             secured_parking_id=parking.pk,
         )
-    if not Tariff.objects.filter(secured_parking=parking).exists():
+    tariff = Tariff.objects.filter(secured_parking=parking).first()
+    if tariff is None:
         raise ParkingUnavailable(
             format_lazy(_("{parking} has no tariff yet."), parking=parking.name),
             secured_parking_id=parking.pk,
         )
+    return tariff
 
 
 def _cancel_stale_entering_sessions(*, driver: User, now: datetime) -> None:

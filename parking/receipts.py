@@ -1,0 +1,77 @@
+"""A finished session's receipt: who sold what, when, at which tariff, for how much, VAT
+included, and how it was paid. One function builds it; the JSON and the printable page
+both show it."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from core.datetimes import iso_seconds
+from parking.exceptions import SessionStateError
+from parking.models import CENT, ParkingSession, State, Tariff, TariffTerms
+from payments.models import Payment
+
+
+def receipt_for(session: ParkingSession) -> dict[str, Any]:
+    """The receipt of a finished session (loaded with its parking, operator and payment)."""
+    if session.state != State.FINISHED:
+        raise SessionStateError(
+            _("A receipt is issued once the session is finished; this one is %(state)s.")
+            % {"state": session.state},
+            state=session.state,
+        )
+    parking = session.secured_parking
+    operator = parking.operator
+    vat = session.vat_amount
+    return {
+        "number": f"{session.pk:08d}",
+        "issued_at": iso_seconds(session.end_time),
+        "operator": {
+            "name": operator.name if operator else "",
+            "legal_name": (operator.legal_name or operator.name) if operator else "",
+            "tax_id": operator.tax_id if operator else "",
+        },
+        "secured_parking": {"id": parking.pk, "name": parking.name, "address": parking.address},
+        "parking_session_id": session.pk,
+        "start_time": iso_seconds(session.start_time),
+        "end_time": iso_seconds(session.end_time),
+        "tariff": session.tariff_terms,
+        "tariff_summary": _tariff_summary(session),
+        "currency": session.currency,
+        "amount": _money(session.amount),
+        "vat_rate": str(session.vat_rate) if session.vat_rate is not None else None,
+        "vat_amount": _money(vat),
+        "amount_without_vat": _money(session.amount - vat),
+        "payment": _payment(session.payment),
+    }
+
+
+def _tariff_summary(session: ParkingSession) -> str:
+    if session.tariff_terms is None:
+        return ""
+    terms = TariffTerms.from_json(session.tariff_terms)
+    agreed = Tariff(
+        secured_parking=session.secured_parking,
+        free_minutes=terms.free_minutes,
+        period_minutes=terms.period_minutes,
+        price_per_period=terms.price_per_period,
+        daily_cap=terms.daily_cap,
+    )
+    return agreed.summary
+
+
+def _payment(payment: Payment | None) -> dict[str, Any] | None:
+    if payment is None:
+        return None
+    return {
+        "state": payment.state,
+        "reference": payment.hold_reference,
+        "captured_amount": _money(payment.captured_amount),
+        "refunded_amount": _money(payment.refunded_amount),
+        "outstanding_amount": _money(payment.outstanding_amount),
+    }
+
+
+def _money(amount: Decimal) -> str:
+    return str(amount.quantize(CENT))
