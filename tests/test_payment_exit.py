@@ -2,6 +2,9 @@
 charges above it off-session); cancel releases the hold; a refused card leaves a debt the
 driver settles before the next start; Stripe down at exit does not keep the car in."""
 
+import socket
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
@@ -218,3 +221,85 @@ def test_a_card_removed_does_not_stop_a_session_in_progress(driver_client, local
     Card.objects.all().delete()
 
     assert act(driver_client, session.pk, "exit")["parking_session"]["state"] == State.EXITING
+
+
+class StallingProxy:
+    """A loopback proxy to localstripe that forwards every request at once but holds back the
+    answer to a capture: Stripe has captured, the worker has not heard it yet."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.captures = threading.Event()
+        self.stopping = threading.Event()
+        self.server = threading.Thread(target=self._serve, daemon=True)
+        self.server.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stopping.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        with client, socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
+            client.settimeout(5)
+            while True:
+                try:
+                    request = client.recv(65536)
+                except (TimeoutError, OSError):
+                    return
+                if not request:
+                    return
+                upstream.sendall(request)
+                answer = upstream.recv(65536)
+                if b"/capture" in request.split(b"\r\n", 1)[0]:
+                    self.captures.set()
+                    self.stopping.wait(60)  # never answered: the worker is killed meanwhile
+                    return
+                client.sendall(answer)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.server.join()
+        self.listener.close()
+
+
+def test_a_worker_killed_mid_capture_runs_it_again_and_captures_once(
+    driver_client, localstripe, parking, job_worker
+):
+    import core.jobs
+    from tests.jobs import defer_periodic_now, statuses
+
+    save_card(driver_client, localstripe)
+    session = parked_for(driver_client, parking, timedelta(minutes=70))
+    proxy = StallingProxy(localstripe.port)
+    fast = {"JOBS_HEARTBEAT_SECONDS": "0.5", "JOBS_STALLED_AFTER_SECONDS": "2"}
+    try:
+        first = job_worker(
+            env={**fast, "STRIPE_API_BASE": proxy.url, "STRIPE_TIMEOUT_SECONDS": "60"}
+        )
+        act(driver_client, session.pk, "exit")
+        assert proxy.captures.wait(30)
+        first.kill()
+    finally:
+        proxy.close()
+    assert Payment.objects.get(pk=session.payment_id).state == PaymentState.CAPTURING
+    assert localstripe.payment_intent(session.payment.hold_reference)["status"] == "succeeded"
+
+    time.sleep(2.5)
+    defer_periodic_now(core.jobs.retry_stalled_jobs)
+    job_worker(env={**fast, "STRIPE_API_BASE": localstripe.url})
+
+    payment = wait_for_state(session.payment_id, PaymentState.CAPTURED)
+    assert payment.captured_amount == Decimal("10.00")
+    assert payment.events.filter(kind="captured").count() == 1
+    assert statuses("payments.capture") == ["succeeded"]
+    assert localstripe.latest_charge(payment.hold_reference)["amount_refunded"] == 3000
