@@ -361,6 +361,8 @@ STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="sk_test_localstripe" if DEBU
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_localstripe")
 # Empty for Stripe itself; a localstripe URL in tests and local development.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Verifies the Stripe-Signature of webhooks (POST /webhooks/stripe); empty refuses them all.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # A start waits at most this for Stripe, then answers 503 (payment_provider_unavailable).
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=4.0)
 # A parking's hold, unless it sets its own: its daily cap or, without one, this many periods.

@@ -9,7 +9,7 @@ from oauth2_provider import views as oauth2_views
 from accounts.forms import EmailAuthenticationForm
 from accounts.oauth_views import TokenView
 from parking.admin import dashboard_view
-from parking_api import health
+from parking_api import health, webhooks
 from parking_api.admin_views import view_on_site
 
 # Only the endpoints the mobile app and resource servers need; DOT's client
@@ -47,6 +47,7 @@ urlpatterns = [
         login_required(TemplateView.as_view(template_name="registration/signed_in.html")),
         name="signed-in",
     ),
+    path("webhooks/stripe", webhooks.stripe_webhook, name="stripe-webhook"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

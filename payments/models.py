@@ -139,6 +139,11 @@ class Payment(models.Model):
     refunded_amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     # A charge above the hold, made off-session at exit.
     extra_charge_reference = models.CharField(max_length=255, blank=True)
+    # A chargeback the driver's bank opened (Stripe's dispute webhooks), flagged for the
+    # back office; the status is the latest event's, whatever order events came in.
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    dispute_status = models.CharField(max_length=32, blank=True)
+    dispute_updated_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
@@ -205,6 +210,7 @@ class PaymentEventKind(models.TextChoices):
     CAPTURED = "captured", "Captured"
     CHARGED = "charged", "Charged"
     CAPTURE_FAILED = "capture_failed", "Capture failed"
+    PROVIDER_EVENT = "provider_event", "Reported by the provider"
 
 
 class PaymentEvent(models.Model):
@@ -222,3 +228,30 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ProviderEvent(models.Model):
+    """A webhook event the provider sent, recorded once per event id (a replay is ignored)
+    and applied by a job."""
+
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    # When the provider created the event: applying events compares these, so a late
+    # event does not undo a newer one.
+    occurred_at = models.DateTimeField()
+    payment_reference = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="one_provider_event_per_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

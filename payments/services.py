@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -30,6 +30,7 @@ from payments.models import (
     PaymentEventKind,
     PaymentState,
     ProviderCustomer,
+    ProviderEvent,
 )
 from payments.providers import (
     CardSetupStart,
@@ -556,6 +557,68 @@ def renew_holds(*, now: datetime) -> int:
         else:
             provider().release(reference=hold.reference, idempotency_key=f"{hold.reference}-x")
     return renewed
+
+
+# Webhooks
+
+
+def record_webhook(*, payload: bytes, headers: dict[str, str], now: datetime) -> bool:
+    """Record a verified webhook event once and have a job apply it; ``False`` for a replay.
+    Raises ``InvalidEvent``."""
+    event = provider().webhook_event(payload=payload, headers=headers)
+    try:
+        with transaction.atomic():
+            recorded = ProviderEvent.objects.create(
+                provider=provider().name,
+                event_id=event.id,
+                type=event.type,
+                occurred_at=event.occurred_at,
+                payment_reference=event.payment_reference,
+                payload=event.payload,
+                received_at=now,
+            )
+            defer_task("payments.apply_event", event_pk=recorded.pk)
+    except IntegrityError:
+        return False
+    return True
+
+
+def apply_event(*, event_pk: int, now: datetime) -> None:
+    """Job: what a provider event says about a payment. Disputes are flagged; other events
+    go into the payment's history. Events may come in any order: a dispute's status is only
+    replaced by that of a later event."""
+    event = ProviderEvent.objects.get(pk=event_pk)
+    if event.processed_at is not None:
+        return
+    payment = (
+        Payment.objects.filter(hold_reference=event.payment_reference).first()
+        or Payment.objects.filter(extra_charge_reference=event.payment_reference).first()
+        if event.payment_reference
+        else None
+    )
+    with transaction.atomic():
+        if payment is not None:
+            _apply_to(payment, event)
+        ProviderEvent.objects.filter(pk=event.pk).update(processed_at=now)
+
+
+def _apply_to(payment: Payment, event: ProviderEvent) -> None:
+    if event.type.startswith("charge.dispute."):
+        status = str(event.payload["data"]["object"].get("status", ""))
+        # Opened at the earliest dispute event's time, whichever came in first.
+        Payment.objects.filter(pk=payment.pk).filter(
+            Q(disputed_at=None) | Q(disputed_at__gt=event.occurred_at)
+        ).update(disputed_at=event.occurred_at)
+        Payment.objects.filter(pk=payment.pk).filter(
+            Q(dispute_updated_at=None) | Q(dispute_updated_at__lte=event.occurred_at)
+        ).update(dispute_status=status, dispute_updated_at=event.occurred_at)
+    _record(
+        payment,
+        PaymentEventKind.PROVIDER_EVENT,
+        event.occurred_at,
+        reference=event.event_id,
+        detail=event.type,
+    )
 
 
 # Helpers

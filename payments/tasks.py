@@ -26,6 +26,11 @@ def release_unknown_hold(*, payment_id: int) -> None:
     services.release_unknown_hold(payment_id=payment_id, now=timezone.now())
 
 
+@app.task(name="payments.apply_event", retry=BACKOFF)
+def apply_provider_event(*, event_pk: int) -> None:
+    services.apply_event(event_pk=event_pk, now=timezone.now())
+
+
 @app.periodic(cron="*/5 * * * *")
 @app.task(name="payments.sweep", queueing_lock="payments.sweep", lock="payments.sweep")
 def sweep_payments(timestamp: int) -> None:
@@ -37,5 +42,6 @@ def sweep_payments(timestamp: int) -> None:
 
 
 BY_NAME: dict[str, Any] = {
-    task.name: task for task in (capture_payment, release_hold, release_unknown_hold)
+    task.name: task
+    for task in (capture_payment, release_hold, release_unknown_hold, apply_provider_event)
 }

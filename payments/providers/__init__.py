@@ -7,10 +7,11 @@ what its API wants. Every call that changes money takes an ``idempotency_key``: 
 sent again must not move money twice."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -31,6 +32,22 @@ class ProviderRefused(Exception):
 
 class CardRefused(ProviderRefused):
     """The card itself was refused (declined, authentication needed off-session)."""
+
+
+class InvalidEvent(Exception):
+    """A webhook whose signature does not verify, or that is not an event."""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    occurred_at: datetime
+    # The hold or charge it is about (a Stripe PaymentIntent), when it is about one.
+    payment_reference: str
+    # For disputes: their status ("needs_response", "won", "lost", …).
+    dispute_status: str
+    payload: dict[str, Any]
 
 
 class HoldStatus(StrEnum):
@@ -109,6 +126,10 @@ class PaymentProvider(Protocol):
         description: str,
     ) -> str:
         """Charge off-session now; the charge's reference. Raises ``ProviderRefused``."""
+        ...
+
+    def webhook_event(self, *, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
+        """The event a webhook carries, its signature verified; raises ``InvalidEvent``."""
         ...
 
 

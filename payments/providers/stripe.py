@@ -4,6 +4,8 @@ holds, SetupIntents for saving cards (the app confirms them with Stripe's mobile
 Timeouts are short and the SDK does not retry on its own: a start waits seconds, not a minute,
 for a Stripe that is down, and jobs do the retrying."""
 
+import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +17,11 @@ from payments.providers import (
     CardSetupStart,
     Hold,
     HoldStatus,
+    InvalidEvent,
     ProviderRefused,
     ProviderUnavailable,
     SavedCard,
+    WebhookEvent,
 )
 
 # Currencies whose minor unit is a hundredth (RON's ban, EUR's cent).
@@ -193,6 +197,33 @@ class StripeProvider:
         if intent.status != "succeeded":
             raise ProviderRefused("authentication_required", "The card needs authentication.")
         return str(intent.id)
+
+    def webhook_event(self, *, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        signature = headers.get("Stripe-Signature")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, signature, secret, tolerance=stripe.Webhook.DEFAULT_TOLERANCE
+            )
+            body = json.loads(payload)
+            obj = body["data"]["object"]
+            return WebhookEvent(
+                id=str(body["id"]),
+                type=str(body["type"]),
+                occurred_at=datetime.fromtimestamp(int(body["created"]), tz=UTC),
+                payment_reference=_payment_intent_of(obj),
+                dispute_status=str(obj.get("status", "")) if obj.get("object") == "dispute" else "",
+                payload=body,
+            )
+        except (stripe.SignatureVerificationError, ValueError, KeyError, TypeError) as error:
+            raise InvalidEvent(str(error)) from error
+
+
+def _payment_intent_of(obj: dict[str, Any]) -> str:
+    if obj.get("object") == "payment_intent":
+        return str(obj["id"])
+    reference = obj.get("payment_intent") or ""
+    return str(reference.get("id", "") if isinstance(reference, dict) else reference)
 
 
 def _message(error: stripe.StripeError) -> str:
