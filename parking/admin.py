@@ -233,14 +233,16 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         "start_time",
         "duration",
         "amount_now",
+        "payment_state",
         "tries_left",
     ]
     list_filter = [
         "state",
+        ("payment__state", admin.ChoicesFieldListFilter),
         ("secured_parking", ParkingFilter),
         ("start_time", admin.DateFieldListFilter),
     ]
-    list_select_related = ["driver", "secured_parking__tariff", "smart_key"]
+    list_select_related = ["driver", "secured_parking__tariff", "smart_key", "payment"]
     # Searched by get_search_results below, one indexed lookup per kind of term; the
     # fields are listed for the search box to show.
     search_fields = ["id", "driver__email", "smart_key__access_points__mac_address"]
@@ -254,12 +256,22 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     sortable_by = ["id", "start_time"]
     actions = ["finalize_sessions", "cancel_sessions", "grant_extra_tries"]
     inlines = [SessionAuditEntryInline]
-    readonly_fields = ["smart_key_details", "created_at", "updated_at"]
+    readonly_fields = [
+        "smart_key_details",
+        "payment_details",
+        "tariff_terms",
+        "vat_rate",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["driver", "secured_parking", "type", "state"]}),
         (_("Time"), {"fields": ["start_time", "end_time"]}),
         (_("Tries left"), {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
-        (_("Payment"), {"fields": ["amount", "currency"]}),
+        (
+            _("Payment"),
+            {"fields": ["amount", "currency", "tariff_terms", "vat_rate", "payment_details"]},
+        ),
         (_("Smart key"), {"fields": ["smart_key", "smart_key_details"]}),
         (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
@@ -290,6 +302,36 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         if session.is_stale(timezone.now()):
             return gettext("Cancelled (did not enter in time)")
         return session.get_state_display()
+
+    @admin.display(description=_("Payment"))
+    def payment_state(self, session: ParkingSession) -> str:
+        payment = session.payment
+        if payment is None:
+            return "—"
+        if payment.disputed_at is not None:
+            return gettext("%(state)s, disputed") % {"state": payment.get_state_display()}
+        return payment.get_state_display()
+
+    @admin.display(description=_("Card payment"))
+    def payment_details(self, session: ParkingSession) -> str:
+        payment = session.payment
+        if payment is None:
+            return "—"
+        return gettext(
+            "%(state)s: held %(held)s, captured %(captured)s, refunded %(refunded)s, "
+            "outstanding %(outstanding)s %(currency)s; Stripe %(reference)s%(dispute)s"
+        ) % {
+            "state": payment.get_state_display(),
+            "held": payment.hold_amount,
+            "captured": payment.captured_amount,
+            "refunded": payment.refunded_amount,
+            "outstanding": payment.outstanding_amount,
+            "currency": payment.currency,
+            "reference": payment.hold_reference or "—",
+            "dispute": gettext("; disputed (%(status)s)") % {"status": payment.dispute_status}
+            if payment.disputed_at
+            else "",
+        }
 
     @admin.display(description=_("Duration"))
     def duration(self, session: ParkingSession) -> str:
