@@ -559,6 +559,42 @@ def renew_holds(*, now: datetime) -> int:
     return renewed
 
 
+# Reconciliation
+
+
+def provider_differences() -> list[str]:
+    """Every payment whose money, as the provider has it, is not what the database says:
+    a hold captured or released there and not here, or another amount kept."""
+    differences = []
+    settled = Payment.objects.filter(
+        state__in=[
+            PaymentState.CAPTURED,
+            PaymentState.RELEASED,
+            PaymentState.AUTHORIZED,
+            PaymentState.OUTSTANDING,
+        ],
+    ).exclude(hold_reference="")
+    for payment in settled.iterator():
+        differences.extend(_differences_of(payment))
+    return differences
+
+
+def _differences_of(payment: Payment) -> list[str]:
+    expected = payment.captured_amount - payment.refunded_amount
+    found = Decimal("0")
+    for reference in filter(None, [payment.hold_reference, payment.extra_charge_reference]):
+        hold = provider().hold(reference=reference)
+        if payment.state == PaymentState.AUTHORIZED and hold.status != HoldStatus.AUTHORIZED:
+            return [f"payment #{payment.pk}: authorized here, {hold.status} at the provider"]
+        found += hold.kept
+    if found != expected:
+        return [
+            f"payment #{payment.pk}: {expected} {payment.currency} kept here, "
+            f"{found} at the provider"
+        ]
+    return []
+
+
 # Webhooks
 
 

@@ -10,11 +10,13 @@ from decimal import Decimal
 from functools import partial
 
 import pytest
+import requests
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
 from payments.models import Card, Payment, PaymentState
 from tests.api import (
+    DriverClient,
     act,
     error_body,
     error_code,
@@ -23,7 +25,7 @@ from tests.api import (
     session_url,
     start_session,
 )
-from tests.factories import AccessTokenFactory, SecuredParkingFactory
+from tests.factories import AccessTokenFactory, DriverFactory, SecuredParkingFactory
 from tests.jobs import wait_until
 from tests.payments import save_card
 
@@ -303,3 +305,31 @@ def test_a_worker_killed_mid_capture_runs_it_again_and_captures_once(
     assert payment.events.filter(kind="captured").count() == 1
     assert statuses("payments.capture") == ["succeeded"]
     assert localstripe.latest_charge(payment.hold_reference)["amount_refunded"] == 3000
+
+
+def test_reconcile_payments_finds_no_difference_after_captures_and_reports_each_one(
+    driver_client, localstripe, parking, job_worker, settings
+):
+    from django.core.management import CommandError, call_command
+
+    save_card(driver_client, localstripe)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    session = parked_for(driver_client, parking, timedelta(minutes=70))
+    act(driver_client, session.pk, "exit")
+    act(driver_client, session.pk, "finalize")
+    wait_for_state(session.payment_id, PaymentState.CAPTURED)
+    call_command("reconcile_payments")
+
+    # A hold released at Stripe behind the backend's back is reported.
+    other = DriverClient(DriverFactory())
+    save_card(other, localstripe)
+    started = json_body(start_session(other, parking), 201)
+    hold = ParkingSession.objects.get(pk=started["parking_session"]["id"]).payment.hold_reference
+    requests.post(
+        f"{localstripe.url}/v1/payment_intents/{hold}/cancel",
+        auth=("sk_test_localstripe", ""),
+        timeout=5,
+    ).raise_for_status()
+
+    with pytest.raises(CommandError, match="1 difference"):
+        call_command("reconcile_payments")

@@ -65,6 +65,8 @@ class Hold:
     client_secret: str = ""
     failure_code: str = ""
     failure_message: str = ""
+    # What the provider took and kept on it (captured less refunded), once captured.
+    kept: Decimal = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,9 @@ class PaymentProvider(Protocol):
         """A hold placed, refused by the card (DECLINED) or waiting for 3-D Secure."""
         ...
 
-    def hold(self, *, reference: str) -> Hold: ...
+    def hold(self, *, reference: str) -> Hold:
+        """The hold (or charge) as the provider has it now."""
+        ...
 
     def capture(self, *, reference: str, amount: Decimal, idempotency_key: str) -> None: ...
 

@@ -50,8 +50,17 @@ def _hold_from(intent: Any) -> Hold:
             failure_message=(error and error.get("message")) or "The card was declined.",
         )
     if status == "succeeded":
-        return Hold(intent.id, HoldStatus.CAPTURED)
+        return Hold(intent.id, HoldStatus.CAPTURED, kept=_kept(intent))
     return Hold(intent.id, HoldStatus.GONE)
+
+
+def _kept(intent: Any) -> Decimal:
+    """Captured less refunded, from the PaymentIntent's charge (localstripe, like Stripe's
+    older API versions, counts the released rest of a partial capture as refunded)."""
+    charge = intent.latest_charge
+    if charge is None or isinstance(charge, str):
+        return Decimal(intent.amount_received or 0) / MINOR_UNITS
+    return Decimal(charge.amount - charge.amount_refunded) / MINOR_UNITS
 
 
 class StripeProvider:
