@@ -37,7 +37,8 @@ SELECT s.id AS "session.id", s.driver_id AS "session.driver_id",
        t.secured_parking_id AS "tariff.secured_parking_id",
        t.free_minutes AS "tariff.free_minutes", t.period_minutes AS "tariff.period_minutes",
        t.price_per_period AS "tariff.price_per_period", t.daily_cap AS "tariff.daily_cap",
-       k.id AS "key.id", k.secured_parking_id AS "key.secured_parking_id",
+       k.id AS "key.id", k.driver_id AS "key.driver_id",
+       k.secured_parking_id AS "key.secured_parking_id",
        k.description AS "key.description", k.type AS "key.type",
        k.access_command AS "key.access_command", k.start_time AS "key.start_time",
        k.end_time AS "key.end_time",
@@ -85,27 +86,20 @@ def _session_from_row(row: dict[str, dict[str, Any]]) -> ParkingSession:
     return session
 
 
-def valid_smart_keys_for(driver: User, *, now: datetime) -> QuerySet[SmartKey]:
-    """Keys the driver can use right now: inside their window and tied to an open session."""
-    open_sessions = ParkingSession.objects.for_driver(driver).open(now)
-    return (
-        SmartKey.objects.filter(
-            driver=driver,
-            start_time__lte=now,
-            end_time__gt=now,
-            parking_session__in=open_sessions,
-        )
-        .select_related("secured_parking")
-        .prefetch_related(
-            # The plugin refuses a to_attr the model declares (Django refuses only fields);
-            # SmartKey declares it because the session reads set it too.
-            Prefetch(  # type: ignore[no-redef]
-                "access_points",
-                queryset=AccessPoint.objects.order_by("id"),
-                to_attr="ordered_access_points",
-            )
-        )
-    )
+def valid_smart_keys_for(driver: User, *, now: datetime) -> list[SmartKey]:
+    """Keys the driver can use right now: inside their window and tied to an open session.
+
+    A driver has at most one open session (one_open_session_per_driver), so this is that
+    session's key, read with it in the query of ``current_session_for``; ``secured_parking``
+    is set to the session's, which is the key's (a foreign key on both columns says so)."""
+    session = current_session_for(driver.pk, now=now)
+    if session is None:
+        return []
+    key = session.smart_key
+    if key.driver_id != driver.pk or not key.start_time <= now < key.end_time:
+        return []
+    key.secured_parking = session.secured_parking
+    return [key]
 
 
 def back_office_parkings(user: User) -> QuerySet[SecuredParking]:

@@ -360,6 +360,24 @@ class TestSmartKeys:
 
         assert driver_client.get(SMART_KEYS_URL).json() == []
 
+    def test_costs_two_queries_with_a_key_or_without(
+        self, driver_client, django_assert_num_queries
+    ):
+        parking = SecuredParkingFactory(access_points=3)
+        ParkingSessionFactory(
+            driver=driver_client.driver, state=State.FINISHED,
+            start_time=timezone.now() - timedelta(hours=2), end_time=timezone.now(),
+        )  # fmt: skip
+        # token, then the open session with its key, parking and access points
+        with django_assert_num_queries(2):
+            none = driver_client.get(SMART_KEYS_URL)
+        start_session(driver_client, parking)
+        with django_assert_num_queries(2):
+            one = driver_client.get(SMART_KEYS_URL)
+
+        assert none.json() == []
+        assert [len(key["access_points"]) for key in one.json()] == [3]
+
 
 class TestSecuredParkings:
     def test_lists_what_the_app_needs_to_choose(self, driver_client):
