@@ -420,7 +420,9 @@ def _variants(r: dict) -> list[str]:
 def _driver_sections(r: dict) -> list[str]:
     lines = []
     if "endpoints" in r:
-        lines += ["## Every driver GET, saturated, at 10k and 1M sessions", "", *_endpoints(r)]
+        sizes = [lay["sessions"] for lay in (r.get("small_layout"), r["layout"]) if lay]
+        title = " and ".join(f"{size:,}" for size in sizes)
+        lines += [f"## Every driver GET, saturated, at {title} sessions", "", *_endpoints(r)]
         lines += [""]
     if "write_path" in r:
         lines += ["## Write path: a whole stay per driver, concurrently", "", *_write(r), ""]
