@@ -19,11 +19,10 @@ def driver_sessions(driver: User) -> QuerySet[ParkingSession]:
     return ParkingSession.objects.for_driver(driver).with_body()
 
 
-# Each column is named "<model>.<field>"; the access points come as one json array, which
-# psycopg turns into a list (Django keeps only jsonb as text). The open states are literals,
-# so the generic plan PostgreSQL keeps for a prepared statement can still use the partial
-# index of one_open_session_per_driver, which also makes this at most one row.
-CURRENT_SESSION_SQL = """
+# A session with everything its body reads, as one flat row: each column is named
+# "<model>.<field>"; the access points come as one json array, which psycopg turns into a
+# list (Django keeps only jsonb as text).
+SESSION_BODY_SQL = """
 SELECT s.id AS "session.id", s.driver_id AS "session.driver_id",
        s.secured_parking_id AS "session.secured_parking_id",
        s.smart_key_id AS "session.smart_key_id", s.type AS "session.type",
@@ -52,10 +51,18 @@ FROM parking_parkingsession s
 JOIN parking_securedparking p ON p.id = s.secured_parking_id
 LEFT JOIN parking_tariff t ON t.secured_parking_id = s.secured_parking_id
 JOIN smart_keys_smartkey k ON k.id = s.smart_key_id
-WHERE s.driver_id = %s
+"""
+# The open states are literals, so the generic plan PostgreSQL keeps for a prepared
+# statement can still use the partial index of one_open_session_per_driver, which also
+# makes this at most one row.
+CURRENT_SESSION_SQL = (
+    SESSION_BODY_SQL
+    + """WHERE s.driver_id = %s
   AND s.state IN ('entering', 'active', 'exiting')
   AND NOT (s.state = 'entering' AND s.start_time <= %s)
 """
+)
+DRIVER_SESSION_SQL = SESSION_BODY_SQL + "WHERE s.id = %s AND s.driver_id = %s\n"
 
 
 def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | None:
@@ -70,6 +77,17 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
         return sessions.with_body().first()
     with connection.cursor() as cursor:
         row = fetch_grouped_row(cursor, CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
+    return _session_from_row(row) if row else None
+
+
+def driver_session(driver_id: int, session_id: int) -> ParkingSession | None:
+    """One of the driver's sessions, loaded like ``with_body()`` does, in one query on
+    PostgreSQL (as ``current_session_for``)."""
+    if connection.vendor != "postgresql":
+        sessions = ParkingSession.objects.filter(driver_id=driver_id, pk=session_id)
+        return sessions.with_body().first()
+    with connection.cursor() as cursor:
+        row = fetch_grouped_row(cursor, DRIVER_SESSION_SQL, [session_id, driver_id])
     return _session_from_row(row) if row else None
 
 

@@ -28,12 +28,18 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
-from parking.selectors import current_session_for, driver_sessions, valid_smart_keys_for
+from parking.selectors import (
+    current_session_for,
+    driver_session,
+    driver_sessions,
+    valid_smart_keys_for,
+)
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
+    parking_body,
     session_body,
     smart_key_body,
 )
@@ -142,7 +148,9 @@ class ParkingSessionDetailView(APIView):
         summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
-        session = get_object_or_404(driver_sessions(request.user), pk=session_id)
+        session = driver_session(request.user.pk, session_id)
+        if session is None:
+            raise NotFound()
         return Response(session_body(session, timezone.now()))
 
 
@@ -265,7 +273,7 @@ class SecuredParkingsView(APIView):
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(parkings, request, view=self)
-        return paginator.get_paginated_response(SecuredParkingSerializer(page, many=True).data)
+        return paginator.get_paginated_response([parking_body(parking) for parking in page])
 
 
 class SmartKeysView(APIView):
