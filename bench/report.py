@@ -257,9 +257,10 @@ def _endpoints(r: dict) -> list[str]:
     e = r["endpoints"]
     current = e["current"]["project"]["rps"]
     lines = [
-        "| endpoint | req/s 10k / 1M | p50 10k / 1M | p99 10k / 1M | statements 10k / 1M | "
-        "throughput 10k → 1M (median of rounds) | 1M req/s / current's | 404 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| endpoint | req/s 10k / 1M | p50 10k / 1M | p99 10k / 1M | app CPU per request "
+        "10k / 1M | statements 10k / 1M | throughput 10k → 1M (median of rounds) | "
+        "1M req/s / current's | 404 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for endpoint, sizes in e.items():
         large, small = sizes["project"], sizes.get("project_small")
@@ -270,15 +271,17 @@ def _endpoints(r: dict) -> list[str]:
             rps = f"{small['rps']:.0f} / {large['rps']:.0f}"
             p50 = f"{small['p50_ms']:.1f} / {large['p50_ms']:.1f} ms"
             p99 = f"{small['p99_ms']:.1f} / {large['p99_ms']:.1f} ms"
+            cpu = f"{small['server_cpu_ms']:.2f} / {large['server_cpu_ms']:.2f} ms"
         else:
             growth, rps = "–", f"– / {large['rps']:.0f}"
             p50, p99 = f"– / {large['p50_ms']:.1f} ms", f"– / {large['p99_ms']:.1f} ms"
+            cpu = f"– / {large['server_cpu_ms']:.2f} ms"
         statements = f"{_statements(r, endpoint, 'project_small')} / " + _statements(
             r, endpoint, "project"
         )
         errors = large["errors"] + (small["errors"] if small else 0)
         lines.append(
-            f"| `{endpoint}` | {rps} | {p50} | {p99} | {statements} | {growth} | "
+            f"| `{endpoint}` | {rps} | {p50} | {p99} | {cpu} | {statements} | {growth} | "
             f"{ratio:.2f} {_mark(ratio >= 0.5) if endpoint != 'current' else ''} | "
             f"{large['share_404']:.0%}" + (f" ({errors} errors)" if errors else "") + " |"
         )
