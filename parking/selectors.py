@@ -8,16 +8,10 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
-from core.rows import fetch_grouped_row, model_instance
+from core.rows import fetch_grouped_row, fetch_grouped_rows, model_instance
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
-
-
-def driver_sessions(driver: User) -> QuerySet[ParkingSession]:
-    """The driver's sessions, newest first, with what the API's body reads."""
-    return ParkingSession.objects.for_driver(driver).with_body()
-
 
 # A session with everything its body reads, as one flat row: each column is named
 # "<model>.<field>"; the access points come as one json array, which psycopg turns into a
@@ -63,6 +57,21 @@ CURRENT_SESSION_SQL = (
 """
 )
 DRIVER_SESSION_SQL = SESSION_BODY_SQL + "WHERE s.id = %s AND s.driver_id = %s\n"
+# A page of the history and the driver's count of sessions, bounded, in one statement: the
+# count comes on every row, and on a row of NULLs when the page is empty.
+HISTORY_PAGE_SQL = f"""
+WITH page AS (
+{SESSION_BODY_SQL}WHERE s.driver_id = %s
+ORDER BY s.start_time DESC, s.id DESC
+LIMIT %s OFFSET %s
+)
+SELECT (SELECT count(*) FROM (
+            SELECT 1 FROM parking_parkingsession c WHERE c.driver_id = %s LIMIT %s
+        ) AS capped) AS "page.count",
+       page.*
+FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
+ORDER BY page."session.start_time" DESC, page."session.id" DESC
+"""
 
 
 def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | None:
@@ -89,6 +98,23 @@ def driver_session(driver_id: int, session_id: int) -> ParkingSession | None:
     with connection.cursor() as cursor:
         row = fetch_grouped_row(cursor, DRIVER_SESSION_SQL, [session_id, driver_id])
     return _session_from_row(row) if row else None
+
+
+def driver_history_page(
+    driver_id: int, *, limit: int, offset: int, count_limit: int
+) -> tuple[list[ParkingSession], int]:
+    """The driver's sessions ``offset`` to ``offset + limit``, newest first and loaded like
+    ``with_body()`` does, and how many the driver has, counted up to ``count_limit`` + 1:
+    one query on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        sessions = ParkingSession.objects.filter(driver_id=driver_id)
+        count = sessions.order_by().values("pk")[: count_limit + 1].count()
+        return list(sessions.with_body()[offset : offset + limit]), count
+    params = [driver_id, limit, offset, driver_id, count_limit + 1]
+    with connection.cursor() as cursor:
+        rows = fetch_grouped_rows(cursor, HISTORY_PAGE_SQL, params)
+    count = rows[0]["page"]["count"]
+    return [_session_from_row(row) for row in rows if row["session"]["id"] is not None], count
 
 
 def _session_from_row(row: dict[str, dict[str, Any]]) -> ParkingSession:

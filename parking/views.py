@@ -29,10 +29,10 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
+from parking.pagination import HistoryPagination
 from parking.selectors import (
     current_session_for,
     driver_session,
-    driver_sessions,
     valid_smart_keys_for,
 )
 from parking.serializers import (
@@ -76,7 +76,7 @@ class CurrentParkingSessionView(APIView):
 class ParkingSessionsView(APIView):
     """The driver's sessions, newest first (GET), and starting a new one (POST)."""
 
-    pagination_class = PagePagination
+    pagination_class = HistoryPagination
 
     @extend_schema(
         summary="The driver's parking sessions, newest first",
@@ -85,7 +85,7 @@ class ParkingSessionsView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(driver_sessions(request.user), request, view=self)
+        page = paginator.paginate_history(request.user.pk, request)
         return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(

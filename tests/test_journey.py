@@ -227,12 +227,12 @@ def test_history_costs_a_constant_number_of_queries(driver_client, django_assert
                 secured_parking__access_points=3,
             )
 
-    # token, count, page of sessions with key and parking, access points
+    # token, then the page (sessions with parking, tariff, key and access points) and count
     add_finished_sessions(1)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         one = driver_client.get(SESSIONS_URL)
     add_finished_sessions(29)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         thirty = driver_client.get(SESSIONS_URL)
 
     assert one.status_code == thirty.status_code == 200
