@@ -35,6 +35,12 @@ class PagePagination(PageNumberPagination):
         assert page is not None  # DRF's None means "no page size", and there always is one
         return page
 
+    def get_page_number(self, request, paginator) -> int | str:
+        # DRF serves the first page for an empty ?page=; it is no page number, so no page.
+        if request.query_params.get(self.page_query_param) == "":
+            return ""
+        return super().get_page_number(request, paginator)
+
     def get_page_size(self, request) -> int:
         # DRF quietly falls back to the default on a malformed page_size; a client that
         # asked for something it cannot have should hear so. Over the cap is not an error.
