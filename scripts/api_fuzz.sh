@@ -18,6 +18,7 @@ STRIPE_PORT=${FUZZ_STRIPE_PORT:-8766}
 export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" STRIPE_API_KEY=sk_test_localstripe
 "$BIN/python" scripts/localstripe_server.py "$STRIPE_PORT" &
 localstripe=$!
+trap 'kill $localstripe 2>/dev/null; wait $localstripe 2>/dev/null || true' EXIT
 
 dropdb -h 127.0.0.1 -U postgres --if-exists "$DB"
 createdb -h 127.0.0.1 -U postgres "$DB"
