@@ -333,3 +333,30 @@ def test_reconcile_payments_finds_no_difference_after_captures_and_reports_each_
 
     with pytest.raises(CommandError, match="1 difference"):
         call_command("reconcile_payments")
+
+
+def test_a_hold_about_to_expire_during_a_long_stay_is_renewed_in_the_background(
+    driver_client, localstripe, parking, job_worker, settings
+):
+    from payments.tasks import sweep_payments
+    from tests.jobs import defer_periodic_now
+
+    save_card(driver_client, localstripe)
+    session = parked_for(driver_client, parking, timedelta(days=6, hours=1))
+    old = Payment.objects.get(pk=session.payment_id)
+    Payment.objects.filter(pk=old.pk).update(
+        hold_placed_at=timezone.now() - settings.PAYMENT_HOLD_RENEW_AFTER - timedelta(minutes=1)
+    )
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+
+    defer_periodic_now(sweep_payments)
+
+    wait_until(
+        lambda: Payment.objects.get(pk=old.pk).hold_reference != old.hold_reference,
+        what="the renewed hold",
+    )
+    renewed = Payment.objects.get(pk=old.pk)
+    assert renewed.state == PaymentState.AUTHORIZED
+    assert localstripe.payment_intent(renewed.hold_reference)["status"] == "requires_capture"
+    assert localstripe.payment_intent(old.hold_reference)["status"] == "canceled"
+    assert renewed.events.filter(kind="hold_placed", detail="renewed").count() == 1
