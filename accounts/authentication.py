@@ -1,7 +1,7 @@
 import hashlib
 import weakref
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest
 from django.utils import timezone
 from oauth2_provider.models import (
@@ -56,11 +56,13 @@ _refusals: weakref.WeakKeyDictionary[Request, dict[str, str]] = weakref.WeakKeyD
 
 def _token_with_user(checksum: str) -> tuple[User, AbstractAccessToken] | None:
     """The access token of this checksum and its user, in one query."""
-    if connection.vendor != "postgresql":
+    # Looked up once: every attribute of django.db.connection looks the thread's one up again.
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
         # SQLite (the local demo): its raw rows hold naive datetimes the ORM would convert.
         found = AccessToken.objects.select_related("user").filter(token_checksum=checksum).first()
         return None if found is None or found.user is None else (found.user, found)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         row = fetch_grouped_row(cursor, TOKEN_SQL, [checksum])
     if not row:
         return None

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
@@ -62,12 +62,14 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
 
     The app asks for it on every launch: on PostgreSQL it is one flat row (session, parking,
     tariff, key and the key's access points) from plain SQL."""
-    if connection.vendor != "postgresql":
+    # Looked up once: every attribute of django.db.connection looks the thread's one up again.
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor != "postgresql":
         # SQLite (the local demo) has other JSON functions, and its raw rows hold naive
         # datetimes and floats where the ORM gives aware datetimes and Decimals.
         sessions = ParkingSession.objects.filter(driver_id=driver_id).open(now)
         return sessions.with_body().first()
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         row = fetch_grouped_row(cursor, CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
     return _session_from_row(row) if row else None
 
