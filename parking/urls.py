@@ -3,6 +3,7 @@ from django.urls import path
 from parking import views
 
 urlpatterns = [
+    # First: the app asks for it on every launch, and Django tries the patterns in order.
     path(
         "parking_sessions/current",
         views.CurrentParkingSessionView.as_view(),

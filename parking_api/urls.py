@@ -25,6 +25,7 @@ oauth2_urlpatterns = (
 )
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and the app's requests are most of them.
     path("api/car_driver/", include("parking.urls")),
     path("api/car_driver/", include("accounts.urls")),
     # Before admin.site.urls, whose catch-all would answer 404; admin_view asks for staff.
