@@ -5,11 +5,12 @@ serializers below describe that body (and the parking list) for the OpenAPI sche
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core.datetimes import iso_seconds
 from core.serializers import StrictIntegerField, StrictSerializer, UtcSecondsDateTimeField
-from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State
+from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State, Tariff
 from smart_keys.models import AccessPoint, SmartKey
 from smart_keys.serializers import SmartKeySerializer
 
@@ -60,6 +61,37 @@ def smart_key_body(smart_key: SmartKey, parking: SecuredParking) -> dict[str, An
     }
 
 
+def parking_body(parking: SecuredParking) -> dict[str, Any]:
+    """An item of the parking list, loaded with ``with_occupancy()`` and its tariff: what
+    ``SecuredParkingSerializer`` describes, built without DRF's per-field machinery (the
+    list is the app's screen for finding a place; a page holds 20)."""
+    tariff = getattr(parking, "tariff", None)
+    return {
+        "id": parking.pk,
+        "name": parking.name,
+        "description": parking.description,
+        "address": parking.address,
+        "latitude": None if parking.latitude is None else float(parking.latitude),
+        "longitude": None if parking.longitude is None else float(parking.longitude),
+        "is_active": parking.is_active,
+        "is_online": parking.is_online,
+        "currency": parking.currency,
+        "tariff": None if tariff is None else _tariff_body(tariff),
+        "capacity": parking.capacity,
+        "free_places": max(parking.capacity - parking.occupied_places, 0),
+    }
+
+
+def _tariff_body(tariff: Tariff) -> dict[str, Any]:
+    return {
+        "summary": tariff.summary,
+        "free_minutes": tariff.free_minutes,
+        "period_minutes": tariff.period_minutes,
+        "price_per_period": f"{tariff.price_per_period:.4f}",
+        "daily_cap": None if tariff.daily_cap is None else f"{tariff.daily_cap:.2f}",
+    }
+
+
 class ParkingSessionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=SessionType.choices)
@@ -87,7 +119,7 @@ class StartParkingSessionSerializer(StrictSerializer):
     def validate_secured_parking_id(self, value: int) -> SecuredParking:
         parking = SecuredParking.objects.filter(pk=value).first()
         if parking is None:
-            raise serializers.ValidationError("No secured parking with this id.")
+            raise serializers.ValidationError(_("No secured parking with this id."))
         return parking
 
 
@@ -100,6 +132,8 @@ class TariffSerializer(serializers.Serializer):
 
 
 class SecuredParkingSerializer(serializers.Serializer):
+    """Describes ``parking_body`` for the OpenAPI schema."""
+
     id = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField()
@@ -111,10 +145,7 @@ class SecuredParkingSerializer(serializers.Serializer):
     currency = serializers.CharField()
     tariff = TariffSerializer(allow_null=True)
     capacity = serializers.IntegerField()
-    free_places = serializers.SerializerMethodField()
-
-    def get_free_places(self, parking: SecuredParking) -> int:
-        return max(parking.capacity - parking.occupied_places, 0)
+    free_places = serializers.IntegerField(min_value=0)
 
 
 class OpenBarrierSerializer(StrictSerializer):
@@ -133,5 +164,5 @@ class OpenBarrierSerializer(StrictSerializer):
     def validate_access_point_id(self, value: int) -> AccessPoint:
         access_point = self.context["smart_key"].access_points.filter(pk=value).first()
         if access_point is None:
-            raise serializers.ValidationError("The session's key does not open this barrier.")
+            raise serializers.ValidationError(_("The session's key does not open this barrier."))
         return access_point

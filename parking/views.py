@@ -3,6 +3,7 @@ from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
 from rest_framework import status
@@ -28,12 +29,18 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
-from parking.selectors import current_session_for, driver_sessions, valid_smart_keys_for
+from parking.pagination import HistoryPagination
+from parking.selectors import (
+    current_session_for,
+    driver_session,
+    valid_smart_keys_for,
+)
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
+    parking_body,
     session_body,
     smart_key_body,
 )
@@ -62,14 +69,14 @@ class CurrentParkingSessionView(APIView):
         now = timezone.now()
         session = current_session_for(request.user.pk, now=now)
         if session is None:
-            raise NotFound("You have no open parking session.")
+            raise NotFound(_("You have no open parking session."))
         return Response(session_body(session, now))
 
 
 class ParkingSessionsView(APIView):
     """The driver's sessions, newest first (GET), and starting a new one (POST)."""
 
-    pagination_class = PagePagination
+    pagination_class = HistoryPagination
 
     @extend_schema(
         summary="The driver's parking sessions, newest first",
@@ -78,7 +85,7 @@ class ParkingSessionsView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(driver_sessions(request.user), request, view=self)
+        page = paginator.paginate_history(request.user.pk, request)
         return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(
@@ -142,7 +149,9 @@ class ParkingSessionDetailView(APIView):
         summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
-        session = get_object_or_404(driver_sessions(request.user), pk=session_id)
+        session = driver_session(request.user.pk, session_id)
+        if session is None:
+            raise NotFound()
         return Response(session_body(session, timezone.now()))
 
 
@@ -265,7 +274,7 @@ class SecuredParkingsView(APIView):
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(parkings, request, view=self)
-        return paginator.get_paginated_response(SecuredParkingSerializer(page, many=True).data)
+        return paginator.get_paginated_response([parking_body(parking) for parking in page])
 
 
 class SmartKeysView(APIView):
