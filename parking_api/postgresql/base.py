@@ -16,11 +16,14 @@ from typing import Any
 from django.db.backends.postgresql import base
 from psycopg import abc, adapt, adapters
 from psycopg.pq import Format
+from psycopg.types.datetime import TimestamptzLoader
 
 TIMESTAMPTZ_OID = adapters.types["timestamptz"].oid
 # psycopg's own loader (its C implementation when psycopg[binary] is installed): it returns
 # datetimes in the connection's time zone, which Django sets to UTC when USE_TZ is on.
-_COMPILED_TIMESTAMPTZ_LOADER = adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+_COMPILED_TIMESTAMPTZ_LOADER = (
+    adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT) or TimestamptzLoader
+)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
