@@ -4,6 +4,7 @@ leaves no session and no hold."""
 
 import socket
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -228,3 +229,28 @@ def test_32_parallel_starts_with_one_idempotency_key_place_one_hold(localstripe,
     assert {answer.body["parking_session"]["id"] for answer in answers} == {session.pk}
     assert Payment.objects.filter(driver=driver).count() == 1
     assert len(holds_of(localstripe, driver)) == 1
+
+
+@pytest.mark.postgres
+def test_current_of_a_paid_session_at_its_agreed_tariff_costs_two_queries(
+    driver_client, localstripe, parking, django_assert_num_queries
+):
+    from django.utils import timezone
+
+    from parking.models import Tariff
+    from tests.api import CURRENT_URL, act
+
+    save_card(driver_client, localstripe)
+    body = json_body(start_session(driver_client, parking), 201)
+    act(driver_client, body["parking_session"]["id"], "enter")
+    ParkingSession.objects.filter(pk=body["parking_session"]["id"]).update(
+        start_time=timezone.now() - timedelta(minutes=70)
+    )
+    Tariff.objects.filter(secured_parking=parking).update(price_per_period=Decimal("6.00"))
+
+    # 1: the token with its user; 2: the session with its parking, terms, key and barriers.
+    with django_assert_num_queries(2):
+        current = json_body(driver_client.get(CURRENT_URL), 200)
+
+    assert current["amount"] == "10.00"
+    assert set(current) == {"amount", "currency", "parking_session", "smart_key"}
