@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
-DB=parking_fuzz
+DB=${FUZZ_DB:-parking_fuzz}
 PORT=${FUZZ_PORT:-8765}
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 export DJANGO_DEBUG=0 DJANGO_SECRET_KEY=fuzz-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz
