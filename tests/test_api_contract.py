@@ -180,11 +180,15 @@ class TestOneErrorFormat:
         assert error_codes(response) == ["service_unavailable"]
         assert response["Retry-After"]
 
-    def test_oauth_errors_are_json_too(self, client, driver):
+    def test_oauth_errors_are_json_too_except_the_authorization_page(self, client, driver):
+        token = client.post("/o/token/", {"grant_type": "authorization_code", "code": "x"})
+        assert token.status_code == 401
+        assert token["Content-Type"].startswith("application/json")
+        # The authorization endpoint is a page for people (tests/test_api_docs_sign_in.py).
         client.force_login(driver)
         response = client.get("/o/authorize/", {"client_id": "nobody", "response_type": "code"})
         assert response.status_code == 400
-        assert response["Content-Type"].startswith("application/json")
+        assert response["Content-Type"].startswith("text/html")
 
 
 class TestThrottling:
