@@ -2,17 +2,25 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.paginators import CappedCountPaginator
+
 Row = TypeVar("Row")
 
 
 class PagePagination(PageNumberPagination):
-    """``?page=N&page_size=M``: 20 per page by default, never more than 100."""
+    """``?page=N&page_size=M``: 20 per page by default, never more than 100.
 
+    ``count`` stops at ``CappedCountPaginator.count_limit`` (10,000): a driver's history
+    grows for years, and a page must not cost a count of all of it. Past the cap the pages
+    cover the newest 10,000."""
+
+    django_paginator_class = CappedCountPaginator
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
@@ -41,7 +49,9 @@ class PagePagination(PageNumberPagination):
         if raw is None:
             return self.page_size
         if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            raise ValidationError({self.page_size_query_param: ["A positive integer is required."]})
+            raise ValidationError(
+                {self.page_size_query_param: [_("A positive integer is required.")]}
+            )
         return min(int(raw), self.max_page_size)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
@@ -65,7 +75,13 @@ class PagePagination(PageNumberPagination):
             "type": "object",
             "required": ["count", "next", "previous", "results"],
             "properties": {
-                "count": {"type": "integer", "minimum": 0},
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": f"How many there are, counted up to "
+                    f"{CappedCountPaginator.count_limit}; past that, the pages cover the first "
+                    "ones.",
+                },
                 "next": {**link, "description": "The next page; null on the last."},
                 "previous": {**link, "description": "The previous page; null on the first."},
                 "results": schema,

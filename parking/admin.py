@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.authentication import AuthenticatedHttpRequest
 from accounts.models import User
@@ -38,7 +40,7 @@ from smart_keys.models import AccessPoint, SmartKey
 
 if TYPE_CHECKING:
     # django-stubs' type of a row with annotations; only the type checker reads it.
-    from django_stubs_ext import WithAnnotations
+    from django_stubs_ext import StrPromise, WithAnnotations
 
 WINDOW_FORMAT = "%Y-%m-%d %H:%M"
 SESSION_ID = re.compile(r"^#?\d{1,18}$")
@@ -56,8 +58,12 @@ def validity_window(key: SmartKey) -> str:
 def readable_duration(span: timedelta) -> str:
     days, minutes = divmod(int(span.total_seconds()) // 60, 24 * 60)
     hours, minutes = divmod(minutes, 60)
-    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-    return f"{days} d {text}" if days else text
+    text = (
+        gettext("{hours} h {minutes} min").format(hours=hours, minutes=f"{minutes:02d}")
+        if hours
+        else gettext("{minutes} min").format(minutes=minutes)
+    )
+    return gettext("{days} d {rest}").format(days=days, rest=text) if days else text
 
 
 class OperatorMembershipInline(admin.TabularInline):
@@ -97,11 +103,11 @@ class OperatorAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Parkings", ordering="parking_count")
+    @admin.display(description=_("Parkings"), ordering="parking_count")
     def parking_count(self, operator: "WithAnnotations[Operator, OperatorCounts]") -> int:
         return operator.parking_count
 
-    @admin.display(description="Staff", ordering="staff_count")
+    @admin.display(description=_("Staff"), ordering="staff_count")
     def staff_count(self, operator: "WithAnnotations[Operator, OperatorCounts]") -> int:
         return operator.staff_count
 
@@ -154,7 +160,7 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         return request.user.has_perm("smart_keys.change_parkingkeypair")
 
     @admin.action(
-        description="Rotate the signing keys of the selected parkings (routine)",
+        description=_("Rotate the signing keys of the selected parkings (routine)"),
         permissions=["rotate"],
     )
     def rotate_signing_keys(self, request: HttpRequest, queryset: QuerySet[SecuredParking]) -> None:
@@ -177,7 +183,7 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
             return self.list_filter
         return [f for f in self.list_filter if f != "operator"]
 
-    @admin.display(description="Access points", ordering="access_point_count")
+    @admin.display(description=_("Access points"), ordering="access_point_count")
     def access_point_count(
         self, parking: "WithAnnotations[SecuredParking, AccessPointCount]"
     ) -> int:
@@ -191,7 +197,7 @@ class SessionAuditEntryInline(admin.TabularInline):
     fields = readonly_fields = ("created_at", "actor", "action", "reason", "changes")
     extra = 0
     can_delete = False
-    verbose_name_plural = "Audit trail"
+    verbose_name_plural = _("Audit trail")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SessionAuditEntry]:
         return super().get_queryset(request).select_related("actor")
@@ -203,7 +209,7 @@ class SessionAuditEntryInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    @admin.display(description="Changes")
+    @admin.display(description=_("Changes"))
     def changes(self, entry: SessionAuditEntry) -> SafeString:
         lines = []
         for field, value in entry.details.items():
@@ -238,7 +244,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     # Searched by get_search_results below, one indexed lookup per kind of term; the
     # fields are listed for the search box to show.
     search_fields = ["id", "driver__email", "smart_key__access_points__mac_address"]
-    search_help_text = (
+    search_help_text = _(
         "A session id (42), a driver's email or part of it, or a barrier's MAC address "
         "(whole in any spelling, or its last bytes such as AB:CD)."
     )
@@ -251,11 +257,11 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     readonly_fields = ["smart_key_details", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["driver", "secured_parking", "type", "state"]}),
-        ("Time", {"fields": ["start_time", "end_time"]}),
-        ("Tries left", {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
-        ("Payment", {"fields": ["amount", "currency"]}),
-        ("Smart key", {"fields": ["smart_key", "smart_key_details"]}),
-        ("History", {"fields": ["created_at", "updated_at"]}),
+        (_("Time"), {"fields": ["start_time", "end_time"]}),
+        (_("Tries left"), {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
+        (_("Payment"), {"fields": ["amount", "currency"]}),
+        (_("Smart key"), {"fields": ["smart_key", "smart_key_details"]}),
+        (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
@@ -279,86 +285,96 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         drivers = User.objects.filter(email__icontains=term).values("pk")
         return queryset.filter(driver__in=drivers), False
 
-    @admin.display(description="State", ordering="state")
+    @admin.display(description=_("State"), ordering="state")
     def state_now(self, session: ParkingSession) -> str:
         if session.is_stale(timezone.now()):
-            return "Cancelled (did not enter in time)"
+            return gettext("Cancelled (did not enter in time)")
         return session.get_state_display()
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, session: ParkingSession) -> str:
         end = session.end_time or timezone.now()
         return readable_duration(end - session.start_time)
 
-    @admin.display(description="Amount")
+    @admin.display(description=_("Amount"))
     def amount_now(self, session: ParkingSession) -> str:
         return f"{session.amount_due(timezone.now())} {session.currency}"
 
-    @admin.display(description="Tries left (entrance / exit)")
+    @admin.display(description=_("Tries left (entrance / exit)"))
     def tries_left(self, session: ParkingSession) -> str:
         return f"{session.entrance_remaining_tries} / {session.exit_remaining_tries}"
 
-    @admin.display(description="Smart key")
+    @admin.display(description=_("Smart key"))
     def smart_key_link(self, session: ParkingSession) -> SafeString:
         url = reverse("admin:smart_keys_smartkey_change", args=[session.smart_key.pk])
-        return format_html('<a href="{}">Key #{}</a>', url, session.smart_key.pk)
+        return format_html(
+            '<a href="{}">{}</a>', url, gettext("Key #{id}").format(id=session.smart_key.pk)
+        )
 
-    @admin.display(description="Access points")
+    @admin.display(description=_("Access points"))
     def key_access_points(self, session: ParkingSession) -> SafeString | None:
         return access_point_list(list(session.smart_key.access_points.all()))
 
-    @admin.display(description="Key details")
+    @admin.display(description=_("Key details"))
     def smart_key_details(self, session: ParkingSession) -> SafeString:
         return format_html(
-            "{}<br>Valid {}<br>{}",
+            "{}<br>{}<br>{}",
             self.smart_key_link(session),
-            validity_window(session.smart_key),
-            self.key_access_points(session) or "No access points",
+            gettext("Valid {window}").format(window=validity_window(session.smart_key)),
+            self.key_access_points(session) or gettext("No access points"),
         )
 
-    @admin.action(description="Finalize selected sessions…", permissions=["operate"])
+    @admin.action(description=_("Finalize selected sessions…"), permissions=["operate"])
     def finalize_sessions(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
         return self._confirm_then_apply(
             request,
             queryset,
             service=back_office.finalize_by_operator,
             form_class=SessionActionForm,
-            title="Finalize parking sessions",
-            explanation=(
+            title=gettext("Finalize parking sessions"),
+            explanation=gettext(
                 "An active session pays what is due now, an exiting one what was fixed at the "
                 "exit; both end now and their keys stop working."
             ),
-            done="finalized",
+            done=ngettext_lazy(
+                "{count} session finalized: {ids}.", "{count} sessions finalized: {ids}.", "count"
+            ),
         )
 
-    @admin.action(description="Cancel selected sessions…", permissions=["operate"])
+    @admin.action(description=_("Cancel selected sessions…"), permissions=["operate"])
     def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
         return self._confirm_then_apply(
             request,
             queryset,
             service=back_office.cancel_by_operator,
             form_class=SessionActionForm,
-            title="Cancel parking sessions",
-            explanation=(
+            title=gettext("Cancel parking sessions"),
+            explanation=gettext(
                 "Entering and active sessions end now with nothing due and their keys stop "
                 "working. Exiting sessions are refused: their amount is fixed, finalize them."
             ),
-            done="cancelled",
+            done=ngettext_lazy(
+                "{count} session cancelled: {ids}.", "{count} sessions cancelled: {ids}.", "count"
+            ),
         )
 
-    @admin.action(description="Grant extra entrance/exit tries…", permissions=["operate"])
+    @admin.action(description=_("Grant extra entrance/exit tries…"), permissions=["operate"])
     def grant_extra_tries(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
         return self._confirm_then_apply(
             request,
             queryset,
             service=back_office.grant_extra_tries,
             form_class=GrantTriesForm,
-            title="Grant extra tries",
-            explanation=(
+            title=gettext("Grant extra tries"),
+            explanation=gettext(
                 "For a driver stuck at a barrier with no tries left: the tries are added to "
                 "what each open session has left."
             ),
-            done="given extra tries",
+            done=ngettext_lazy(
+                "{count} session given extra tries: {ids}.",
+                "{count} sessions given extra tries: {ids}.",
+                "count",
+            ),
         )
 
     def _confirm_then_apply(
@@ -370,14 +386,17 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         form_class: type[SessionActionForm],
         title: str,
         explanation: str,
-        done: str,
+        done: "StrPromise",
     ) -> TemplateResponse | None:
         """Show the selected sessions and ask for a reason; on confirmation, run ``service``."""
         selected = queryset.select_related("driver", "secured_parking__tariff")
         sessions = list(selected[: MAX_SESSIONS_PER_ACTION + 1])
         if len(sessions) > MAX_SESSIONS_PER_ACTION:
             self.message_user(
-                request, f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
+                request,
+                gettext("Select at most {count} sessions at a time.").format(
+                    count=MAX_SESSIONS_PER_ACTION
+                ),
                 messages.ERROR,
             )  # fmt: skip
             return None
@@ -406,7 +425,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         *,
         service: Callable[..., ParkingSession],
         options: dict,
-        done: str,
+        done: "StrPromise",
     ) -> None:
         now = timezone.now()
         changed = []
@@ -416,13 +435,16 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
                 service(session=session, actor=request.user, now=now, **options)
             except ParkingError as refusal:
                 self.message_user(
-                    request, f"Session #{session.pk}: {refusal.message}", messages.ERROR
+                    request,
+                    gettext("Session #{id}: {refusal}").format(
+                        id=session.pk, refusal=refusal.message
+                    ),
+                    messages.ERROR,
                 )
             else:
                 changed.append(f"#{session.pk}")
         if changed:
-            noun = "session" if len(changed) == 1 else "sessions"
-            self.message_user(request, f"{len(changed)} {noun} {done}: {', '.join(changed)}.")
+            self.message_user(request, done.format(count=len(changed), ids=", ".join(changed)))
 
 
 def dashboard_view(request: AuthenticatedHttpRequest) -> TemplateResponse:
@@ -430,7 +452,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> TemplateResponse:
     sessions started per hour over the last day; scoped like every other admin page."""
     context = {
         **admin.site.each_context(request),
-        "title": "Dashboard",
+        "title": gettext("Dashboard"),
         "dashboard": dashboard_for(user=request.user, now=timezone.now()),
     }
     return TemplateResponse(request, "admin/dashboard.html", context)

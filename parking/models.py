@@ -7,7 +7,11 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from smart_keys.models import AccessPoint, Direction
 
@@ -20,11 +24,11 @@ DAY = timedelta(days=1)
 
 
 class State(models.TextChoices):
-    ENTERING = "entering", "Entering"
-    ACTIVE = "active", "Active"
-    EXITING = "exiting", "Exiting"
-    FINISHED = "finished", "Finished"
-    CANCELLED = "cancelled", "Cancelled"
+    ENTERING = "entering", _("Entering")
+    ACTIVE = "active", _("Active")
+    EXITING = "exiting", _("Exiting")
+    FINISHED = "finished", _("Finished")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
@@ -33,7 +37,7 @@ EXIT_STATES = (State.EXITING, State.FINISHED)
 
 
 class SessionType(models.TextChoices):
-    PAY_PER_USE = "pay_per_use", "Pay per use"
+    PAY_PER_USE = "pay_per_use", _("Pay per use")
 
 
 def entering_cutoff(now: datetime) -> datetime:
@@ -89,11 +93,19 @@ class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
 
     def with_occupancy(self, now: datetime) -> Self:
         """Annotate ``occupied_places``: the open sessions holding a place right now."""
-        open_session = Q(parking_sessions__state__in=OPEN_STATES) & ~Q(
-            parking_sessions__state=State.ENTERING,
-            parking_sessions__start_time__lte=entering_cutoff(now),
+        # One count per parking, read from the index of open sessions (session_open_parking):
+        # its cost follows the cars parked now, never the finished sessions behind them.
+        occupied = (
+            ParkingSession.objects.filter(secured_parking=OuterRef("pk"))
+            .open(now)
+            .order_by()
+            .values("secured_parking")
+            .annotate(count=models.Count("*"))
+            .values("count")
         )
-        return self.annotate(occupied_places=models.Count("parking_sessions", filter=open_session))
+        return self.annotate(
+            occupied_places=Coalesce(Subquery(occupied), 0, output_field=models.IntegerField())
+        )
 
 
 class SecuredParking(models.Model):
@@ -113,26 +125,26 @@ class SecuredParking(models.Model):
     address = models.CharField(max_length=255, blank=True)
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    is_active = models.BooleanField(default=True, help_text="Accepts new parking sessions.")
+    is_active = models.BooleanField(default=True, help_text=_("Accepts new parking sessions."))
     is_online = models.BooleanField(
         default=False,
-        help_text="Barriers open only on the backend's request; access commands are unusable.",
+        help_text=_("Barriers open only on the backend's request; access commands are unusable."),
     )
     currency = models.CharField(
         max_length=3,
         default="RON",
         validators=[RegexValidator(CURRENCY_CODE_REGEX, "Use an ISO 4217 code such as RON.")],
     )
-    capacity = models.PositiveIntegerField(default=100, help_text="Parking places.")
+    capacity = models.PositiveIntegerField(default=100, help_text=_("Parking places."))
     entrance_tries = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1)],
-        help_text="Entrance attempts a parking session gets.",
+        help_text=_("Entrance attempts a parking session gets."),
     )
     exit_tries = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1)],
-        help_text="Exit attempts a parking session gets.",
+        help_text=_("Exit attempts a parking session gets."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -226,6 +238,13 @@ class ParkingSession(models.Model):
         indexes = [
             models.Index(fields=["driver", "-start_time"], name="session_driver_start"),
             models.Index(fields=["secured_parking", "state"], name="session_parking_state"),
+            # Occupancy (the parking list, the capacity check of a start): only the open
+            # sessions, a few per place however long the history, read without the table.
+            models.Index(
+                fields=["secured_parking", "state", "start_time"],
+                condition=Q(state__in=OPEN_STATES),
+                name="session_open_parking",
+            ),
             models.Index(fields=["-start_time", "-id"], name="session_start"),
             models.Index(fields=["state", "-start_time"], name="session_state_start"),
             models.Index(fields=["secured_parking", "-start_time"], name="session_parking_start"),
@@ -288,9 +307,9 @@ class ParkingSession(models.Model):
 
 
 class AuditAction(models.TextChoices):
-    FINALIZE = "finalize", "Finalized"
-    CANCEL = "cancel", "Cancelled"
-    GRANT_TRIES = "grant_tries", "Granted extra tries"
+    FINALIZE = "finalize", _("Finalized")
+    CANCEL = "cancel", _("Cancelled")
+    GRANT_TRIES = "grant_tries", _("Granted extra tries")
 
 
 class SessionAuditEntry(models.Model):
@@ -310,7 +329,7 @@ class SessionAuditEntry(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        verbose_name_plural = "session audit entries"
+        verbose_name_plural = _("session audit entries")
         constraints = [
             models.CheckConstraint(condition=~Q(reason=""), name="audit_reason_required"),
             models.CheckConstraint(
@@ -322,12 +341,39 @@ class SessionAuditEntry(models.Model):
         return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-def _period_label(minutes: int) -> str:
-    if minutes % 1440 == 0:
-        return "day" if minutes == 1440 else f"{minutes // 1440} days"
-    if minutes % 60 == 0:
-        return "hour" if minutes == 60 else f"{minutes // 60} hours"
-    return f"{minutes} min"
+# Billing periods of whole days or hours are named by their unit; others in minutes.
+PERIOD_UNITS = (
+    (
+        1440,
+        ngettext_lazy(
+            "{price} {currency} per started day",
+            "{price} {currency} per started {count} days",
+            "count",
+        ),
+    ),
+    (
+        60,
+        ngettext_lazy(
+            "{price} {currency} per started hour",
+            "{price} {currency} per started {count} hours",
+            "count",
+        ),
+    ),
+    (
+        1,
+        ngettext_lazy(
+            "{price} {currency} per started {count} min",
+            "{price} {currency} per started {count} min",
+            "count",
+        ),
+    ),
+)
+
+
+def _per_started_period(price: str, currency: str, minutes: int) -> str:
+    """``5.00 RON per started hour``, in the active language."""
+    unit, template = next((unit, text) for unit, text in PERIOD_UNITS if minutes % unit == 0)
+    return template.format(price=price, currency=currency, count=minutes // unit)
 
 
 class Tariff(models.Model):
@@ -337,12 +383,12 @@ class Tariff(models.Model):
         SecuredParking, on_delete=models.CASCADE, primary_key=True, related_name="tariff"
     )
     free_minutes = models.PositiveIntegerField(
-        default=15, help_text="Stays up to this long are free; longer ones pay from the start."
+        default=15, help_text=_("Stays up to this long are free; longer ones pay from the start.")
     )
     period_minutes = models.PositiveIntegerField(
         default=60,
         validators=[MinValueValidator(1)],
-        help_text="Billing period; started ones count.",
+        help_text=_("Billing period; started ones count."),
     )
     price_per_period = models.DecimalField(
         max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
@@ -353,7 +399,7 @@ class Tariff(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0"))],
-        help_text="Most a stay pays per 24 hours; empty for no cap.",
+        help_text=_("Most a stay pays per 24 hours; empty for no cap."),
     )
 
     class Meta:
@@ -375,13 +421,20 @@ class Tariff(models.Model):
 
     @property
     def summary(self) -> str:
+        """The tariff in a sentence, in the active language (``5,00 RON`` in Romanian)."""
         currency = self.secured_parking.currency
-        price = self.price_per_period.quantize(CENT, ROUND_HALF_UP)
-        text = f"{price} {currency} per started {_period_label(self.period_minutes)}"
+        price = number_format(self.price_per_period.quantize(CENT, ROUND_HALF_UP), 2)
+        text = _per_started_period(price, currency, self.period_minutes)
         if self.free_minutes:
-            text = f"First {self.free_minutes} min free, then {text}"
+            text = ngettext(
+                "First {minutes} min free, then {rest}",
+                "First {minutes} min free, then {rest}",
+                self.free_minutes,
+            ).format(minutes=self.free_minutes, rest=text)
         if self.daily_cap is not None:
-            text += f", at most {self.daily_cap} {currency} per day"
+            text = gettext("{rest}, at most {cap} {currency} per day").format(
+                rest=text, cap=number_format(self.daily_cap, 2), currency=currency
+            )
         return text
 
     def amount_for(self, duration: timedelta) -> Decimal:

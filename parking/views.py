@@ -5,6 +5,7 @@ from datetime import datetime
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -115,7 +116,7 @@ class CurrentParkingSessionView(APIView):
         now = timezone.now()
         session = current_session_for(request.user.pk, now=now)
         if session is None:
-            raise NotFound("You have no open parking session.")
+            raise NotFound(_("You have no open parking session."))
         return Response(session_body(session, now))
 
 

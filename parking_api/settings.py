@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
+    # Early, so that the refusals of the middleware below speak the caller's language too.
+    "django.middleware.locale.LocaleMiddleware",
     "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Inside SecurityMiddleware: its opener policy must not cut off the docs' sign-in popup.
@@ -160,7 +162,19 @@ LOGIN_URL = "login"
 # Drivers sign in from the app through /o/authorize/; opened directly, the page ends here.
 LOGIN_REDIRECT_URL = "signed-in"
 
-LANGUAGE_CODE = "en-us"
+# Romanian and English (README, "Languages"): Accept-Language picks one for API messages,
+# the sign-in page and the admin (where an operator's choice, a cookie, comes first); a
+# request that names neither gets LANGUAGE_CODE. Catalogs are in locale/.
+LANGUAGES = [("ro", "Română"), ("en", "English")]
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="ro")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(
+        f"DJANGO_LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, not {LANGUAGE_CODE!r}."
+    )
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# An operator's choice in the admin header (django.views.i18n.set_language), kept for a year.
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -301,6 +315,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=HTTPS_ONLY)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=HTTPS_ONLY)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Health checks come over plain HTTP from the load balancer.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
