@@ -184,6 +184,16 @@ class TestOAuthErrorPages:
         )
         self.assert_page(response, "is not one this app registered")
 
+    def test_in_the_persons_language(self, client, driver):
+        client.force_login(driver)
+        response = client.get(
+            AUTHORIZE_URL,
+            {"client_id": "nobody", "response_type": "code"},
+            HTTP_ACCEPT_LANGUAGE="ro",
+        )
+        page = self.assert_page(response, "Această aplicație nu este cunoscută de Secured Parking.")
+        assert "Autentificarea a eșuat" in page and '<html lang="ro">' in page
+
     def test_no_client_id(self, client, driver):
         client.force_login(driver)
         response = client.get(AUTHORIZE_URL, {"response_type": "code"})
