@@ -187,12 +187,16 @@ def _success_description(serializer: Any, status: str) -> str:
 
 
 def _field_error_codes(fields: Iterable[Any]) -> set[str]:
+    # A field answers the codes of its messages and of its validators (a NUL or a lone
+    # surrogate in a JSON string reaches the field).
     codes: set[str] = set()
     for field in fields:
         codes.update(field.error_messages)
-    # DRF's codes for what the API's StrictSerializer and JSON parser already refuse
-    # earlier, or that no field of ours can produce.
-    return codes - {"null_characters_not_allowed", "surrogate_characters_not_allowed"}
+        for validator in field.validators:
+            code = getattr(validator, "code", None)
+            if isinstance(code, str):
+                codes.add(code)
+    return codes
 
 
 def _error_response(status: str, codes: list[str]) -> dict[str, Any]:

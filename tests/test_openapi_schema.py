@@ -319,6 +319,9 @@ class TestLiveAnswersKeepTheSchema:
         assert_valid(schema, "post", "/parking_sessions", again)
         weak = api_client.post(SIGN_UP_URL, {"email": "a@example.com", "password": "1"}, "json")
         assert_valid(schema, "post", "/accounts", weak)
+        nul = api_client.post(SIGN_UP_URL, {"email": "a\x00@example.com", "password": "1"}, "json")
+        assert "null_characters_not_allowed" in [error["code"] for error in nul.json()["errors"]]
+        assert_valid(schema, "post", "/accounts", nul)
 
     @pytest.mark.parametrize("page", ["", "0", "x", "99"])
     def test_a_page_that_names_no_page_is_404(self, schema, driver_client, page):
