@@ -32,12 +32,18 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
-from parking.selectors import current_session_for, driver_sessions, valid_smart_keys_for
+from parking.pagination import HistoryPagination
+from parking.selectors import (
+    current_session_for,
+    driver_session,
+    valid_smart_keys_for,
+)
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
+    parking_body,
     session_body,
     smart_key_body,
 )
@@ -123,7 +129,7 @@ class CurrentParkingSessionView(APIView):
 class ParkingSessionsView(APIView):
     """The driver's sessions, newest first (GET), and starting a new one (POST)."""
 
-    pagination_class = PagePagination
+    pagination_class = HistoryPagination
 
     response_links = {"201": SESSION_LINKS}
 
@@ -139,7 +145,7 @@ class ParkingSessionsView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(driver_sessions(request.user), request, view=self)
+        page = paginator.paginate_history(request.user.pk, request)
         return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(
@@ -212,7 +218,9 @@ class ParkingSessionDetailView(APIView):
         responses=OpenApiResponse(ParkingSessionBodySerializer, description=SESSION_BODY),
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
-        session = get_object_or_404(driver_sessions(request.user), pk=session_id)
+        session = driver_session(request.user.pk, session_id)
+        if session is None:
+            raise NotFound()
         return Response(session_body(session, timezone.now()))
 
 
@@ -395,7 +403,7 @@ class SecuredParkingsView(APIView):
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(parkings, request, view=self)
-        return paginator.get_paginated_response(SecuredParkingSerializer(page, many=True).data)
+        return paginator.get_paginated_response([parking_body(parking) for parking in page])
 
 
 class SmartKeysView(APIView):
