@@ -2,13 +2,12 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
-from core.schema import ErrorResponse503Serializer
+from core.schema import Errors
 from core.serializers import EmptyBodySerializer
 from payments import services
 from payments.models import Card
@@ -36,7 +35,7 @@ class PaymentMethodsView(APIView):
         "to Stripe only); the card then appears in `GET payment_methods`, as the default "
         "when it is the first.",
         request=EmptyBodySerializer,
-        responses={201: CardSetupSerializer, 503: ErrorResponse503Serializer},
+        responses={201: CardSetupSerializer, 503: Errors("payment_provider_unavailable")},
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
@@ -53,7 +52,11 @@ class PaymentMethodView(APIView):
     @extend_schema(
         operation_id="removePaymentMethod",
         summary="Remove a saved card",
-        responses={204: None, 404: ErrorResponse404Serializer, 503: ErrorResponse503Serializer},
+        responses={
+            204: None,
+            404: Errors("not_found"),
+            503: Errors("payment_provider_unavailable"),
+        },
     )
     def delete(self, request: AuthenticatedRequest, card_id: int) -> Response:
         card = get_object_or_404(Card.objects.filter(driver=request.user), pk=card_id)
@@ -66,7 +69,7 @@ class DefaultPaymentMethodView(APIView):
         operation_id="setDefaultPaymentMethod",
         summary="Make a saved card the one starts are paid with",
         request=EmptyBodySerializer,
-        responses={200: CardSerializer, 404: ErrorResponse404Serializer},
+        responses={200: CardSerializer, 404: Errors("not_found")},
     )
     def post(self, request: AuthenticatedRequest, card_id: int) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
