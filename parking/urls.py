@@ -27,5 +27,4 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/payment", views.ParkingSessionPaymentView.as_view()),
     path("parking_sessions/<int:session_id>/pay", views.PayParkingSessionView.as_view()),
     path("parking_sessions/<int:session_id>/receipt", views.ReceiptView.as_view()),
-    path("parking_sessions/<int:session_id>/receipt.html", views.ReceiptPageView.as_view()),
 ]

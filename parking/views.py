@@ -1,15 +1,11 @@
 import json
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -516,8 +512,7 @@ class ReceiptView(APIView):
     @extend_schema(
         operation_id="getReceipt",
         summary="The receipt of a finished parking session",
-        description="409 `invalid_session_state` until the session is finished. The same "
-        "receipt as a printable page: `GET parking_sessions/{id}/receipt.html`.",
+        description="409 `invalid_session_state` until the session is finished.",
         responses={
             200: ReceiptSerializer,
             404: Errors("not_found"),
@@ -526,29 +521,3 @@ class ReceiptView(APIView):
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
         return Response(receipt_for(_finished_session(request, session_id)))
-
-
-class ReceiptPageView(APIView):
-    """The receipt as a page to show or print (with the driver's bearer token, like the API)."""
-
-    @extend_schema(
-        operation_id="getReceiptPage",
-        summary="The receipt of a finished parking session, as a printable HTML page",
-        responses={
-            (200, "text/html"): OpenApiTypes.STR,
-            404: Errors("not_found"),
-            409: Errors("invalid_session_state"),
-        },
-    )
-    def get(self, request: AuthenticatedRequest, session_id: int) -> HttpResponse:
-        receipt = receipt_for(_finished_session(request, session_id))
-        rate = receipt["vat_rate"]
-        context = {
-            "receipt": receipt,
-            "tariff_summary": receipt["tariff_summary"],
-            "vat_percent": f"{Decimal(rate) * 100:.0f}" if rate else "0",
-        }
-        return HttpResponse(
-            render_to_string("parking/receipt.html", context, request=request),
-            content_type="text/html; charset=utf-8",
-        )

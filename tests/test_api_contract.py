@@ -73,7 +73,7 @@ class TestOpenApiSchema:
             (
                 "/parking_sessions",
                 "post",
-                {"201", "400", "401", "409", "413", "415", "422", "429", "500", "503"},
+                {"201", "400", "401", "402", "409", "413", "415", "422", "429", "500", "503"},
             ),
             (
                 "/parking_sessions/{session_id}/finalize",

@@ -1,6 +1,5 @@
 """Receipts of finished sessions: the operator's legal name and tax id, the parking, the
-times, the tariff agreed at entry, the amount with its VAT, and the payment; JSON and a
-printable page."""
+times, the tariff agreed at entry, the amount with its VAT, and the payment."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -50,16 +49,6 @@ def test_the_receipt_names_the_seller_the_stay_the_tariff_and_the_vat(driver_cli
     assert Decimal(body["amount_without_vat"]) + Decimal(body["vat_amount"]) == Decimal("10.00")
 
 
-def test_the_printable_receipt_is_a_page_with_the_same_figures(driver_client, finished):
-    response = driver_client.get(session_url(finished.pk, "receipt.html"))
-
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/html")
-    page = response.content.decode()
-    for text in ("Demo Parking SRL", "RO12345678", "10.00 RON", "1.74 RON", "VAT 21%"):
-        assert text in page
-
-
 def test_an_open_session_has_no_receipt_yet(driver_client):
     session_id = new_session(driver_client, SecuredParkingFactory())["parking_session"]["id"]
 
@@ -73,4 +62,3 @@ def test_another_drivers_receipt_is_not_found(make_driver_client, finished):
     other = make_driver_client()
 
     assert other.get(session_url(finished.pk, "receipt")).status_code == 404
-    assert other.get(session_url(finished.pk, "receipt.html")).status_code == 404
