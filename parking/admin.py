@@ -12,13 +12,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.admin import UserAdmin as AccountsUserAdmin
 from accounts.authentication import AuthenticatedHttpRequest
 from accounts.models import User
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
+from core.errors import DomainError
 from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
-from parking.forms import GrantTriesForm, SessionActionForm
+from parking.forms import AccountDeletionForm, GrantTriesForm, SessionActionForm
 from parking.models import (
     Operator,
     OperatorMembership,
@@ -184,6 +186,18 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         return parking.access_point_count
 
 
+def audit_changes(entry: SessionAuditEntry) -> SafeString:
+    lines = []
+    for field, value in entry.details.items():
+        label = field.replace("_", " ")
+        if isinstance(value, list) and len(value) == 2:
+            if value[0] != value[1]:
+                lines.append((label, f"{value[0]} → {value[1]}"))
+        else:
+            lines.append((label, value))
+    return format_html_join(mark_safe("<br>"), "{}: {}", lines)
+
+
 class SessionAuditEntryInline(admin.TabularInline):
     """The audit trail on the session page: who did what from the back office, and why."""
 
@@ -205,15 +219,23 @@ class SessionAuditEntryInline(admin.TabularInline):
 
     @admin.display(description="Changes")
     def changes(self, entry: SessionAuditEntry) -> SafeString:
-        lines = []
-        for field, value in entry.details.items():
-            label = field.replace("_", " ")
-            if isinstance(value, list) and len(value) == 2:
-                if value[0] != value[1]:
-                    lines.append((label, f"{value[0]} → {value[1]}"))
-            else:
-                lines.append((label, value))
-        return format_html_join(mark_safe("<br>"), "{}: {}", lines)
+        return audit_changes(entry)
+
+
+@admin.register(SessionAuditEntry)
+class SessionAuditEntryAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
+    """Every back-office action, read-only: on sessions (staff see their parkings') and
+    account deletions (superusers only: they name no parking)."""
+
+    parking_path = "session__secured_parking"
+    list_display = ["created_at", "actor", "action", "session", "reason", "changes"]
+    list_filter = ["action"]
+    list_select_related = ["actor", "session"]
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description="Changes")
+    def changes(self, entry: SessionAuditEntry) -> SafeString:
+        return audit_changes(entry)
 
 
 @admin.register(ParkingSession)
@@ -423,6 +445,70 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         if changed:
             noun = "session" if len(changed) == 1 else "sessions"
             self.message_user(request, f"{len(changed)} {noun} {done}: {', '.join(changed)}.")
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(AccountsUserAdmin):
+    """The accounts app's user admin, with deletion requests carried out: here, because
+    a deletion must know the driver's sessions."""
+
+    actions = ["delete_driver_accounts"]
+
+    def has_delete_account_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(
+        description="Carry out the selected drivers' account deletion requests…",
+        permissions=["delete_account"],
+    )
+    def delete_driver_accounts(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> TemplateResponse | None:
+        """The API's account deletion, for a request made outside the app; asks for the
+        request's reference first and audits each deletion."""
+        users = list(queryset.order_by("pk")[: MAX_SESSIONS_PER_ACTION + 1])
+        if len(users) > MAX_SESSIONS_PER_ACTION:
+            self.message_user(
+                request, f"Select at most {MAX_SESSIONS_PER_ACTION} accounts at a time.",
+                messages.ERROR,
+            )  # fmt: skip
+            return None
+        form = AccountDeletionForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            self._delete_accounts(request, users, reason=form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delete driver accounts",
+            "opts": self.opts,
+            "users": users,
+            "form": form,
+            "action": request.POST["action"],
+        }
+        return TemplateResponse(request, "admin/accounts/user/delete_confirmation.html", context)
+
+    def _delete_accounts(self, request: HttpRequest, users: list[User], *, reason: str) -> None:
+        assert isinstance(request.user, User)  # the admin lets signed-in staff in only
+        now = timezone.now()
+        for user in users:
+            # One transaction each: a refused account does not undo the others.
+            try:
+                deletion = back_office.delete_account_by_operator(
+                    driver=user, actor=request.user, reason=reason, now=now
+                )
+            except DomainError as refusal:
+                self.message_user(request, f"Account #{user.pk}: {refusal.message}", messages.ERROR)
+                continue
+            anonymised = deletion.anonymised
+            self.message_user(
+                request,
+                f"Account #{deletion.account_id} deleted; {anonymised.parking_sessions} "
+                f"sessions and {anonymised.access_log_entries} access-log entries kept "
+                "anonymised.",
+            )
 
 
 def dashboard_view(request: AuthenticatedHttpRequest) -> TemplateResponse:

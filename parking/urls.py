@@ -1,8 +1,10 @@
 from django.urls import path
 
-from parking import views
+from parking import account_views, views
 
 urlpatterns = [
+    path("account", account_views.AccountView.as_view(), name="account"),
+    path("account/export", account_views.AccountExportView.as_view(), name="account-export"),
     path("smart_keys", views.SmartKeysView.as_view(), name="smart-keys"),
     path("secured_parkings", views.SecuredParkingsView.as_view(), name="secured-parkings"),
     path("parking_sessions", views.ParkingSessionsView.as_view(), name="parking-sessions"),

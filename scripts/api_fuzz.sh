@@ -5,13 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
-DB=parking_fuzz
+DB=${FUZZ_DB:-parking_fuzz}
 PORT=${FUZZ_PORT:-8765}
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB"
 export DJANGO_DEBUG=0 DJANGO_SECRET_KEY=fuzz-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz
 export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 # Schemathesis sends thousands of requests: throttling would only get in its way here.
-export API_THROTTLE_DRIVER_RATE=1000000/min API_THROTTLE_SIGN_IN_RATE=1000000/min
+export API_THROTTLE_DRIVER_RATE=1000000/min API_THROTTLE_SIGN_IN_RATE=1000000/min \
+    API_THROTTLE_SIGN_IN_ACCOUNT_RATE=1000000/min
 
 dropdb -h 127.0.0.1 -U postgres --if-exists "$DB"
 createdb -h 127.0.0.1 -U postgres "$DB"
