@@ -27,6 +27,13 @@ class PagePagination(PageNumberPagination):
         assert page is not None  # DRF's None means "no page size", and there always is one
         return page
 
+    def get_page_number(self, request, paginator) -> int | str:
+        # DRF reads an empty ?page= as page 1; it names no page, like ?page=x: 404.
+        page_number = request.query_params.get(self.page_query_param, 1)
+        if page_number in self.last_page_strings:
+            return paginator.num_pages
+        return page_number
+
     def get_page_size(self, request) -> int:
         # DRF quietly falls back to the default on a malformed page_size; a client that
         # asked for something it cannot have should hear so. Over the cap is not an error.

@@ -85,9 +85,7 @@ class ParkingAutoSchema(AutoSchema):
         if status_code in ("409", "422"):
             return False
         if status_code == "413":
-            takes_body = self.method in BODY_METHODS or (
-                self.method == "DELETE" and self.get_request_serializer() is not None
-            )
+            takes_body = self.method in BODY_METHODS or self._deletes_with_a_body()
             return takes_body and status_code not in responses
         if status_code == "503":
             return status_code not in responses
@@ -97,13 +95,16 @@ class ParkingAutoSchema(AutoSchema):
         # drf-spectacular describes bodies of POST, PUT and PATCH only; deleting the
         # account takes the password again in its body (RFC 9110 leaves a DELETE's body
         # to the API), so a DELETE that declares a request serializer gets it described.
-        if self.method != "DELETE" or self.get_request_serializer() is None:
+        if not self._deletes_with_a_body():
             return super()._get_request_body(direction)
         self.method = "POST"
         try:
             return super()._get_request_body(direction)
         finally:
             self.method = "DELETE"
+
+    def _deletes_with_a_body(self) -> bool:
+        return self.method == "DELETE" and self.get_request_serializer() is not None
 
     def _should_add_parse_error_response(self) -> bool:
         # Every operation can be refused before its view runs (parking_api.middleware).
@@ -124,7 +125,12 @@ class ParkingAutoSchema(AutoSchema):
 
     def _should_add_validation_error_response(self) -> bool:
         # A malformed ?page_size= is a validation error on list endpoints too.
-        return super()._should_add_validation_error_response() or bool(self._get_paginator())
+        # So is a DELETE's body that misses a field.
+        return (
+            super()._should_add_validation_error_response()
+            or bool(self._get_paginator())
+            or self._deletes_with_a_body()
+        )
 
     def _get_serializer_for_validation_error_response(self):
         # One generic shape: ``attr`` names the field, including fields the client may not

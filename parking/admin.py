@@ -1,10 +1,10 @@
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -60,6 +60,22 @@ def readable_duration(span: timedelta) -> str:
     hours, minutes = divmod(minutes, 60)
     text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
     return f"{days} d {text}" if days else text
+
+
+RowT = TypeVar("RowT", bound=Model)
+
+
+def at_most_a_page(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RowT], *, noun: str
+) -> list[RowT] | None:
+    """The rows an action was asked to change; None, with an error shown, past a page."""
+    rows = list(queryset[: MAX_SESSIONS_PER_ACTION + 1])
+    if len(rows) > MAX_SESSIONS_PER_ACTION:
+        modeladmin.message_user(
+            request, f"Select at most {MAX_SESSIONS_PER_ACTION} {noun} at a time.", messages.ERROR
+        )
+        return None
+    return rows
 
 
 class OperatorMembershipInline(admin.TabularInline):
@@ -396,12 +412,8 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     ) -> TemplateResponse | None:
         """Show the selected sessions and ask for a reason; on confirmation, run ``service``."""
         selected = queryset.select_related("driver", "secured_parking__tariff")
-        sessions = list(selected[: MAX_SESSIONS_PER_ACTION + 1])
-        if len(sessions) > MAX_SESSIONS_PER_ACTION:
-            self.message_user(
-                request, f"Select at most {MAX_SESSIONS_PER_ACTION} sessions at a time.",
-                messages.ERROR,
-            )  # fmt: skip
+        sessions = at_most_a_page(self, request, selected, noun="sessions")
+        if sessions is None:
             return None
         form = form_class(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
@@ -414,6 +426,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
             "explanation": explanation,
             "opts": self.opts,
             "rows": [(session, session.amount_due(now)) for session in sessions],
+            "selected": [session.pk for session in sessions],
             "form": form,
             "action": request.POST["action"],
         }
@@ -469,12 +482,8 @@ class UserAdmin(AccountsUserAdmin):
     ) -> TemplateResponse | None:
         """The API's account deletion, for a request made outside the app; asks for the
         request's reference first and audits each deletion."""
-        users = list(queryset.order_by("pk")[: MAX_SESSIONS_PER_ACTION + 1])
-        if len(users) > MAX_SESSIONS_PER_ACTION:
-            self.message_user(
-                request, f"Select at most {MAX_SESSIONS_PER_ACTION} accounts at a time.",
-                messages.ERROR,
-            )  # fmt: skip
+        users = at_most_a_page(self, request, queryset.order_by("pk"), noun="accounts")
+        if users is None:
             return None
         form = AccountDeletionForm(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
@@ -485,6 +494,7 @@ class UserAdmin(AccountsUserAdmin):
             "title": "Delete driver accounts",
             "opts": self.opts,
             "users": users,
+            "selected": [user.pk for user in users],
             "form": form,
             "action": request.POST["action"],
         }
