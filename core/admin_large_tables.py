@@ -5,38 +5,9 @@ pages, another for "N total", facet counts, and a ``SELECT DISTINCT`` of the dat
 the date drill-down. ``LargeTableAdmin`` turns each of them off or bounds it.
 """
 
-from functools import cached_property
-from typing import Any
-
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.db.models import QuerySet
 
-
-class CappedCountPaginator(Paginator):
-    """Counts at most ``count_limit`` rows, so no page costs a ``COUNT(*)`` of a huge table.
-
-    The count is ``SELECT COUNT(*) FROM (… LIMIT count_limit + 1)``: bounded however many
-    rows match. Past the limit the list pages through its first ``count_limit`` rows and
-    says "more than"; filters and search narrow it. Unlike an estimate from the planner's
-    statistics it stays exact for small results and respects operator scoping and filters.
-    """
-
-    object_list: QuerySet[Any]  # the admin pages through querysets only
-    count_limit = 10_000
-
-    @cached_property
-    def counted(self) -> int:
-        # Unordered: which rows fill the cap does not change how many there are.
-        return self.object_list.order_by()[: self.count_limit + 1].count()
-
-    @property
-    def count_is_capped(self) -> bool:
-        return self.counted > self.count_limit
-
-    @cached_property
-    def count(self) -> int:
-        return min(self.counted, self.count_limit)
+from core.paginators import CappedCountPaginator
 
 
 class LargeTableAdmin(admin.ModelAdmin):

@@ -7,12 +7,19 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from core.paginators import CappedCountPaginator
+
 Row = TypeVar("Row")
 
 
 class PagePagination(PageNumberPagination):
-    """``?page=N&page_size=M``: 20 per page by default, never more than 100."""
+    """``?page=N&page_size=M``: 20 per page by default, never more than 100.
 
+    ``count`` stops at ``CappedCountPaginator.count_limit`` (10,000): a driver's history
+    grows for years, and a page must not cost a count of all of it. Past the cap the pages
+    cover the newest 10,000."""
+
+    django_paginator_class = CappedCountPaginator
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
@@ -54,3 +61,11 @@ class PagePagination(PageNumberPagination):
                     f"{self.max_page_size} gives {self.max_page_size})."
                 )
         return parameters
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        response_schema = super().get_paginated_response_schema(schema)
+        response_schema["properties"]["count"]["description"] = (
+            f"How many there are, counted up to {CappedCountPaginator.count_limit}; "
+            "past that, the pages cover the first ones."
+        )
+        return response_schema

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from smart_keys.models import AccessPoint, Direction
 
@@ -90,11 +91,19 @@ class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
 
     def with_occupancy(self, now: datetime) -> Self:
         """Annotate ``occupied_places``: the open sessions holding a place right now."""
-        open_session = Q(parking_sessions__state__in=OPEN_STATES) & ~Q(
-            parking_sessions__state=State.ENTERING,
-            parking_sessions__start_time__lte=entering_cutoff(now),
+        # One count per parking, read from the index of open sessions (session_open_parking):
+        # its cost follows the cars parked now, never the finished sessions behind them.
+        occupied = (
+            ParkingSession.objects.filter(secured_parking=OuterRef("pk"))
+            .open(now)
+            .order_by()
+            .values("secured_parking")
+            .annotate(count=models.Count("*"))
+            .values("count")
         )
-        return self.annotate(occupied_places=models.Count("parking_sessions", filter=open_session))
+        return self.annotate(
+            occupied_places=Coalesce(Subquery(occupied), 0, output_field=models.IntegerField())
+        )
 
 
 class SecuredParking(models.Model):
@@ -233,6 +242,13 @@ class ParkingSession(models.Model):
         indexes = [
             models.Index(fields=["driver", "-start_time"], name="session_driver_start"),
             models.Index(fields=["secured_parking", "state"], name="session_parking_state"),
+            # Occupancy (the parking list, the capacity check of a start): only the open
+            # sessions, a few per place however long the history, read without the table.
+            models.Index(
+                fields=["secured_parking", "state", "start_time"],
+                condition=Q(state__in=OPEN_STATES),
+                name="session_open_parking",
+            ),
             models.Index(fields=["-start_time", "-id"], name="session_start"),
             models.Index(fields=["state", "-start_time"], name="session_state_start"),
             models.Index(fields=["secured_parking", "-start_time"], name="session_parking_start"),

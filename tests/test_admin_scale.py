@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
-from core.admin_large_tables import CappedCountPaginator, LargeTableAdmin
+from core.admin_large_tables import LargeTableAdmin
+from core.paginators import CappedCountPaginator
 from parking.models import ParkingSession, SecuredParking, State
 from parking.services.access import record_access
 from smart_keys.models import AccessEvent, AccessLogEntry, AccessPoint, AccessResult, SmartKey
