@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('parking', '0005_idempotency_record_request_id'),
+        ('parking', '0006_session_open_parking_index'),
         ('smart_keys', '0009_anonymised_drivers'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
