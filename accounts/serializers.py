@@ -1,11 +1,12 @@
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from accounts.models import User
 from core.serializers import StrictSerializer
 
-DUPLICATE_EMAIL_MESSAGE = "An account with this email already exists."
+DUPLICATE_EMAIL_MESSAGE = _("An account with this email already exists.")
 
 
 class DriverSignUpSerializer(StrictSerializer):

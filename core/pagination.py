@@ -2,6 +2,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -48,7 +49,9 @@ class PagePagination(PageNumberPagination):
         if raw is None:
             return self.page_size
         if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            raise ValidationError({self.page_size_query_param: ["A positive integer is required."]})
+            raise ValidationError(
+                {self.page_size_query_param: [_("A positive integer is required.")]}
+            )
         return min(int(raw), self.max_page_size)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core.datetimes import iso_seconds
@@ -18,7 +19,7 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError(
-                    {name: ["This field cannot be set here."] for name in unknown}
+                    {name: [_("This field cannot be set here.")] for name in unknown}
                 )
         return super().to_internal_value(data)
 

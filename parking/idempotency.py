@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from parking.models import IdempotencyRecord
@@ -49,7 +50,7 @@ def request_fingerprint(path: str, data: object) -> str:
 def validate_idempotency_key(key: str) -> str:
     if not IDEMPOTENCY_KEY_PATTERN.match(key):
         raise InvalidIdempotencyKey(
-            "Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID."
+            _("Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID.")
         )
     return key
 
@@ -119,13 +120,13 @@ def run_until_answered(
 
 def purge_expired_records(*, now: datetime) -> int:
     cutoff = now - settings.IDEMPOTENCY_KEY_RETENTION
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    deleted, _per_model = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> StoredResponse:
     if record.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused(
-            "This Idempotency-Key was already used with a different request body."
+            _("This Idempotency-Key was already used with a different request body.")
         )
     return StoredResponse(record.response_status, record.response_body, replayed=True)

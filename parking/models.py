@@ -9,6 +9,8 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 
 from smart_keys.models import AccessPoint, Direction
 
@@ -362,12 +364,39 @@ class SessionAuditEntry(models.Model):
         return f"{self.get_action_display()} by {self.actor} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-def _period_label(minutes: int) -> str:
-    if minutes % 1440 == 0:
-        return "day" if minutes == 1440 else f"{minutes // 1440} days"
-    if minutes % 60 == 0:
-        return "hour" if minutes == 60 else f"{minutes // 60} hours"
-    return f"{minutes} min"
+# Billing periods of whole days or hours are named by their unit; others in minutes.
+PERIOD_UNITS = (
+    (
+        1440,
+        ngettext_lazy(
+            "{price} {currency} per started day",
+            "{price} {currency} per started {count} days",
+            "count",
+        ),
+    ),
+    (
+        60,
+        ngettext_lazy(
+            "{price} {currency} per started hour",
+            "{price} {currency} per started {count} hours",
+            "count",
+        ),
+    ),
+    (
+        1,
+        ngettext_lazy(
+            "{price} {currency} per started {count} min",
+            "{price} {currency} per started {count} min",
+            "count",
+        ),
+    ),
+)
+
+
+def _per_started_period(price: str, currency: str, minutes: int) -> str:
+    """``5.00 RON per started hour``, in the active language."""
+    unit, template = next((unit, text) for unit, text in PERIOD_UNITS if minutes % unit == 0)
+    return template.format(price=price, currency=currency, count=minutes // unit)
 
 
 class Tariff(models.Model):
@@ -415,13 +444,20 @@ class Tariff(models.Model):
 
     @property
     def summary(self) -> str:
+        """The tariff in a sentence, in the active language (``5,00 RON`` in Romanian)."""
         currency = self.secured_parking.currency
-        price = self.price_per_period.quantize(CENT, ROUND_HALF_UP)
-        text = f"{price} {currency} per started {_period_label(self.period_minutes)}"
+        price = number_format(self.price_per_period.quantize(CENT, ROUND_HALF_UP), 2)
+        text = _per_started_period(price, currency, self.period_minutes)
         if self.free_minutes:
-            text = f"First {self.free_minutes} min free, then {text}"
+            text = ngettext(
+                "First {minutes} min free, then {rest}",
+                "First {minutes} min free, then {rest}",
+                self.free_minutes,
+            ).format(minutes=self.free_minutes, rest=text)
         if self.daily_cap is not None:
-            text += f", at most {self.daily_cap} {currency} per day"
+            text = gettext("{rest}, at most {cap} {currency} per day").format(
+                rest=text, cap=number_format(self.daily_cap, 2), currency=currency
+            )
         return text
 
     def amount_for(self, duration: timedelta) -> Decimal:

@@ -5,6 +5,7 @@ serializers below describe that body (and the parking list) for the OpenAPI sche
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core.datetimes import iso_seconds
@@ -87,7 +88,7 @@ class StartParkingSessionSerializer(StrictSerializer):
     def validate_secured_parking_id(self, value: int) -> SecuredParking:
         parking = SecuredParking.objects.filter(pk=value).first()
         if parking is None:
-            raise serializers.ValidationError("No secured parking with this id.")
+            raise serializers.ValidationError(_("No secured parking with this id."))
         return parking
 
 
@@ -133,5 +134,5 @@ class OpenBarrierSerializer(StrictSerializer):
     def validate_access_point_id(self, value: int) -> AccessPoint:
         access_point = self.context["smart_key"].access_points.filter(pk=value).first()
         if access_point is None:
-            raise serializers.ValidationError("The session's key does not open this barrier.")
+            raise serializers.ValidationError(_("The session's key does not open this barrier."))
         return access_point

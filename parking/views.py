@@ -3,6 +3,7 @@ from datetime import datetime
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
 from rest_framework import status
@@ -62,7 +63,7 @@ class CurrentParkingSessionView(APIView):
         now = timezone.now()
         session = current_session_for(request.user.pk, now=now)
         if session is None:
-            raise NotFound("You have no open parking session.")
+            raise NotFound(_("You have no open parking session."))
         return Response(session_body(session, now))
 
 

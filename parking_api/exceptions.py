@@ -10,10 +10,12 @@ Answers produced outside DRF views (unknown URLs, Django-level errors, middlewar
 refusals) use the same shape through :func:`error_response`.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from drf_standardized_errors.formatter import ExceptionFormatter
 from drf_standardized_errors.handler import ExceptionHandler
@@ -24,6 +26,9 @@ from core.errors import DomainError
 from parking.idempotency import IdempotencyKeyReused
 from smart_keys.exceptions import BarrierGatewayFailure, BarrierGatewayTimeout
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 # The driver API and the OAuth endpoints: their clients are apps, so every answer is JSON.
 JSON_ONLY_PREFIXES = ("/api/", "/o/")
 DATABASE_RETRY_AFTER_SECONDS = 5
@@ -31,23 +36,25 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The resource's current state does not allow this."
+    default_detail = _("The resource's current state does not allow this.")
     default_code = "conflict"
 
-    def __init__(self, detail: str, code: str, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, detail: "StrOrPromise", code: str, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(detail, code)
         self.extra = extra or {}
 
 
 class UnprocessableEntity(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "The request cannot be processed."
+    default_detail = _("The request cannot be processed.")
     default_code = "unprocessable_entity"
 
 
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is temporarily unavailable; try again shortly."
+    default_detail = _("The service is temporarily unavailable; try again shortly.")
     default_code = "service_unavailable"
 
     def __init__(self) -> None:
@@ -123,13 +130,13 @@ def error_response(
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Unknown URLs answer JSON under /api/ and /o/, the usual page elsewhere."""
     if answers_json(request):
-        return error_response(status.HTTP_404_NOT_FOUND, "not_found", "Not found.")
+        return error_response(status.HTTP_404_NOT_FOUND, "not_found", gettext("Not found."))
     return defaults.page_not_found(request, exception)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if answers_json(request):
-        return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", "Bad request.")
+        return error_response(status.HTTP_400_BAD_REQUEST, "bad_request", gettext("Bad request."))
     return defaults.bad_request(request, exception)
 
 
@@ -138,7 +145,7 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
         return error_response(
             status.HTTP_403_FORBIDDEN,
             "permission_denied",
-            "You do not have permission to perform this action.",
+            gettext("You do not have permission to perform this action."),
         )
     return defaults.permission_denied(request, exception)
 
@@ -146,6 +153,6 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 def server_error(request: HttpRequest) -> HttpResponse:
     if answers_json(request):
         return error_response(
-            status.HTTP_500_INTERNAL_SERVER_ERROR, "error", "A server error occurred."
+            status.HTTP_500_INTERNAL_SERVER_ERROR, "error", gettext("A server error occurred.")
         )
     return defaults.server_error(request)

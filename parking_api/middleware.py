@@ -7,6 +7,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework import status
 
 from core.throttling import AccountRateThrottle, ClientIPRateThrottle, FixedWindowRateThrottle
@@ -89,13 +91,15 @@ def _body_size_refusal(request: HttpRequest) -> HttpResponse | None:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return error_response(
-            status.HTTP_400_BAD_REQUEST, "bad_request", "Invalid Content-Length header."
+            status.HTTP_400_BAD_REQUEST, "bad_request", _("Invalid Content-Length header.")
         )
     if length > settings.API_MAX_BODY_BYTES:
         return error_response(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             "request_too_large",
-            f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.",
+            _("The request body is larger than {limit} bytes.").format(
+                limit=settings.API_MAX_BODY_BYTES
+            ),
         )
     return None
 
@@ -115,7 +119,7 @@ class NulParameterMiddleware:
             return error_response(
                 status.HTTP_400_BAD_REQUEST,
                 "bad_request",
-                "Request parameters must not contain NUL characters.",
+                _("Request parameters must not contain NUL characters."),
             )
         return self.get_response(request)
 
@@ -158,7 +162,7 @@ class JsonErrorsMiddleware:
             return error_response(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 "service_unavailable",
-                "The service is temporarily unavailable; try again shortly.",
+                _("The service is temporarily unavailable; try again shortly."),
                 {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
             )
         return None
@@ -223,6 +227,10 @@ def _throttled(throttle: FixedWindowRateThrottle) -> HttpResponse:
     return error_response(
         status.HTTP_429_TOO_MANY_REQUESTS,
         "throttled",
-        f"Too many attempts. Try again in {wait} seconds.",
+        ngettext(
+            "Too many attempts. Try again in {wait} second.",
+            "Too many attempts. Try again in {wait} seconds.",
+            wait,
+        ).format(wait=wait),
         {"Retry-After": str(wait)},
     )

@@ -1,5 +1,6 @@
 import codecs
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 
 # The stubs predate get_encoding, which refuses non-text codecs such as bz2_codec.
@@ -37,6 +38,6 @@ class SafeJSONParser(JSONParser):
                 object_pairs_hook=object_without_duplicate_keys,
             )
         except RecursionError as error:
-            raise ParseError("JSON parse error - nested too deeply.") from error
+            raise ParseError(_("JSON parse error - nested too deeply.")) from error
         except ValueError as error:
-            raise ParseError(f"JSON parse error - {error}") from error
+            raise ParseError(_("JSON parse error - {detail}").format(detail=error)) from error

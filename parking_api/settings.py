@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
+    # Early, so that the refusals of the middleware below speak the caller's language too.
+    "django.middleware.locale.LocaleMiddleware",
     "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "parking_api.middleware.NoStoreMiddleware",
@@ -158,7 +160,16 @@ LOGIN_URL = "login"
 # Drivers sign in from the app through /o/authorize/; opened directly, the page ends here.
 LOGIN_REDIRECT_URL = "signed-in"
 
-LANGUAGE_CODE = "en-us"
+# Romanian and English (README, "Languages"): Accept-Language picks one for API messages,
+# the sign-in page and the admin (where an operator's choice, a cookie, comes first); a
+# request that names neither gets LANGUAGE_CODE. Catalogs are in locale/.
+LANGUAGES = [("ro", "Română"), ("en", "English")]
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="ro")
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ImproperlyConfigured(
+        f"DJANGO_LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, not {LANGUAGE_CODE!r}."
+    )
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -15,6 +15,8 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from requests.adapters import HTTPAdapter
 
 from smart_keys.exceptions import (
@@ -76,18 +78,20 @@ def request_barrier_open(*, gateway: BarrierGateway, request: OpenRequest) -> No
             response = _post(gateway, request)
         except requests.Timeout:
             failure = BarrierGatewayTimeout(
-                "The barrier gateway did not answer in time; the try was not spent.",
+                _("The barrier gateway did not answer in time; the try was not spent."),
                 attempts=attempt,
             )
         except requests.ConnectionError:
             failure = BarrierGatewayUnreachable(
-                "The barrier gateway cannot be reached; the try was not spent.",
+                _("The barrier gateway cannot be reached; the try was not spent."),
                 attempts=attempt,
             )
         except requests.RequestException as error:
             raise BarrierGatewayError(
-                f"The barrier gateway request failed ({type(error).__name__}); "
-                "the try was not spent."
+                format_lazy(
+                    _("The barrier gateway request failed ({error}); the try was not spent."),
+                    error=type(error).__name__,
+                )
             ) from error
         else:
             _ensure_opened(response)
@@ -146,7 +150,10 @@ def _url_at_checked_address(target: GatewayTarget) -> str:
 def _ensure_opened(response: requests.Response) -> None:
     if not 200 <= response.status_code < 300:
         raise BarrierGatewayError(
-            f"The barrier gateway answered {response.status_code}; the try was not spent.",
+            format_lazy(
+                _("The barrier gateway answered {status}; the try was not spent."),
+                status=response.status_code,
+            ),
             gateway_status=response.status_code,
         )
     try:
@@ -155,6 +162,9 @@ def _ensure_opened(response: requests.Response) -> None:
         opened = False
     if not opened:
         raise BarrierGatewayError(
-            "The barrier gateway did not confirm that the barrier opened; the try was not spent.",
+            _(
+                "The barrier gateway did not confirm that the barrier opened; "
+                "the try was not spent."
+            ),
             gateway_status=response.status_code,
         )

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 CANONICAL_MAC_ADDRESS_REGEX = r"^([0-9A-F]{2}:){5}[0-9A-F]{2}$"
 
@@ -21,7 +22,7 @@ def normalize_mac_address(value: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not (_SEPARATED.match(text) or _DOTTED.match(text) or _BARE.match(text)):
         raise ValidationError(
-            "Enter a MAC address such as AA:BB:CC:DD:EE:FF.", code="invalid_mac_address"
+            _("Enter a MAC address such as AA:BB:CC:DD:EE:FF."), code="invalid_mac_address"
         )
     digits = re.sub(r"[^0-9A-Fa-f]", "", text).upper()
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))

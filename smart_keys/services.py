@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest, Least
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from smart_keys.access_commands import (
@@ -136,8 +138,13 @@ def rotate_parking_key_pair(*, secured_parking_id: int, now: datetime) -> Parkin
     key_pairs = _locked_key_pairs(secured_parking_id=secured_parking_id, now=now)
     if key_pairs.filter(state=KeyPairState.NEXT).exists():
         raise KeyRotationPending(
-            f"Parking #{secured_parking_id} already has a next key pair waiting: switch to it "
-            "or wait for its switch before rotating again."
+            format_lazy(
+                _(
+                    "Parking #{id} already has a next key pair waiting: switch to it "
+                    "or wait for its switch before rotating again."
+                ),
+                id=secured_parking_id,
+            )
         )
     signs_from = now + settings.ACCESS_COMMAND_KEY_ROTATION_DELAY
     if not _schedule_switch(key_pairs, at=signs_from):
@@ -161,7 +168,10 @@ def switch_to_next_key_pair(*, secured_parking_id: int, now: datetime) -> Parkin
     next_pair = key_pairs.filter(state=KeyPairState.NEXT).first()
     if next_pair is None:
         raise NoNextKeyPair(
-            f"Parking #{secured_parking_id} has no next key pair waiting: rotate first."
+            format_lazy(
+                _("Parking #{id} has no next key pair waiting: rotate first."),
+                id=secured_parking_id,
+            )
         )
     _schedule_switch(key_pairs, at=now)
     key_pairs.current().update(state=KeyPairState.RETIRED)

@@ -1,13 +1,18 @@
 """A session's side of smart keys: which command it gets, and what the access log says."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils import translation
 
 from parking.models import ParkingSession, State
 from smart_keys.access_commands import MAX_LIFETIME_SECONDS
 from smart_keys.models import AccessEvent, AccessLogEntry, AccessPoint, AccessResult, Direction
 from smart_keys.services import issue_access_command
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def issue_session_command(*, session: ParkingSession, now: datetime) -> None:
@@ -37,9 +42,12 @@ def record_access(
     now: datetime,
     direction: Direction | None = None,
     access_point: AccessPoint | None = None,
-    detail: str = "",
+    detail: "StrOrPromise" = "",
 ) -> AccessLogEntry:
     """Append one row to the access log; ``direction`` defaults to the session's."""
+    # The log has one language, the service's, whichever language the request spoke.
+    with translation.override(settings.LANGUAGE_CODE):
+        detail = str(detail)
     return AccessLogEntry.objects.create(
         created_at=now,
         event=event,

@@ -4,9 +4,12 @@ audit entry."""
 
 from dataclasses import asdict
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from parking.exceptions import SessionStateError
@@ -20,6 +23,9 @@ from parking.services.sessions import (
     reloaded,
     request_exit,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 MAX_GRANTED_TRIES = 10
 AUDITED_FIELDS = ("state", "amount", "entrance_remaining_tries", "exit_remaining_tries")
@@ -40,7 +46,7 @@ def finalize_by_operator(
         session,
         now,
         states=(State.ACTIVE, State.EXITING),
-        wrong_state="Cannot finalize a session that is {state}; it must be active or exiting.",
+        wrong_state=_("Cannot finalize a session that is {state}; it must be active or exiting."),
     )
     audited = _audited_fields(before)
     exiting = request_exit(session=before, now=now) if before.state == State.ACTIVE else before
@@ -65,7 +71,7 @@ def cancel_by_operator(
         session,
         now,
         states=(State.ENTERING, State.ACTIVE),
-        wrong_state="Cannot cancel a session that is {state}; it must be entering or active.",
+        wrong_state=_("Cannot cancel a session that is {state}; it must be entering or active."),
     )
     audited = _audited_fields(before)
     if before.state == State.ENTERING:
@@ -75,7 +81,7 @@ def cancel_by_operator(
             before,
             now,
             required_state=State.ACTIVE,
-            wrong_state="Cannot cancel a session that is {state}; it must be active.",
+            wrong_state=_("Cannot cancel a session that is {state}; it must be active."),
         )
     return _audited(audited, after, actor=actor, action=AuditAction.CANCEL, reason=reason, now=now)
 
@@ -100,8 +106,10 @@ def grant_extra_tries(
         session,
         now,
         states=(State.ENTERING, State.ACTIVE, State.EXITING),
-        wrong_state="Cannot grant tries to a session that is {state}; "
-        "it must be entering or active or exiting.",
+        wrong_state=_(
+            "Cannot grant tries to a session that is {state}; "
+            "it must be entering or active or exiting."
+        ),
     )
     # Added in SQL to what the row holds, not to the copy the operator's page read.
     ParkingSession.objects.filter(pk=before.pk).update(
@@ -153,7 +161,11 @@ def _required_reason(reason: str) -> str:
 
 
 def _lock_in_states(
-    session: ParkingSession, now: datetime, *, states: tuple[State, ...], wrong_state: str
+    session: ParkingSession,
+    now: datetime,
+    *,
+    states: tuple[State, ...],
+    wrong_state: "StrOrPromise",
 ) -> ParkingSession:
     """The session's row, locked until commit, if its state is one of ``states``."""
     # Locked, so a driver's request cannot move it between this check and the update.
@@ -162,7 +174,7 @@ def _lock_in_states(
     if locked.is_stale(now):
         raise SessionStateError(STALE, state=state)
     if state not in states:
-        raise SessionStateError(wrong_state.format(state=state), state=state)
+        raise SessionStateError(format_lazy(wrong_state, state=state), state=state)
     return locked
 
 

@@ -2,8 +2,11 @@
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
 from parking.models import ParkingSession
@@ -18,16 +21,21 @@ from smart_keys.exceptions import (
 from smart_keys.gateway import OpenRequest, request_barrier_open
 from smart_keys.models import AccessEvent, AccessPoint, AccessResult, BarrierGateway, Direction
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 GATEWAY_RESULTS = {
     BarrierGatewayError.code: AccessResult.GATEWAY_ERROR,
     BarrierGatewayTimeout.code: AccessResult.GATEWAY_TIMEOUT,
     BarrierGatewayUnreachable.code: AccessResult.GATEWAY_UNREACHABLE,
 }
 WRONG_STATE = {
-    Direction.ENTRANCE: "Cannot open the entrance barrier of a session that is {state}; "
-    "it must be entering.",
-    Direction.EXIT: "Cannot open the exit barrier of a session that is {state}; "
-    "it must be exiting.",
+    Direction.ENTRANCE: _(
+        "Cannot open the entrance barrier of a session that is {state}; it must be entering."
+    ),
+    Direction.EXIT: _(
+        "Cannot open the exit barrier of a session that is {state}; it must be exiting."
+    ),
 }
 
 
@@ -48,7 +56,7 @@ def open_barrier(
     row lock; when it does not confirm, the try is given back and the failure raised."""
     direction = session.barrier_direction
 
-    def log(result: AccessResult, detail: str) -> None:
+    def log(result: AccessResult, detail: "StrOrPromise") -> None:
         record_access(
             session=session,
             event=AccessEvent.OPEN_REQUEST,
@@ -73,9 +81,16 @@ def open_barrier(
         # the try is theirs again.
         give_try_back(session, direction=direction)
         result = GATEWAY_RESULTS.get(getattr(failure, "code", ""), AccessResult.GATEWAY_ERROR)
-        log(result, f"{failure} Request {request.request_id}.")
+        log(
+            result,
+            format_lazy(
+                _("{failure} Request {request_id}."),
+                failure=getattr(failure, "message", failure),
+                request_id=request.request_id,
+            ),
+        )
         raise
-    log(AccessResult.OPENED, f"Request {request.request_id}")
+    log(AccessResult.OPENED, format_lazy(_("Request {request_id}"), request_id=request.request_id))
     return reloaded(session)
 
 
@@ -92,7 +107,7 @@ def _spend_try_for_open_request(
     ).first()
     if gateway is None:
         raise BarrierGatewayNotConfigured(
-            "This parking's barriers are not opened by the backend; use the access command."
+            _("This parking's barriers are not opened by the backend; use the access command.")
         )
     spend_try_of(session, now, direction=direction, wrong_state=WRONG_STATE[direction])
     access_points = [access_point] if access_point else session.smart_key.access_points.all()

@@ -7,9 +7,12 @@ same session cannot both succeed; the database constraints back every invariant 
 """
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from parking.exceptions import (
@@ -23,14 +26,17 @@ from parking.services.access import issue_session_command, record_access
 from smart_keys.models import AccessEvent, AccessResult, Direction
 from smart_keys.services import expire_key, issue_smart_key, point_key_at
 
-STALE = "The session expired: the driver did not enter in time, so it counts as cancelled."
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+STALE = _("The session expired: the driver did not enter in time, so it counts as cancelled.")
 TRIES_FIELDS = {
     Direction.ENTRANCE: "entrance_remaining_tries",
     Direction.EXIT: "exit_remaining_tries",
 }
 NO_TRIES_LEFT = {
-    Direction.ENTRANCE: "No entrance tries left for this session.",
-    Direction.EXIT: "No exit tries left for this session.",
+    Direction.ENTRANCE: _("No entrance tries left for this session."),
+    Direction.EXIT: _("No exit tries left for this session."),
 }
 
 
@@ -47,7 +53,10 @@ def start_parking_session(
     cancel_stale_entering_sessions_of(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
     if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
-        raise ParkingUnavailable(f"{parking.name} is full.", secured_parking_id=parking.pk)
+        raise ParkingUnavailable(
+            format_lazy(_("{parking} is full."), parking=parking.name),
+            secured_parking_id=parking.pk,
+        )
     smart_key = issue_smart_key(
         driver=driver,
         secured_parking_id=parking.pk,
@@ -76,7 +85,7 @@ def spend_entrance_try(*, session: ParkingSession, now: datetime) -> ParkingSess
         now,
         event=AccessEvent.ENTRANCE_TRY,
         direction=Direction.ENTRANCE,
-        wrong_state="Cannot try the entrance of a session that is {state}; it must be entering.",
+        wrong_state=_("Cannot try the entrance of a session that is {state}; it must be entering."),
     )
 
 
@@ -87,7 +96,7 @@ def confirm_entrance(*, session: ParkingSession, now: datetime) -> ParkingSessio
         session,
         now,
         required_state=State.ENTERING,
-        wrong_state="Cannot enter with a session that is {state}; it must be entering.",
+        wrong_state=_("Cannot enter with a session that is {state}; it must be entering."),
         state=State.ACTIVE,
     )
     return reloaded(session)
@@ -100,7 +109,7 @@ def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
         session,
         now,
         required_state=State.ACTIVE,
-        wrong_state="Cannot exit with a session that is {state}; it must be active.",
+        wrong_state=_("Cannot exit with a session that is {state}; it must be active."),
         state=State.EXITING,
         # The stay's charge whatever state the caller's copy shows: the update only
         # succeeds on a row that is active.
@@ -118,7 +127,7 @@ def spend_exit_try(*, session: ParkingSession, now: datetime) -> ParkingSession:
         now,
         event=AccessEvent.EXIT_TRY,
         direction=Direction.EXIT,
-        wrong_state="Cannot try the exit of a session that is {state}; it must be exiting.",
+        wrong_state=_("Cannot try the exit of a session that is {state}; it must be exiting."),
     )
 
 
@@ -129,7 +138,7 @@ def finalize_parking_session(*, session: ParkingSession, now: datetime) -> Parki
         session,
         now,
         required_state=State.EXITING,
-        wrong_state="Cannot finalize a session that is {state}; it must be exiting.",
+        wrong_state=_("Cannot finalize a session that is {state}; it must be exiting."),
         state=State.FINISHED,
         end_time=now,
     )
@@ -144,12 +153,12 @@ def cancel_parking_session(*, session: ParkingSession, now: datetime) -> Parking
         session,
         now,
         required_state=State.ENTERING,
-        wrong_state="Cannot cancel a session that is {state}; it must be entering.",
+        wrong_state=_("Cannot cancel a session that is {state}; it must be entering."),
     )
 
 
 def call_off(
-    session: ParkingSession, now: datetime, *, required_state: State, wrong_state: str
+    session: ParkingSession, now: datetime, *, required_state: State, wrong_state: "StrOrPromise"
 ) -> ParkingSession:
     """End the session now with nothing due; its key stops working."""
     update_if_in_state(
@@ -181,7 +190,7 @@ def reloaded(session: ParkingSession) -> ParkingSession:
 
 
 def spend_try_of(
-    session: ParkingSession, now: datetime, *, direction: Direction, wrong_state: str
+    session: ParkingSession, now: datetime, *, direction: Direction, wrong_state: "StrOrPromise"
 ) -> None:
     """Take one try of ``direction`` from the session, if it is in the state that allows it."""
     tries_field = TRIES_FIELDS[direction]
@@ -206,7 +215,7 @@ def update_if_in_state(
     now: datetime,
     *,
     required_state: State,
-    wrong_state: str,
+    wrong_state: "StrOrPromise",
     tries_field: str | None = None,
     **changes: object,
 ) -> None:
@@ -234,7 +243,7 @@ def _spend_try(
     *,
     event: AccessEvent,
     direction: Direction,
-    wrong_state: str,
+    wrong_state: "StrOrPromise",
 ) -> ParkingSession:
     try:
         with transaction.atomic():
@@ -262,7 +271,7 @@ def _spend_try(
 
 
 def _refusal(
-    session_id: int, now: datetime, *, required_state: State, wrong_state: str
+    session_id: int, now: datetime, *, required_state: State, wrong_state: "StrOrPromise"
 ) -> SessionStateError:
     """Explain, from the row as it is now, why a conditional update matched nothing."""
     session = ParkingSession.objects.get(pk=session_id)
@@ -270,7 +279,7 @@ def _refusal(
     if session.is_stale(now):
         return SessionStateError(STALE, state=state)
     if state != required_state:
-        return SessionStateError(wrong_state.format(state=state), state=state)
+        return SessionStateError(format_lazy(wrong_state, state=state), state=state)
     direction = Direction.ENTRANCE if required_state == State.ENTERING else Direction.EXIT
     return NoTriesLeft(NO_TRIES_LEFT[direction], state=state)
 
@@ -278,11 +287,13 @@ def _refusal(
 def _ensure_accepts_sessions(parking: SecuredParking) -> None:
     if not parking.is_active:
         raise ParkingUnavailable(
-            f"{parking.name} is not accepting parking sessions.", secured_parking_id=parking.pk
+            format_lazy(_("{parking} is not accepting parking sessions."), parking=parking.name),
+            secured_parking_id=parking.pk,
         )
     if not Tariff.objects.filter(secured_parking=parking).exists():
         raise ParkingUnavailable(
-            f"{parking.name} has no tariff yet.", secured_parking_id=parking.pk
+            format_lazy(_("{parking} has no tariff yet."), parking=parking.name),
+            secured_parking_id=parking.pk,
         )
 
 
@@ -296,7 +307,13 @@ def _ensure_no_open_session(*, driver: User, now: datetime) -> None:
     open_session = ParkingSession.objects.for_driver(driver).open(now).first()
     if open_session is not None:
         raise OpenSessionExists(
-            f"You already have an open parking session (#{open_session.pk}, "
-            f"{open_session.state}); finish or cancel it first.",
+            format_lazy(
+                _(
+                    "You already have an open parking session (#{id}, {state}); "
+                    "finish or cancel it first."
+                ),
+                id=open_session.pk,
+                state=open_session.state,
+            ),
             parking_session_id=open_session.pk,
         )

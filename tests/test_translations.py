@@ -1,0 +1,316 @@
+"""Romanian and English (README, "Languages"): the catalog is complete and compiled, and
+``Accept-Language`` picks the language of API messages and tariff summaries, while error
+codes stay English."""
+
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import polib
+import pytest
+
+from parking.models import ParkingSession, State
+from smart_keys.models import AccessEvent, AccessLogEntry
+from tests.api import CURRENT_URL, SECURED_PARKINGS_URL, error_body, session_action, start_session
+from tests.factories import ParkingSessionFactory, SecuredParkingFactory, TariffFactory
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG = Path("locale/ro/LC_MESSAGES/django.po")
+# What a working copy holds besides the sources makemessages reads.
+NOT_SOURCES = (".git", ".venv", "test-artifacts", "staticfiles", "*.sqlite3", "__pycache__")
+GETTEXT_TOOLS = ("xgettext", "msgmerge", "msguniq", "msgattrib", "msgfmt")
+
+
+def entry_key(entry: polib.POEntry) -> tuple[str | None, str, str]:
+    return (entry.msgctxt, entry.msgid, entry.msgid_plural)
+
+
+def is_translated(entry: polib.POEntry) -> bool:
+    if entry.msgid_plural:
+        return bool(entry.msgstr_plural) and all(entry.msgstr_plural.values())
+    return bool(entry.msgstr)
+
+
+class TestCatalog:
+    def test_every_entry_is_translated_and_none_is_fuzzy(self):
+        catalog = polib.pofile(str(REPO / CATALOG))
+
+        assert not catalog.metadata_is_fuzzy
+        assert [e.msgid for e in catalog if not is_translated(e)] == []
+        assert [e.msgid for e in catalog.fuzzy_entries()] == []
+        assert catalog.obsolete_entries() == []
+
+    def test_the_compiled_catalog_is_the_current_one(self):
+        # The .mo is committed (a fresh machine runs without gettext): it must say what the .po
+        # says, or the app would speak last week's Romanian.
+        catalog = polib.pofile(str(REPO / CATALOG))
+        compiled = polib.mofile(str((REPO / CATALOG).with_suffix(".mo")))
+
+        assert {entry_key(e): (e.msgstr, e.msgstr_plural) for e in compiled} == {
+            entry_key(e): (e.msgstr, e.msgstr_plural) for e in catalog.translated_entries()
+        }
+
+    def test_translations_keep_the_placeholders_of_their_message(self, gettext_tools):
+        # msgfmt --check compares python-brace-format placeholders and the plural forms.
+        checked = subprocess.run(
+            ["msgfmt", "--check", "-o", os.devnull, str(REPO / CATALOG)],
+            capture_output=True,
+            text=True,
+        )
+        assert checked.returncode == 0, checked.stderr
+
+    def test_every_message_of_the_code_and_templates_is_in_the_catalog(
+        self, gettext_tools, tmp_path
+    ):
+        # makemessages (make messages) on a copy of the working tree: what it would add is
+        # untranslated, what it would change is fuzzy, and what it drops is no longer used.
+        copy = tmp_path / "copy"
+        shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+        venv = Path(sys.executable).parent.parent
+        made = subprocess.run(
+            ["make", "--no-print-directory", "messages", f"VENV={venv}"],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        committed = polib.pofile(str(REPO / CATALOG))
+        extracted = polib.pofile(str(copy / CATALOG))
+
+        assert [e.msgid for e in extracted if not is_translated(e)] == [], (
+            "new messages: translate them in locale/ro (make messages, make compile-messages)"
+        )
+        assert [e.msgid for e in extracted.fuzzy_entries()] == [], "changed messages"
+        assert {entry_key(e) for e in extracted} == {entry_key(e) for e in committed}, (
+            "the catalog holds messages the code no longer has: run make messages"
+        )
+
+
+@pytest.fixture
+def gettext_tools():
+    missing = [tool for tool in GETTEXT_TOOLS if shutil.which(tool) is None]
+    if missing:
+        # CI installs gettext and sets REQUIRE_GETTEXT: there this is a failure.
+        message = f"needs GNU gettext ({', '.join(missing)} not found)"
+        if os.environ.get("REQUIRE_GETTEXT"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def speaking(language: str | None) -> dict[str, str]:
+    return {} if language is None else {"HTTP_ACCEPT_LANGUAGE": language}
+
+
+class TestApiLanguage:
+    @pytest.mark.parametrize(
+        ("accept_language", "language", "detail"),
+        [
+            ("ro", "ro", "Nu aveți nicio sesiune de parcare deschisă."),
+            ("ro-RO,ro;q=0.9,en;q=0.5", "ro", "Nu aveți nicio sesiune de parcare deschisă."),
+            ("en", "en", "You have no open parking session."),
+            ("en-GB,en;q=0.9", "en", "You have no open parking session."),
+            ("de-DE,de;q=0.9,en;q=0.8", "en", "You have no open parking session."),
+        ],
+    )
+    def test_accept_language_picks_the_message_and_the_code_stays(
+        self, driver_client, accept_language, language, detail
+    ):
+        response = driver_client.get(CURRENT_URL, **speaking(accept_language))
+
+        assert response.status_code == 404
+        assert error_body(response)["errors"] == [
+            {"code": "not_found", "detail": detail, "attr": None}
+        ]
+        assert response["Content-Language"] == language
+        assert "Accept-Language" in response["Vary"]
+
+    @pytest.mark.parametrize("accept_language", [None, "de", "*"])
+    def test_a_request_naming_no_known_language_gets_the_default(
+        self, driver_client, settings, accept_language
+    ):
+        settings.LANGUAGE_CODE = "ro"
+
+        response = driver_client.get(CURRENT_URL, **speaking(accept_language))
+
+        assert response["Content-Language"] == "ro"
+        assert error_body(response)["errors"][0]["detail"] == (
+            "Nu aveți nicio sesiune de parcare deschisă."
+        )
+
+    def test_the_default_is_a_setting(self, driver_client, settings):
+        settings.LANGUAGE_CODE = "en"
+
+        response = driver_client.get(CURRENT_URL)
+
+        assert response["Content-Language"] == "en"
+        assert error_body(response)["errors"][0]["detail"] == "You have no open parking session."
+
+    def test_a_successful_answer_says_its_language_too(self, driver_client):
+        ParkingSessionFactory(driver=driver_client.driver)
+
+        response = driver_client.get(CURRENT_URL, **speaking("ro"))
+
+        assert response.status_code == 200
+        assert (response["Content-Language"], response["Vary"]) == ("ro", "Accept-Language")
+
+    def test_a_domain_refusal_is_translated_with_its_code_and_members(self, driver_client):
+        open_session = ParkingSessionFactory(driver=driver_client.driver, state=State.ACTIVE)
+
+        response = start_session(driver_client, SecuredParkingFactory(), **speaking("ro"))
+
+        assert response.status_code == 409
+        body = error_body(response)
+        assert body["parking_session_id"] == open_session.pk
+        assert body["errors"] == [
+            {
+                "code": "open_session_exists",
+                "detail": f"Aveți deja o sesiune de parcare deschisă (#{open_session.pk}, "
+                "active); încheiați-o sau anulați-o mai întâi.",
+                "attr": None,
+            }
+        ]
+
+    def test_validation_messages_of_ours_and_of_the_framework_are_translated(self, driver_client):
+        response = driver_client.post(
+            "/api/car_driver/parking_sessions", {"amount": "1.00"}, format="json", **speaking("ro")
+        )
+
+        assert response.status_code == 400
+        assert {(e["attr"], e["code"], e["detail"]) for e in error_body(response)["errors"]} == {
+            ("amount", "invalid", "Acest câmp nu poate fi setat aici."),
+        }
+        response = driver_client.post(
+            "/api/car_driver/parking_sessions", {}, format="json", **speaking("ro")
+        )
+        assert [(e["code"], e["detail"]) for e in error_body(response)["errors"]] == [
+            ("required", "Acest câmp este obligatoriu.")
+        ]
+
+    def test_a_refusal_before_any_view_is_translated(self, driver_client, settings):
+        settings.API_MAX_BODY_BYTES = 10
+
+        response = driver_client.post(
+            "/api/car_driver/parking_sessions",
+            {"secured_parking_id": 123456},
+            format="json",
+            **speaking("ro"),
+        )
+
+        assert response.status_code == 413
+        assert error_body(response)["errors"] == [
+            {
+                "code": "request_too_large",
+                "detail": "Corpul cererii depășește 10 octeți.",
+                "attr": None,
+            }
+        ]
+        assert response["Content-Language"] == "ro"
+
+    def test_the_access_log_keeps_the_services_language_whatever_the_driver_speaks(
+        self, driver_client, settings
+    ):
+        settings.LANGUAGE_CODE = "ro"
+        session = ParkingSessionFactory(driver=driver_client.driver, state=State.ENTERING)
+        ParkingSession.objects.filter(pk=session.pk).update(entrance_remaining_tries=0)
+
+        response = driver_client.post(
+            f"/api/car_driver/parking_sessions/{session.pk}/entrance_try", **speaking("en")
+        )
+
+        assert error_body(response)["errors"][0]["detail"] == (
+            "No entrance tries left for this session."
+        )
+        entry = AccessLogEntry.objects.get(event=AccessEvent.ENTRANCE_TRY)
+        assert entry.detail == "Nu mai există încercări de intrare pentru această sesiune."
+
+    def test_a_state_refusal_names_the_state_by_its_api_value(self, driver_client):
+        session = ParkingSessionFactory(driver=driver_client.driver, state=State.ACTIVE)
+
+        response = session_action(driver_client, session.pk, "cancel")
+        assert error_body(response)["errors"][0]["code"] == "invalid_session_state"
+        response = driver_client.post(
+            f"/api/car_driver/parking_sessions/{session.pk}/cancel", **speaking("ro")
+        )
+        assert error_body(response)["errors"] == [
+            {
+                "code": "invalid_session_state",
+                "detail": "Nu se poate anula o sesiune în starea active; trebuie să fie entering.",
+                "attr": None,
+            }
+        ]
+
+
+class TestTariffSummary:
+    @pytest.mark.parametrize(
+        ("accept_language", "summary"),
+        [
+            (
+                "ro",
+                "Primele 15 min gratuite, apoi 5,00 RON pentru fiecare oră începută, "
+                "cel mult 40,00 RON pe zi",
+            ),
+            (
+                "en",
+                "First 15 min free, then 5.00 RON per started hour, at most 40.00 RON per day",
+            ),
+        ],
+    )
+    def test_the_summary_speaks_the_callers_language(self, driver_client, accept_language, summary):
+        SecuredParkingFactory()
+
+        response = driver_client.get(SECURED_PARKINGS_URL, **speaking(accept_language))
+
+        assert response.status_code == 200
+        assert response.json()["results"][0]["tariff"]["summary"] == summary
+        # The numbers themselves stay the API's, whatever the language.
+        assert response.json()["results"][0]["tariff"]["price_per_period"] == "5.0000"
+
+    @pytest.mark.parametrize(
+        ("overrides", "summary"),
+        [
+            ({"free_minutes": 0, "daily_cap": None}, "5,00 RON pentru fiecare oră începută"),
+            (
+                {"free_minutes": 1, "period_minutes": 120, "daily_cap": None},
+                "Primul minut gratuit, apoi 5,00 RON pentru fiecare interval început de 2 ore",
+            ),
+            (
+                {"free_minutes": 20, "period_minutes": 1440, "daily_cap": None},
+                "Primele 20 de min gratuite, apoi 5,00 RON pentru fiecare zi începută",
+            ),
+            (
+                {"free_minutes": 0, "period_minutes": 15, "price_per_period": Decimal("2.5")},
+                "2,50 RON pentru fiecare interval început de 15 min, cel mult 40,00 RON pe zi",
+            ),
+            (
+                {"free_minutes": 0, "period_minutes": 20 * 1440, "daily_cap": None},
+                "5,00 RON pentru fiecare interval început de 20 de zile",
+            ),
+        ],
+    )
+    def test_romanian_summaries_take_romanian_plurals(self, db, overrides, summary):
+        from django.utils import translation
+
+        tariff = TariffFactory(**overrides)
+
+        with translation.override("ro"):
+            assert tariff.summary == summary
+
+
+def test_a_default_language_that_is_not_offered_stops_the_start():
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={
+            **os.environ,
+            "DJANGO_LANGUAGE_CODE": "de",
+            "DJANGO_SETTINGS_MODULE": "parking_api.settings",
+        },
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+
+    assert started.returncode != 0
+    assert "DJANGO_LANGUAGE_CODE must be one of ro, en, not 'de'." in started.stderr
