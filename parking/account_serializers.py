@@ -4,7 +4,7 @@ written by ``account_export_body`` and described by the serializers below for th
 from datetime import datetime
 from typing import Any
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from core.datetimes import iso_seconds

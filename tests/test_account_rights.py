@@ -62,10 +62,9 @@ PASSWORD = "correct-horse-battery"  # DriverFactory's
 pytestmark = pytest.mark.django_db
 
 
-def delete_account(client, password=PASSWORD, **body):
-    if password is not None:
-        body["password"] = password
-    return client.delete(ACCOUNT_URL, body, format="json")
+def delete_account(client, password=PASSWORD, **headers):
+    body = {} if password is None else {"password": password}
+    return client.delete(ACCOUNT_URL, body, format="json", **headers)
 
 
 def finished_journey(client, parking) -> int:
@@ -201,6 +200,20 @@ class TestDeletingTheAccount:
         assert User.objects.filter(pk=driver.pk).exists()
         assert ParkingSession.objects.get(pk=session.pk).driver_id == driver.pk
         assert driver_client.get(CURRENT_URL).status_code == 200
+
+    def test_the_refusals_speak_the_drivers_language_and_keep_their_codes(
+        self, driver, driver_client
+    ):
+        ParkingSessionFactory(driver=driver, state=State.ACTIVE)
+
+        wrong = driver_client.delete(
+            ACCOUNT_URL, {"password": "nope"}, format="json", HTTP_ACCEPT_LANGUAGE="ro"
+        )
+        refused = delete_account(driver_client, HTTP_ACCEPT_LANGUAGE="ro")
+
+        assert field_errors(wrong) == {"password": ["Parola este greșită."]}
+        assert error_code(refused) == "open_session_exists"
+        assert error_detail(refused).startswith("Aveți o sesiune de parcare deschisă")
 
     def test_a_session_left_entering_past_its_deadline_does_not_hold_it(
         self, driver, driver_client, settings

@@ -11,7 +11,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils.translation import gettext as _
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.services import ensure_account_can_be_deleted, erase_user, revoke_all_tokens
@@ -64,11 +65,13 @@ def refuse_while_a_session_is_open(*, user: User, now: datetime) -> None:
     open_session = ParkingSession.objects.for_driver(user).open(now).first()
     if open_session is not None:
         raise OpenSessionExists(
-            _(
-                "You have an open parking session (#%(id)s); finish or cancel it before "
-                "deleting your account."
-            )
-            % {"id": open_session.pk},
+            format_lazy(
+                _(
+                    "You have an open parking session (#{id}); finish or cancel it before "
+                    "deleting your account."
+                ),
+                id=open_session.pk,
+            ),
             parking_session_id=open_session.pk,
         )
 
