@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin as AccountsUserAdmin
 from accounts.authentication import AuthenticatedHttpRequest
@@ -40,7 +42,7 @@ from smart_keys.models import AccessPoint, SmartKey
 
 if TYPE_CHECKING:
     # django-stubs' type of a row with annotations; only the type checker reads it.
-    from django_stubs_ext import WithAnnotations
+    from django_stubs_ext import StrPromise, WithAnnotations
 
 WINDOW_FORMAT = "%Y-%m-%d %H:%M"
 SESSION_ID = re.compile(r"^#?\d{1,18}$")
@@ -58,21 +60,26 @@ def validity_window(key: SmartKey) -> str:
 def readable_duration(span: timedelta) -> str:
     days, minutes = divmod(int(span.total_seconds()) // 60, 24 * 60)
     hours, minutes = divmod(minutes, 60)
-    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-    return f"{days} d {text}" if days else text
+    text = (
+        gettext("{hours} h {minutes} min").format(hours=hours, minutes=f"{minutes:02d}")
+        if hours
+        else gettext("{minutes} min").format(minutes=minutes)
+    )
+    return gettext("{days} d {rest}").format(days=days, rest=text) if days else text
 
 
 RowT = TypeVar("RowT", bound=Model)
 
 
 def at_most_a_page(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RowT], *, noun: str
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RowT], *, too_many: str
 ) -> list[RowT] | None:
-    """The rows an action was asked to change; None, with an error shown, past a page."""
+    """The rows an action was asked to change; None past a page, with ``too_many`` (a
+    message with ``{count}``) shown."""
     rows = list(queryset[: MAX_SESSIONS_PER_ACTION + 1])
     if len(rows) > MAX_SESSIONS_PER_ACTION:
         modeladmin.message_user(
-            request, f"Select at most {MAX_SESSIONS_PER_ACTION} {noun} at a time.", messages.ERROR
+            request, too_many.format(count=MAX_SESSIONS_PER_ACTION), messages.ERROR
         )
         return None
     return rows
@@ -115,11 +122,11 @@ class OperatorAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="Parkings", ordering="parking_count")
+    @admin.display(description=_("Parkings"), ordering="parking_count")
     def parking_count(self, operator: "WithAnnotations[Operator, OperatorCounts]") -> int:
         return operator.parking_count
 
-    @admin.display(description="Staff", ordering="staff_count")
+    @admin.display(description=_("Staff"), ordering="staff_count")
     def staff_count(self, operator: "WithAnnotations[Operator, OperatorCounts]") -> int:
         return operator.staff_count
 
@@ -172,7 +179,7 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         return request.user.has_perm("smart_keys.change_parkingkeypair")
 
     @admin.action(
-        description="Rotate the signing keys of the selected parkings (routine)",
+        description=_("Rotate the signing keys of the selected parkings (routine)"),
         permissions=["rotate"],
     )
     def rotate_signing_keys(self, request: HttpRequest, queryset: QuerySet[SecuredParking]) -> None:
@@ -195,7 +202,7 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
             return self.list_filter
         return [f for f in self.list_filter if f != "operator"]
 
-    @admin.display(description="Access points", ordering="access_point_count")
+    @admin.display(description=_("Access points"), ordering="access_point_count")
     def access_point_count(
         self, parking: "WithAnnotations[SecuredParking, AccessPointCount]"
     ) -> int:
@@ -221,7 +228,7 @@ class SessionAuditEntryInline(admin.TabularInline):
     fields = readonly_fields = ("created_at", "actor", "action", "reason", "changes")
     extra = 0
     can_delete = False
-    verbose_name_plural = "Audit trail"
+    verbose_name_plural = _("Audit trail")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SessionAuditEntry]:
         return super().get_queryset(request).select_related("actor")
@@ -233,7 +240,7 @@ class SessionAuditEntryInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    @admin.display(description="Changes")
+    @admin.display(description=_("Changes"))
     def changes(self, entry: SessionAuditEntry) -> SafeString:
         return audit_changes(entry)
 
@@ -249,7 +256,7 @@ class SessionAuditEntryAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
     list_select_related = ["actor", "session"]
     ordering = ["-created_at", "-id"]
 
-    @admin.display(description="Changes")
+    @admin.display(description=_("Changes"))
     def changes(self, entry: SessionAuditEntry) -> SafeString:
         return audit_changes(entry)
 
@@ -276,7 +283,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     # Searched by get_search_results below, one indexed lookup per kind of term; the
     # fields are listed for the search box to show.
     search_fields = ["id", "driver__email", "smart_key__access_points__mac_address"]
-    search_help_text = (
+    search_help_text = _(
         "A session id (42), a driver's email or part of it, or a barrier's MAC address "
         "(whole in any spelling, or its last bytes such as AB:CD)."
     )
@@ -289,11 +296,11 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     readonly_fields = ["smart_key_details", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["driver", "secured_parking", "type", "state"]}),
-        ("Time", {"fields": ["start_time", "end_time"]}),
-        ("Tries left", {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
-        ("Payment", {"fields": ["amount", "currency"]}),
-        ("Smart key", {"fields": ["smart_key", "smart_key_details"]}),
-        ("History", {"fields": ["created_at", "updated_at"]}),
+        (_("Time"), {"fields": ["start_time", "end_time"]}),
+        (_("Tries left"), {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
+        (_("Payment"), {"fields": ["amount", "currency"]}),
+        (_("Smart key"), {"fields": ["smart_key", "smart_key_details"]}),
+        (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
@@ -317,86 +324,96 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         drivers = User.objects.filter(email__icontains=term).values("pk")
         return queryset.filter(driver__in=drivers), False
 
-    @admin.display(description="State", ordering="state")
+    @admin.display(description=_("State"), ordering="state")
     def state_now(self, session: ParkingSession) -> str:
         if session.is_stale(timezone.now()):
-            return "Cancelled (did not enter in time)"
+            return gettext("Cancelled (did not enter in time)")
         return session.get_state_display()
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration(self, session: ParkingSession) -> str:
         end = session.end_time or timezone.now()
         return readable_duration(end - session.start_time)
 
-    @admin.display(description="Amount")
+    @admin.display(description=_("Amount"))
     def amount_now(self, session: ParkingSession) -> str:
         return f"{session.amount_due(timezone.now())} {session.currency}"
 
-    @admin.display(description="Tries left (entrance / exit)")
+    @admin.display(description=_("Tries left (entrance / exit)"))
     def tries_left(self, session: ParkingSession) -> str:
         return f"{session.entrance_remaining_tries} / {session.exit_remaining_tries}"
 
-    @admin.display(description="Smart key")
+    @admin.display(description=_("Smart key"))
     def smart_key_link(self, session: ParkingSession) -> SafeString:
         url = reverse("admin:smart_keys_smartkey_change", args=[session.smart_key.pk])
-        return format_html('<a href="{}">Key #{}</a>', url, session.smart_key.pk)
+        return format_html(
+            '<a href="{}">{}</a>', url, gettext("Key #{id}").format(id=session.smart_key.pk)
+        )
 
-    @admin.display(description="Access points")
+    @admin.display(description=_("Access points"))
     def key_access_points(self, session: ParkingSession) -> SafeString | None:
         return access_point_list(list(session.smart_key.access_points.all()))
 
-    @admin.display(description="Key details")
+    @admin.display(description=_("Key details"))
     def smart_key_details(self, session: ParkingSession) -> SafeString:
         return format_html(
-            "{}<br>Valid {}<br>{}",
+            "{}<br>{}<br>{}",
             self.smart_key_link(session),
-            validity_window(session.smart_key),
-            self.key_access_points(session) or "No access points",
+            gettext("Valid {window}").format(window=validity_window(session.smart_key)),
+            self.key_access_points(session) or gettext("No access points"),
         )
 
-    @admin.action(description="Finalize selected sessions…", permissions=["operate"])
+    @admin.action(description=_("Finalize selected sessions…"), permissions=["operate"])
     def finalize_sessions(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
         return self._confirm_then_apply(
             request,
             queryset,
             service=back_office.finalize_by_operator,
             form_class=SessionActionForm,
-            title="Finalize parking sessions",
-            explanation=(
+            title=gettext("Finalize parking sessions"),
+            explanation=gettext(
                 "An active session pays what is due now, an exiting one what was fixed at the "
                 "exit; both end now and their keys stop working."
             ),
-            done="finalized",
+            done=ngettext_lazy(
+                "{count} session finalized: {ids}.", "{count} sessions finalized: {ids}.", "count"
+            ),
         )
 
-    @admin.action(description="Cancel selected sessions…", permissions=["operate"])
+    @admin.action(description=_("Cancel selected sessions…"), permissions=["operate"])
     def cancel_sessions(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
         return self._confirm_then_apply(
             request,
             queryset,
             service=back_office.cancel_by_operator,
             form_class=SessionActionForm,
-            title="Cancel parking sessions",
-            explanation=(
+            title=gettext("Cancel parking sessions"),
+            explanation=gettext(
                 "Entering and active sessions end now with nothing due and their keys stop "
                 "working. Exiting sessions are refused: their amount is fixed, finalize them."
             ),
-            done="cancelled",
+            done=ngettext_lazy(
+                "{count} session cancelled: {ids}.", "{count} sessions cancelled: {ids}.", "count"
+            ),
         )
 
-    @admin.action(description="Grant extra entrance/exit tries…", permissions=["operate"])
+    @admin.action(description=_("Grant extra entrance/exit tries…"), permissions=["operate"])
     def grant_extra_tries(self, request: HttpRequest, queryset: QuerySet[ParkingSession]):
         return self._confirm_then_apply(
             request,
             queryset,
             service=back_office.grant_extra_tries,
             form_class=GrantTriesForm,
-            title="Grant extra tries",
-            explanation=(
+            title=gettext("Grant extra tries"),
+            explanation=gettext(
                 "For a driver stuck at a barrier with no tries left: the tries are added to "
                 "what each open session has left."
             ),
-            done="given extra tries",
+            done=ngettext_lazy(
+                "{count} session given extra tries: {ids}.",
+                "{count} sessions given extra tries: {ids}.",
+                "count",
+            ),
         )
 
     def _confirm_then_apply(
@@ -408,11 +425,13 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         form_class: type[SessionActionForm],
         title: str,
         explanation: str,
-        done: str,
+        done: "StrPromise",
     ) -> TemplateResponse | None:
         """Show the selected sessions and ask for a reason; on confirmation, run ``service``."""
         selected = queryset.select_related("driver", "secured_parking__tariff")
-        sessions = at_most_a_page(self, request, selected, noun="sessions")
+        sessions = at_most_a_page(
+            self, request, selected, too_many=gettext("Select at most {count} sessions at a time.")
+        )
         if sessions is None:
             return None
         form = form_class(request.POST if "confirm" in request.POST else None)
@@ -441,7 +460,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         *,
         service: Callable[..., ParkingSession],
         options: dict,
-        done: str,
+        done: "StrPromise",
     ) -> None:
         now = timezone.now()
         changed = []
@@ -451,13 +470,16 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
                 service(session=session, actor=request.user, now=now, **options)
             except ParkingError as refusal:
                 self.message_user(
-                    request, f"Session #{session.pk}: {refusal.message}", messages.ERROR
+                    request,
+                    gettext("Session #{id}: {refusal}").format(
+                        id=session.pk, refusal=refusal.message
+                    ),
+                    messages.ERROR,
                 )
             else:
                 changed.append(f"#{session.pk}")
         if changed:
-            noun = "session" if len(changed) == 1 else "sessions"
-            self.message_user(request, f"{len(changed)} {noun} {done}: {', '.join(changed)}.")
+            self.message_user(request, done.format(count=len(changed), ids=", ".join(changed)))
 
 
 admin.site.unregister(User)
@@ -474,7 +496,7 @@ class UserAdmin(AccountsUserAdmin):
         return request.user.is_superuser
 
     @admin.action(
-        description="Carry out the selected drivers' account deletion requests…",
+        description=_("Carry out the selected drivers' account deletion requests…"),
         permissions=["delete_account"],
     )
     def delete_driver_accounts(
@@ -482,7 +504,12 @@ class UserAdmin(AccountsUserAdmin):
     ) -> TemplateResponse | None:
         """The API's account deletion, for a request made outside the app; asks for the
         request's reference first and audits each deletion."""
-        users = at_most_a_page(self, request, queryset.order_by("pk"), noun="accounts")
+        users = at_most_a_page(
+            self,
+            request,
+            queryset.order_by("pk"),
+            too_many=gettext("Select at most {count} accounts at a time."),
+        )
         if users is None:
             return None
         form = AccountDeletionForm(request.POST if "confirm" in request.POST else None)
@@ -491,7 +518,7 @@ class UserAdmin(AccountsUserAdmin):
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Delete driver accounts",
+            "title": gettext("Delete driver accounts"),
             "opts": self.opts,
             "users": users,
             "selected": [user.pk for user in users],
@@ -510,14 +537,23 @@ class UserAdmin(AccountsUserAdmin):
                     driver=user, actor=request.user, reason=reason, now=now
                 )
             except DomainError as refusal:
-                self.message_user(request, f"Account #{user.pk}: {refusal.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Account #{id}: {refusal}").format(id=user.pk, refusal=refusal.message),
+                    messages.ERROR,
+                )
                 continue
-            anonymised = deletion.anonymised
+            # Counts after a colon: no plural forms to get wrong in either language.
             self.message_user(
                 request,
-                f"Account #{deletion.account_id} deleted; {anonymised.parking_sessions} "
-                f"sessions and {anonymised.access_log_entries} access-log entries kept "
-                "anonymised.",
+                gettext(
+                    "Account #{id} deleted. Kept anonymised: parking sessions: {sessions}, "
+                    "access-log entries: {entries}."
+                ).format(
+                    id=deletion.account_id,
+                    sessions=deletion.anonymised.parking_sessions,
+                    entries=deletion.anonymised.access_log_entries,
+                ),
             )
 
 
@@ -526,7 +562,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> TemplateResponse:
     sessions started per hour over the last day; scoped like every other admin page."""
     context = {
         **admin.site.each_context(request),
-        "title": "Dashboard",
+        "title": gettext("Dashboard"),
         "dashboard": dashboard_for(user=request.user, now=timezone.now()),
     }
     return TemplateResponse(request, "admin/dashboard.html", context)

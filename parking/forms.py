@@ -1,6 +1,7 @@
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from parking.services.back_office import MAX_GRANTED_TRIES
 
@@ -11,19 +12,24 @@ class SessionActionForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=1000,
-        help_text="Kept in each session's audit trail with your name and the time.",
+        label=_("Reason"),
+        help_text=_("Kept in each session's audit trail with your name and the time."),
     )
 
 
 class GrantTriesForm(SessionActionForm):
-    entrance_tries = forms.IntegerField(min_value=0, max_value=MAX_GRANTED_TRIES, initial=0)
-    exit_tries = forms.IntegerField(min_value=0, max_value=MAX_GRANTED_TRIES, initial=1)
+    entrance_tries = forms.IntegerField(
+        label=_("Entrance tries"), min_value=0, max_value=MAX_GRANTED_TRIES, initial=0
+    )
+    exit_tries = forms.IntegerField(
+        label=_("Exit tries"), min_value=0, max_value=MAX_GRANTED_TRIES, initial=1
+    )
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
         if not cleaned.get("entrance_tries") and not cleaned.get("exit_tries"):
-            raise forms.ValidationError("Grant at least one entrance or exit try.")
+            raise forms.ValidationError(_("Grant at least one entrance or exit try."))
         return cleaned
 
 
@@ -33,7 +39,8 @@ class AccountDeletionForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         max_length=1000,
-        help_text=(
+        label=_("Reason"),
+        help_text=_(
             "Kept in the audit with your name and the time, after the account is gone: "
             "write how the request came (e.g. its ticket), not the driver's name or email."
         ),

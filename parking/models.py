@@ -11,6 +11,7 @@ from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.formats import number_format
 from django.utils.translation import gettext, ngettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from smart_keys.models import AccessPoint, Direction
 
@@ -23,11 +24,11 @@ DAY = timedelta(days=1)
 
 
 class State(models.TextChoices):
-    ENTERING = "entering", "Entering"
-    ACTIVE = "active", "Active"
-    EXITING = "exiting", "Exiting"
-    FINISHED = "finished", "Finished"
-    CANCELLED = "cancelled", "Cancelled"
+    ENTERING = "entering", _("Entering")
+    ACTIVE = "active", _("Active")
+    EXITING = "exiting", _("Exiting")
+    FINISHED = "finished", _("Finished")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
@@ -37,7 +38,7 @@ EXIT_STATES = (State.EXITING, State.FINISHED)
 
 
 class SessionType(models.TextChoices):
-    PAY_PER_USE = "pay_per_use", "Pay per use"
+    PAY_PER_USE = "pay_per_use", _("Pay per use")
 
 
 def entering_cutoff(now: datetime) -> datetime:
@@ -125,26 +126,26 @@ class SecuredParking(models.Model):
     address = models.CharField(max_length=255, blank=True)
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    is_active = models.BooleanField(default=True, help_text="Accepts new parking sessions.")
+    is_active = models.BooleanField(default=True, help_text=_("Accepts new parking sessions."))
     is_online = models.BooleanField(
         default=False,
-        help_text="Barriers open only on the backend's request; access commands are unusable.",
+        help_text=_("Barriers open only on the backend's request; access commands are unusable."),
     )
     currency = models.CharField(
         max_length=3,
         default="RON",
         validators=[RegexValidator(CURRENCY_CODE_REGEX, "Use an ISO 4217 code such as RON.")],
     )
-    capacity = models.PositiveIntegerField(default=100, help_text="Parking places.")
+    capacity = models.PositiveIntegerField(default=100, help_text=_("Parking places."))
     entrance_tries = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1)],
-        help_text="Entrance attempts a parking session gets.",
+        help_text=_("Entrance attempts a parking session gets."),
     )
     exit_tries = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1)],
-        help_text="Exit attempts a parking session gets.",
+        help_text=_("Exit attempts a parking session gets."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -317,10 +318,10 @@ class ParkingSession(models.Model):
 
 
 class AuditAction(models.TextChoices):
-    FINALIZE = "finalize", "Finalized"
-    CANCEL = "cancel", "Cancelled"
-    GRANT_TRIES = "grant_tries", "Granted extra tries"
-    DELETE_ACCOUNT = "delete_account", "Deleted a driver's account"
+    FINALIZE = "finalize", _("Finalized")
+    CANCEL = "cancel", _("Cancelled")
+    GRANT_TRIES = "grant_tries", _("Granted extra tries")
+    DELETE_ACCOUNT = "delete_account", _("Deleted a driver's account")
 
 
 class SessionAuditEntry(models.Model):
@@ -346,7 +347,7 @@ class SessionAuditEntry(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        verbose_name_plural = "session audit entries"
+        verbose_name_plural = _("session audit entries")
         constraints = [
             models.CheckConstraint(condition=~Q(reason=""), name="audit_reason_required"),
             models.CheckConstraint(
@@ -406,12 +407,12 @@ class Tariff(models.Model):
         SecuredParking, on_delete=models.CASCADE, primary_key=True, related_name="tariff"
     )
     free_minutes = models.PositiveIntegerField(
-        default=15, help_text="Stays up to this long are free; longer ones pay from the start."
+        default=15, help_text=_("Stays up to this long are free; longer ones pay from the start.")
     )
     period_minutes = models.PositiveIntegerField(
         default=60,
         validators=[MinValueValidator(1)],
-        help_text="Billing period; started ones count.",
+        help_text=_("Billing period; started ones count."),
     )
     price_per_period = models.DecimalField(
         max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
@@ -422,7 +423,7 @@ class Tariff(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0"))],
-        help_text="Most a stay pays per 24 hours; empty for no cap.",
+        help_text=_("Most a stay pays per 24 hours; empty for no cap."),
     )
 
     class Meta:

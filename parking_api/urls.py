@@ -40,6 +40,8 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # set_language: the admin header's language choice (templates/admin/base_site.html).
+    path("i18n/", include("django.conf.urls.i18n")),
     path(
         "accounts/signed-in/",
         login_required(TemplateView.as_view(template_name="registration/signed_in.html")),

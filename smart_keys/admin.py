@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
@@ -117,15 +119,15 @@ class SmartKeyAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
             .prefetch_related("access_points")
         )
 
-    @admin.display(description="Access points")
+    @admin.display(description=_("Access points"))
     def access_point_count(self, key: SmartKey) -> int:
         return len(key.access_points.all())
 
-    @admin.display(description="Access points")
+    @admin.display(description=_("Access points"))
     def access_points_list(self, key: SmartKey) -> SafeString | None:
         return access_point_list(list(key.access_points.all()))
 
-    @admin.display(description="Parking session")
+    @admin.display(description=_("Parking session"))
     def parking_session_link(self, key: SmartKey) -> SafeString | None:
         session = getattr(key, "parking_session", None)
         if session is None:
@@ -144,17 +146,26 @@ def rotate_routinely(
         try:
             key_pair = rotate_parking_key_pair(secured_parking_id=parking.pk, now=now)
         except DomainError as refusal:
-            modeladmin.message_user(request, f"{parking}: {refusal.message}", messages.WARNING)
+            modeladmin.message_user(
+                request,
+                gettext("{parking}: {refusal}").format(parking=parking, refusal=refusal.message),
+                messages.WARNING,
+            )
             continue
         if key_pair.is_current:
-            text = f"first key {key_pair.key_id}, signing now"
+            text = gettext(
+                "{parking}: first key {key}, signing now. Provision the barriers with it now "
+                "(`manage.py export_barrier_keys`)."
+            )
         else:
-            signs_from = timezone.localtime(key_pair.signs_from).strftime("%Y-%m-%d %H:%M")
-            text = f"next key {key_pair.key_id}, signing from {signs_from} (or when switched to)"
+            text = gettext(
+                "{parking}: next key {key}, signing from {signs_from} (or when switched to). "
+                "Provision the barriers with it now (`manage.py export_barrier_keys`)."
+            )
+        signs_from = timezone.localtime(key_pair.signs_from).strftime("%Y-%m-%d %H:%M")
         modeladmin.message_user(
             request,
-            f"{parking}: {text}. Provision the barriers with it now "
-            "(`manage.py export_barrier_keys`).",
+            text.format(parking=parking, key=key_pair.key_id, signs_from=signs_from),
             messages.SUCCESS,
         )
 
@@ -193,25 +204,25 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
     def has_rotate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("smart_keys.change_parkingkeypair")
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status(self, key_pair: ParkingKeyPair) -> str:
         now = timezone.now()
         if key_pair.signs_at(now):
-            return "current (signing)"
+            return gettext("current (signing)")
         if key_pair.is_next_at(now):
-            return "next (published, not signing yet)"
+            return gettext("next (published, not signing yet)")
         if key_pair.is_trusted_at(now):
-            return "previous (still trusted)"
-        return "retired"
+            return gettext("previous (still trusted)")
+        return gettext("retired")
 
     @admin.action(
-        description="Rotate the parkings' key pairs (routine: publish the next key)",
+        description=_("Rotate the parkings' key pairs (routine: publish the next key)"),
         permissions=["rotate"],
     )
     def rotate(self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]) -> None:
         rotate_routinely(self, request, self._parkings(queryset))
 
-    @admin.action(description="Switch to the next key pair now…", permissions=["rotate"])
+    @admin.action(description=_("Switch to the next key pair now…"), permissions=["rotate"])
     def switch_to_next(
         self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]
     ) -> TemplateResponse | None:
@@ -219,15 +230,17 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
             request,
             queryset,
             service=switch_to_next_key_pair,
-            title="Switch to the next key pair now",
-            explanation=(
+            title=gettext("Switch to the next key pair now"),
+            explanation=gettext(
                 "The next key signs from now on, before its planned switch. Barriers not yet "
                 "provisioned with it will refuse every new command until they are. The key it "
                 "replaces keeps verifying for the overlap."
             ),
         )
 
-    @admin.action(description="Emergency rotation: the private key leaked…", permissions=["rotate"])
+    @admin.action(
+        description=_("Emergency rotation: the private key leaked…"), permissions=["rotate"]
+    )
     def rotate_leaked(
         self, request: HttpRequest, queryset: QuerySet[ParkingKeyPair]
     ) -> TemplateResponse | None:
@@ -235,8 +248,8 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
             request,
             queryset,
             service=rotate_leaked_key_pair,
-            title="Emergency rotation",
-            explanation=(
+            title=gettext("Emergency rotation"),
+            explanation=gettext(
                 "For a leaked private key only. A new key signs at once and every other key "
                 "of the parking, the next one included, is trusted no longer, also by "
                 "commands already in drivers' phones. Every barrier refuses every command "
@@ -292,12 +305,20 @@ class ParkingKeyPairAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
             try:
                 key_pair = service(secured_parking_id=parking.pk, now=now)
             except DomainError as refusal:
-                self.message_user(request, f"{parking}: {refusal.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("{parking}: {refusal}").format(
+                        parking=parking, refusal=refusal.message
+                    ),
+                    messages.ERROR,
+                )
                 continue
             self.message_user(
                 request,
-                f"{parking}: key {key_pair.key_id} signs from now. Provision the barriers "
-                "with it (`manage.py export_barrier_keys`).",
+                gettext(
+                    "{parking}: key {key} signs from now. Provision the barriers with it "
+                    "(`manage.py export_barrier_keys`)."
+                ).format(parking=parking, key=key_pair.key_id),
                 messages.SUCCESS,
             )
 
@@ -307,14 +328,17 @@ class BarrierGatewayForm(forms.ModelForm):
         label="URL",
         max_length=500,
         assume_scheme="https",
-        help_text="Open requests are POSTed here: https, on a public address.",
+        help_text=_("Open requests are POSTed here: https, on a public address."),
     )
     credential = forms.CharField(
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Bearer token the gateway expects; stored encrypted. Leave empty to keep "
-        "the stored one, unless the URL changes.",
+        label=_("Credential"),
+        help_text=_(
+            "Bearer token the gateway expects; stored encrypted. Leave empty to keep "
+            "the stored one, unless the URL changes."
+        ),
     )
 
     class Meta:
@@ -350,7 +374,7 @@ class BarrierGatewayAdmin(OperatorScopedAdmin):
     search_fields = ["secured_parking__name", "url"]
     ordering = ["secured_parking__name"]
 
-    @admin.display(description="Credential", boolean=True)
+    @admin.display(description=_("Credential"), boolean=True)
     def has_credential(self, gateway: BarrierGateway) -> bool:
         return bool(gateway.encrypted_credential)
 
@@ -397,7 +421,7 @@ class AccessLogEntryAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, mac_search_term(search_term))
 
-    @admin.display(description="Parking session", ordering="parking_session")
+    @admin.display(description=_("Parking session"), ordering="parking_session")
     def parking_session_link(self, entry: AccessLogEntry) -> SafeString:
         url = reverse("admin:parking_parkingsession_change", args=[entry.parking_session_id])
         return format_html('<a href="{}">#{}</a>', url, entry.parking_session_id)

@@ -5,6 +5,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from smart_keys.access_commands import BarrierKey
 from smart_keys.gateway_urls import validate_gateway_url
@@ -17,8 +18,8 @@ from smart_keys.secrets_at_rest import (
 
 
 class Direction(models.TextChoices):
-    ENTRANCE = "entrance", "Entrance"
-    EXIT = "exit", "Exit"
+    ENTRANCE = "entrance", _("Entrance")
+    EXIT = "exit", _("Exit")
 
 
 class AccessPoint(models.Model):
@@ -30,7 +31,9 @@ class AccessPoint(models.Model):
     name = models.CharField(max_length=100, blank=True)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     mac_address = MACAddressField(
-        "MAC address", unique=True, help_text="Any common spelling; stored as AA:BB:CC:DD:EE:FF."
+        _("MAC address"),
+        unique=True,
+        help_text=_("Any common spelling; stored as AA:BB:CC:DD:EE:FF."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -51,7 +54,7 @@ class AccessPoint(models.Model):
 
 
 class SmartKeyType(models.TextChoices):
-    SESSION_ACCESS = "session_access", "Session access"
+    SESSION_ACCESS = "session_access", _("Session access")
 
 
 class SmartKey(models.Model):
@@ -76,7 +79,8 @@ class SmartKey(models.Model):
     end_time = models.DateTimeField()
     access_command = models.TextField(blank=True)
     command_counter = models.PositiveIntegerField(
-        default=0, help_text="Counter of the last access command issued; barriers refuse replays."
+        default=0,
+        help_text=_("Counter of the last access command issued; barriers refuse replays."),
     )
     access_points = models.ManyToManyField(AccessPoint, related_name="smart_keys", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -112,9 +116,9 @@ class KeyPairState(models.TextChoices):
     from the times (``signs_at``): a routine switch takes effect when its time comes,
     without a write."""
 
-    NEXT = "next", "Next"
-    CURRENT = "current", "Current"
-    RETIRED = "retired", "Retired"
+    NEXT = "next", _("Next")
+    CURRENT = "current", _("Current")
+    RETIRED = "retired", _("Retired")
 
 
 class ParkingKeyPairQuerySet(models.QuerySet["ParkingKeyPair"]):
@@ -147,18 +151,20 @@ class ParkingKeyPair(models.Model):
         "parking.SecuredParking", on_delete=models.CASCADE, related_name="key_pairs"
     )
     key_id = models.CharField(
-        "key id", max_length=8, help_text="First 4 bytes of SHA-256 of the public key, in hex."
+        _("key id"),
+        max_length=8,
+        help_text=_("First 4 bytes of SHA-256 of the public key, in hex."),
     )
-    public_key = models.CharField(max_length=64, help_text="Raw Ed25519 public key, in hex.")
+    public_key = models.CharField(max_length=64, help_text=_("Raw Ed25519 public key, in hex."))
     encrypted_private_key = models.TextField(editable=False)
     state = models.CharField(max_length=8, choices=KeyPairState.choices)
     created_at = models.DateTimeField()
-    signs_from = models.DateTimeField(help_text="Commands are signed with this key from then.")
+    signs_from = models.DateTimeField(help_text=_("Commands are signed with this key from then."))
     retired_at = models.DateTimeField(
-        null=True, blank=True, help_text="Commands are signed with this key until then."
+        null=True, blank=True, help_text=_("Commands are signed with this key until then.")
     )
     accepted_until = models.DateTimeField(
-        null=True, blank=True, help_text="After rotation, barriers trust this key until then."
+        null=True, blank=True, help_text=_("After rotation, barriers trust this key until then.")
     )
 
     objects = ParkingKeyPairQuerySet.as_manager()
@@ -229,7 +235,7 @@ class BarrierGateway(models.Model):
         "URL",
         max_length=500,
         validators=[validate_gateway_url],
-        help_text="Open requests are POSTed here: https, on a public address.",
+        help_text=_("Open requests are POSTed here: https, on a public address."),
     )
     encrypted_credential = models.TextField(blank=True, editable=False)
     is_enabled = models.BooleanField(default=True)
@@ -254,20 +260,20 @@ class BarrierGateway(models.Model):
 
 
 class AccessEvent(models.TextChoices):
-    COMMAND_ISSUED = "command_issued", "Command issued"
-    ENTRANCE_TRY = "entrance_try", "Entrance try"
-    EXIT_TRY = "exit_try", "Exit try"
-    OPEN_REQUEST = "open_request", "Open request"
+    COMMAND_ISSUED = "command_issued", _("Command issued")
+    ENTRANCE_TRY = "entrance_try", _("Entrance try")
+    EXIT_TRY = "exit_try", _("Exit try")
+    OPEN_REQUEST = "open_request", _("Open request")
 
 
 class AccessResult(models.TextChoices):
-    ISSUED = "issued", "Issued"
-    GRANTED = "granted", "Granted"
-    REFUSED = "refused", "Refused"
-    OPENED = "opened", "Opened"
-    GATEWAY_ERROR = "gateway_error", "Gateway error"
-    GATEWAY_TIMEOUT = "gateway_timeout", "Gateway timeout"
-    GATEWAY_UNREACHABLE = "gateway_unreachable", "Gateway unreachable"
+    ISSUED = "issued", _("Issued")
+    GRANTED = "granted", _("Granted")
+    REFUSED = "refused", _("Refused")
+    OPENED = "opened", _("Opened")
+    GATEWAY_ERROR = "gateway_error", _("Gateway error")
+    GATEWAY_TIMEOUT = "gateway_timeout", _("Gateway timeout")
+    GATEWAY_UNREACHABLE = "gateway_unreachable", _("Gateway unreachable")
 
 
 class AccessLogEntry(models.Model):
@@ -306,7 +312,7 @@ class AccessLogEntry(models.Model):
     detail = models.CharField(max_length=255, blank=True)
 
     class Meta:
-        verbose_name_plural = "access log entries"
+        verbose_name_plural = _("access log entries")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="access_log_time"),

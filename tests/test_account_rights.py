@@ -555,8 +555,8 @@ class TestDeletionRequestsInTheBackOffice:
         assert driver.email not in json.dumps(entry.details)
         messages = [str(m) for m in get_messages(response.wsgi_request)]
         assert messages == [
-            f"Account #{driver.pk} deleted; 1 sessions and "
-            f"{entry.details['access_log_entries']} access-log entries kept anonymised."
+            f"Account #{driver.pk} deleted. Kept anonymised: parking sessions: 1, "
+            f"access-log entries: {entry.details['access_log_entries']}."
         ]
 
     def test_a_refused_account_is_reported_and_does_not_stop_the_others(self, admin_client):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polib
 import pytest
+from django.utils import timezone
 
 from parking.models import ParkingSession, State
 from smart_keys.models import AccessEvent, AccessLogEntry
@@ -87,6 +88,35 @@ class TestCatalog:
         assert {entry_key(e) for e in extracted} == {entry_key(e) for e in committed}, (
             "the catalog holds messages the code no longer has: run make messages"
         )
+
+
+def test_the_framework_messages_we_translate_are_still_the_frameworks():
+    # core/framework_messages.py fills gaps in Django's and DRF's Romanian: a message they
+    # renamed would be translated in vain, and theirs would come out in English again.
+    import django
+    import rest_framework
+
+    import core.framework_messages
+
+    sources = [
+        Path(django.__file__).parent / "conf/locale/en/LC_MESSAGES/django.po",
+        Path(django.__file__).parent / "contrib/auth/locale/en/LC_MESSAGES/django.po",
+        Path(rest_framework.__file__).parent / "locale/en/LC_MESSAGES/django.mo",
+    ]
+    theirs = set()
+    for source in sources:
+        catalog = polib.mofile(str(source)) if source.suffix == ".mo" else polib.pofile(str(source))
+        theirs |= {(e.msgid, e.msgid_plural) for e in catalog}
+    ours = [
+        (e.msgid, e.msgid_plural)
+        for e in polib.pofile(str(REPO / CATALOG))
+        if [path for path, _line in e.occurrences] == ["core/framework_messages.py"]
+    ]
+
+    assert len(ours) == len(core.framework_messages.DJANGO_REST_FRAMEWORK) + len(
+        core.framework_messages.DJANGO
+    )
+    assert [message for message in ours if message not in theirs] == []
 
 
 @pytest.fixture
@@ -314,3 +344,146 @@ def test_a_default_language_that_is_not_offered_stops_the_start():
 
     assert started.returncode != 0
     assert "DJANGO_LANGUAGE_CODE must be one of ro, en, not 'de'." in started.stderr
+
+
+@pytest.mark.django_db
+class TestSignInAndSignUp:
+    @pytest.mark.parametrize(
+        ("accept_language", "lang", "heading"),
+        [("ro-RO,ro;q=0.9", "ro", "Autentificați-vă în Secured Parking"),
+         ("en-US,en;q=0.9", "en", "Sign in to Secured Parking")],
+    )  # fmt: skip
+    def test_the_sign_in_page_speaks_the_phones_language(
+        self, client, accept_language, lang, heading
+    ):
+        response = client.get("/accounts/login/", **speaking(accept_language))
+
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert f'<html lang="{lang}">' in page
+        assert f"<h1>{heading}</h1>" in page
+        assert response["Content-Language"] == lang
+
+    def test_a_failed_sign_in_is_explained_in_romanian(self, client, driver):
+        response = client.post(
+            "/accounts/login/",
+            {"username": driver.email, "password": "wrong password"},
+            **speaking("ro"),
+        )
+
+        assert response.status_code == 200
+        [error] = response.context["form"].non_field_errors()
+        assert error.startswith("Introduceți")
+        assert error in response.content.decode()
+
+    def test_the_signed_in_page_too(self, client, driver):
+        client.force_login(driver)
+
+        response = client.get("/accounts/signed-in/", **speaking("ro"))
+
+        assert "<h1>Sunteți autentificat</h1>" in response.content.decode()
+
+    def test_sign_up_refusals_are_translated_and_keep_their_codes(self, api_client, driver):
+        weak = api_client.post(
+            "/api/car_driver/accounts",
+            {"email": "new@example.com", "password": "123"},
+            format="json",
+            **speaking("ro"),
+        )
+        taken = api_client.post(
+            "/api/car_driver/accounts",
+            {"email": driver.email, "password": "a long enough passphrase"},
+            format="json",
+            **speaking("ro"),
+        )
+
+        weak_details = {e["detail"] for e in error_body(weak)["errors"]}
+        assert "Această parolă este prea scurtă. Trebuie să conțină cel puțin 8 caractere." in (
+            weak_details
+        )
+        assert {e["attr"] for e in error_body(weak)["errors"]} == {"password"}
+        assert error_body(taken)["errors"] == [
+            {
+                "code": "invalid",
+                "detail": "Există deja un cont cu această adresă de email.",
+                "attr": "email",
+            }
+        ]
+
+
+@pytest.mark.django_db
+class TestBackOffice:
+    def choose(self, client, language: str, **headers):
+        return client.post("/i18n/setlang/", {"language": language, "next": "/admin/"}, **headers)
+
+    def test_an_operator_who_chooses_romanian_gets_it_over_the_browsers_language(
+        self, superuser_client
+    ):
+        english = superuser_client.get("/admin/", **speaking("en"))
+        assert "Site administration" in english.content.decode()
+
+        chosen = self.choose(superuser_client, "ro", **speaking("en"))
+
+        assert chosen.status_code == 302 and chosen["Location"] == "/admin/"
+        cookie = chosen.cookies["django_language"]
+        assert (cookie.value, bool(cookie["httponly"]), cookie["samesite"]) == ("ro", True, "Lax")
+        page = superuser_client.get("/admin/", **speaking("en"))
+        assert page["Content-Language"] == "ro"
+        content = page.content.decode()
+        assert "Administrare site" in content  # Django's own Romanian
+        assert "Tablou de bord" in content  # ours
+        assert 'value="en" lang="en">English</button>' in content  # and the way back
+
+    def test_the_header_offers_the_other_language(self, superuser_client):
+        page = superuser_client.get("/admin/", **speaking("en")).content.decode()
+
+        assert 'action="/i18n/setlang/"' in page
+        assert 'value="ro" lang="ro">Română</button>' in page
+        assert 'value="en" lang="en">English</button>' not in page
+
+    def test_lists_filters_and_actions_in_romanian(self, superuser_client):
+        from tests.back_office import changelist_url
+
+        ParkingSessionFactory()
+        self.choose(superuser_client, "ro")
+
+        url = changelist_url(ParkingSession) + f"?start_time__year={timezone.now().year}"
+        page = superuser_client.get(url).content.decode()
+
+        for text in (
+            "Încheie sesiunile selectate…",  # an action of ours
+            "Încercări rămase (intrare / ieșire)",  # a column of ours
+            "Activă",  # a state's label
+            "Toate datele",  # the date drill-down of large lists
+            "Un id de sesiune (42)",  # the search help
+        ):
+            assert text in page, text
+
+    def test_an_action_confirms_and_reports_in_romanian(self, superuser_client):
+        from tests.back_office import changelist_url
+
+        sessions = [ParkingSessionFactory(), ParkingSessionFactory()]
+        self.choose(superuser_client, "ro")
+        selected = {"action": "cancel_sessions", "_selected_action": [s.pk for s in sessions]}
+
+        asked = superuser_client.post(changelist_url(ParkingSession), {**selected, "index": 0})
+        done = superuser_client.post(
+            changelist_url(ParkingSession),
+            {**selected, "confirm": "yes", "reason": "Probă"},
+            follow=True,
+        )
+
+        assert "Anulează sesiuni de parcare" in asked.content.decode()
+        assert "Motiv" in asked.content.decode()
+        [message] = [str(m) for m in done.context["messages"]]
+        assert message in {
+            f"2 sesiuni anulate: #{a.pk}, #{b.pk}." for a, b in (sessions, sessions[::-1])
+        }
+
+    def test_the_dashboard_in_romanian(self, superuser_client):
+        self.choose(superuser_client, "ro")
+
+        page = superuser_client.get("/admin/dashboard/").content.decode()
+
+        assert "sesiuni începute azi" in page
+        assert "<title>Tablou de bord" in page

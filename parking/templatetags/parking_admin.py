@@ -8,6 +8,7 @@ from django.contrib.admin.templatetags.admin_list import pagination
 from django.contrib.admin.views.main import ChangeList
 from django.utils import formats, timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -78,7 +79,7 @@ def _months(year: int, first: datetime, last: datetime, field: str, link) -> dic
     end = last.month if last.year == year else 12
     return {
         "show": True,
-        "back": {"link": link({}), "title": "All dates"},
+        "back": {"link": link({}), "title": gettext("All dates")},
         "choices": [
             {
                 "link": link({f"{field}__year": year, f"{field}__month": month}),
