@@ -58,6 +58,8 @@ class PagePagination(PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_query_param:
+                parameter["description"] = "Page number, from 1; a page past the last is 404."
             if parameter["name"] == self.page_size_query_param:
                 parameter["description"] = (
                     f"Results per page (default {self.page_size}; more than "
@@ -66,9 +68,22 @@ class PagePagination(PageNumberPagination):
         return parameters
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
-        response_schema = super().get_paginated_response_schema(schema)
-        response_schema["properties"]["count"]["description"] = (
-            f"How many there are, counted up to {CappedCountPaginator.count_limit}; "
-            "past that, the pages cover the first ones."
-        )
-        return response_schema
+        # DRF's is OpenAPI 3.0 (`nullable`); in 3.1 null is a type. Every member is always
+        # there.
+        link = {"type": ["string", "null"], "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": f"How many there are, counted up to "
+                    f"{CappedCountPaginator.count_limit}; past that, the pages cover the first "
+                    "ones.",
+                },
+                "next": {**link, "description": "The next page; null on the last."},
+                "previous": {**link, "description": "The previous page; null on the first."},
+                "results": schema,
+            },
+        }

@@ -23,11 +23,13 @@ class AccountDeletionSerializer(StrictSerializer):
         write_only=True,
         trim_whitespace=False,
         help_text="The account's password, entered again.",
+        error_messages={"wrong_password": _("The password is wrong.")},
     )
 
     def validate_password(self, value: str) -> str:
         if not self.context["driver"].check_password(value):
-            raise serializers.ValidationError(_("The password is wrong."), code="wrong_password")
+            message = self.fields["password"].error_messages["wrong_password"]
+            raise serializers.ValidationError(message, code="wrong_password")
         return value
 
 

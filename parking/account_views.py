@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
-from core.schema import ErrorResponse409Serializer
+from core.schema import Errors
 from core.throttling import DriverRateThrottle, SignedInAccountRateThrottle
 from parking.account_serializers import (
     AccountDeletionSerializer,
@@ -32,7 +32,7 @@ class AccountView(APIView):
         request=AccountDeletionSerializer,
         responses={
             204: OpenApiResponse(description="The account is deleted; its tokens no longer work."),
-            409: ErrorResponse409Serializer,
+            409: Errors("open_session_exists", "back_office_account"),
         },
     )
     def delete(self, request: AuthenticatedRequest) -> Response:
