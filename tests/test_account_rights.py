@@ -477,9 +477,9 @@ class TestTheSchema:
         component = schema["components"]["schemas"][body.rsplit("/", 1)[1]]
         assert component["required"] == ["password"]
         assert {"204", "400", "401", "409", "413", "429"} <= set(operation["responses"])
-        bad_request = operation["responses"]["400"]["content"]["application/json"]["schema"]
-        shapes = schema["components"]["schemas"][bad_request["$ref"].rsplit("/", 1)[1]]
-        assert "validation_error" in shapes["discriminator"]["mapping"]
+        codes = operation["x-error-codes"]
+        assert {"wrong_password", "required", "parse_error"} <= set(codes["400"])
+        assert codes["409"] == ["back_office_account", "open_session_exists"]
 
     def test_exporting_is_described(self, schema):
         operation = schema["paths"][EXPORT_URL]["get"]
