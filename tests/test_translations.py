@@ -456,6 +456,8 @@ class TestBackOffice:
             "Activă",  # a state's label
             "Toate datele",  # the date drill-down of large lists
             "Un id de sesiune (42)",  # the search help
+            "Șofer",  # a field's name
+            "sesiune de parcare",  # the model's
         ):
             assert text in page, text
 
