@@ -1,6 +1,7 @@
 """Measurements that need the project in-process (Django test Client, production settings).
 
     python -m bench.inproc queries SAMPLE_JSON   # queries per GET current, project and floor
+    python -m bench.inproc endpoints SAMPLE_JSON # queries per request of each driver endpoint
     python -m bench.inproc admin SUPERUSER_ID,P,Q  # admin session list: queries, time per page
     python -m bench.inproc defaults TABLE,…      # Django defaults of columns, as SQL literals
 
@@ -71,10 +72,9 @@ def _summary(values: list[int]) -> dict:
     }
 
 
-def measure_queries(sample_path: str) -> dict:
-    sample = json.load(open(sample_path))
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {sample[0]['token']}")  # connect first
+def _project_counts(client: Client, sample: list[dict]) -> tuple[dict, list[str] | None]:
+    """Queries and statements per request of each ``{"token", "path"?}`` (default: current),
+    by status; and the SQL of the first 200."""
     by_status: dict[str, dict[str, list[int]]] = {}
     example = None
     for item in sample:
@@ -83,14 +83,35 @@ def measure_queries(sample_path: str) -> dict:
         # runs before every request (and with it the CONN_HEALTH_CHECKS ping): do it here.
         close_old_connections()
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {item['token']}")
+            response = client.get(
+                item.get("path", CURRENT), HTTP_AUTHORIZATION=f"Bearer {item['token']}"
+            )
         bucket = by_status.setdefault(str(response.status_code), {"orm": [], "statements": []})
         bucket["orm"].append(len(captured.captured_queries))
         bucket["statements"].append(STATEMENTS[0] - before)
         if response.status_code == 200 and example is None:
             example = [q["sql"] for q in captured.captured_queries]
     project = {status: {k: _summary(v) for k, v in b.items()} for status, b in by_status.items()}
+    return project, example
+
+
+def measure_queries(sample_path: str) -> dict:
+    sample = json.load(open(sample_path))
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.get(CURRENT, HTTP_AUTHORIZATION=f"Bearer {sample[0]['token']}")  # connect first
+    project, example = _project_counts(client, sample)
     return {"project": project, "project_example_sql": example, "floor": measure_floor(sample)}
+
+
+def measure_endpoints(sample_path: str) -> dict:
+    """``{endpoint: [{"token", "path"}, …]}`` → queries and statements per request, by status.
+    Each endpoint is asked once before it is counted, so its statements are prepared."""
+    client = Client(HTTP_HOST="127.0.0.1")
+    result = {}
+    for name, sample in json.load(open(sample_path)).items():
+        client.get(sample[0]["path"], HTTP_AUTHORIZATION=f"Bearer {sample[0]['token']}")
+        result[name] = _project_counts(client, sample)[0]
+    return result
 
 
 def measure_floor(sample: list[dict]) -> dict:
@@ -195,6 +216,8 @@ def main() -> None:
         result = model_defaults(argument)
     elif command == "queries":
         result = measure_queries(argument)
+    elif command == "endpoints":
+        result = measure_endpoints(argument)
     elif command == "admin":
         result = measure_admin(argument)
     else:

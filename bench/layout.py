@@ -90,3 +90,36 @@ class Layout:
             problems.append("--open must be at least 10")
         if problems:
             raise SystemExit("bad sizes: " + "; ".join(problems))
+
+
+API = "/api/car_driver"
+
+
+def sessions_of(layout: Layout, driver_id: int) -> int:
+    """How many sessions the driver has (session ``s`` is driver ``((s - 1) % drivers) + 1``'s)."""
+    return 0 if driver_id > layout.sessions else (layout.sessions - driver_id) // layout.drivers + 1
+
+
+def latest_session_of(layout: Layout, driver_id: int) -> int:
+    return driver_id + layout.drivers * ((layout.sessions - driver_id) // layout.drivers)
+
+
+# Every GET a driver makes, as (token, path) per reader of the rotation. The history asks
+# for one session a page, so a page holds the same at both sizes (each reader has 10
+# sessions among a million and one among 10k): the first page is the newest, the deep page
+# the oldest (OFFSET 9 among a million).
+DRIVER_GETS = {
+    "current": lambda layout, d: f"{API}/parking_sessions/current",
+    "secured_parkings": lambda layout, d: f"{API}/secured_parkings",
+    "smart_keys": lambda layout, d: f"{API}/smart_keys",
+    "history, first page": lambda layout, d: f"{API}/parking_sessions?page_size=1",
+    "history, deep page": lambda layout, d: (
+        f"{API}/parking_sessions?page_size=1&page={sessions_of(layout, d)}"
+    ),
+    "detail": lambda layout, d: f"{API}/parking_sessions/{latest_session_of(layout, d)}",
+}
+
+
+def driver_requests(layout: Layout, endpoint: str, drivers: list[int]) -> list[tuple[str, str]]:
+    path = DRIVER_GETS[endpoint]
+    return [(raw_token(d), path(layout, d)) for d in drivers]

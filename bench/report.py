@@ -229,15 +229,63 @@ def _admin(r: dict) -> list[str]:
 
 def _write(r: dict) -> list[str]:
     w = r["write_path"]
+    steps = w["steps"]
     return [
-        "| concurrency | starts + entrance tries | sessions/s | errors | start p50 / p99 | "
-        "entrance_try p50 / p99 |",
-        "|---|---|---|---|---|---|",
-        f"| {w['concurrency']} | {w['pairs_ok']:,} / {w['drivers']:,} in {w['seconds']} s | "
-        f"{w['sessions_per_s']} | {w['errors']} {w['unexpected'] or ''} | "
-        f"{_ms(w['start_p50_ms'])} / {_ms(w['start_p99_ms'])} | "
-        f"{_ms(w['try_p50_ms'])} / {_ms(w['try_p99_ms'])} |",
+        "| concurrency | journeys (start → entrance_try → enter → exit → finalize) | "
+        "sessions/s | requests/s | errors | " + " | ".join(f"{s} p50 / p99" for s in steps) + " |",
+        "|---|---|---|---|---|" + "---|" * len(steps),
+        f"| {w['concurrency']} | {w['journeys_ok']:,} / {w['drivers']:,} in {w['seconds']} s | "
+        f"{w['sessions_per_s']} | {w['requests_per_s']} | {w['errors']} {w['unexpected'] or ''} | "
+        + " | ".join(f"{_ms(x['p50_ms'])} / {_ms(x['p99_ms'])}" for x in steps.values())
+        + " |",
     ]
+
+
+def _statements(r: dict, endpoint: str, name: str) -> str:
+    """Statements per request on the wire, as "mean (min–max)" over every status."""
+    counts = r.get("endpoint_queries", {}).get(name, {}).get(endpoint, {})
+    values = [c["statements"] for c in counts.values() if c["statements"]["n"]]
+    if not values:
+        return "–"
+    low, high = min(v["min"] for v in values), max(v["max"] for v in values)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _endpoints(r: dict) -> list[str]:
+    """Every driver GET at both sizes: throughput, latency, statements, growth and the
+    ratio to ``current`` of the same rounds."""
+    e = r["endpoints"]
+    current = e["current"]["project"]["rps"]
+    lines = [
+        "| endpoint | req/s 10k / 1M | p50 10k / 1M | p99 10k / 1M | app CPU per request "
+        "10k / 1M | statements 10k / 1M | throughput 10k → 1M (median of rounds) | "
+        "1M req/s / current's | 404 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for endpoint, sizes in e.items():
+        large, small = sizes["project"], sizes.get("project_small")
+        ratio = large["rps"] / current
+        if small:
+            change = _median_change(large, small, "rps")
+            growth = f"{change:+.0%} {_mark(abs(change) <= 0.10)}"
+            rps = f"{small['rps']:.0f} / {large['rps']:.0f}"
+            p50 = f"{small['p50_ms']:.1f} / {large['p50_ms']:.1f} ms"
+            p99 = f"{small['p99_ms']:.1f} / {large['p99_ms']:.1f} ms"
+            cpu = f"{small['server_cpu_ms']:.2f} / {large['server_cpu_ms']:.2f} ms"
+        else:
+            growth, rps = "–", f"– / {large['rps']:.0f}"
+            p50, p99 = f"– / {large['p50_ms']:.1f} ms", f"– / {large['p99_ms']:.1f} ms"
+            cpu = f"– / {large['server_cpu_ms']:.2f} ms"
+        statements = f"{_statements(r, endpoint, 'project_small')} / " + _statements(
+            r, endpoint, "project"
+        )
+        errors = large["errors"] + (small["errors"] if small else 0)
+        lines.append(
+            f"| `{endpoint}` | {rps} | {p50} | {p99} | {cpu} | {statements} | {growth} | "
+            f"{ratio:.2f} {_mark(ratio >= 0.5) if endpoint != 'current' else ''} | "
+            f"{large['share_404']:.0%}" + (f" ({errors} errors)" if errors else "") + " |"
+        )
+    return lines
 
 
 def _seed(r: dict) -> str:
@@ -372,6 +420,18 @@ def _variants(r: dict) -> list[str]:
     return lines
 
 
+def _driver_sections(r: dict) -> list[str]:
+    lines = []
+    if "endpoints" in r:
+        sizes = [lay["sessions"] for lay in (r.get("small_layout"), r["layout"]) if lay]
+        title = " and ".join(f"{size:,}" for size in sizes)
+        lines += [f"## Every driver GET, saturated, at {title} sessions", "", *_endpoints(r)]
+        lines += [""]
+    if "write_path" in r:
+        lines += ["## Write path: a whole stay per driver, concurrently", "", *_write(r), ""]
+    return lines
+
+
 def markdown(r: dict) -> str:
     lay = r["layout"]
     lines = [*_header(r), *_noise(r), "## Targets", "", *_targets(r), ""]
@@ -385,9 +445,7 @@ def markdown(r: dict) -> str:
     if "queries" in r:
         lines += ["## Queries per request (in-process, production settings)", "", *_queries(r)]
         lines += [""]
-    if "write_path" in r:
-        lines += ["## Write path: `POST parking_sessions` + `POST …/entrance_try`", "", *_write(r)]
-        lines += [""]
+    lines += _driver_sections(r)
     if "admin" in r:
         title = f"## Admin session list at {lay['sessions']:,} sessions (in-process, median of 3)"
         lines += [title, "", *_admin(r), ""]

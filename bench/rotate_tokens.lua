@@ -2,8 +2,9 @@
 --
 --   wrk -t1 -c8 -d20s --latency -s bench/rotate_tokens.lua URL -- TOKENS_FILE
 --
--- TOKENS_FILE has one raw token a line. Each thread walks the list round-robin from its own
--- offset. (Same-rate comparisons use bench/paced.py: wrk's delay() connects first and waits
+-- TOKENS_FILE has one raw token a line, optionally followed by a space and the path that
+-- token's request asks for (else the URL's path). Each thread walks the list round-robin
+-- from its own offset. (Same-rate comparisons use bench/paced.py: wrk's delay() connects first and waits
 -- afterwards, which blocks a sync gunicorn worker on an idle connection.)
 -- done() prints one line "BENCH_JSON {...}" with totals, latency percentiles (microseconds)
 -- and the count of every HTTP status seen, summed over threads.
@@ -17,19 +18,23 @@ end
 
 function init(args)
   tokens = {}
+  paths = {}
   for line in io.lines(args[1]) do
-    if #line > 0 then tokens[#tokens + 1] = line end
+    if #line > 0 then
+      local token, own_path = line:match("^(%S+) (%S+)$")
+      tokens[#tokens + 1] = token or line
+      paths[#tokens] = own_path or wrk.path
+    end
   end
   if #tokens == 0 then error("no tokens in " .. args[1]) end
   statuses = {}
   local stride = math.floor(#tokens / 8) + 1
   index = ((id - 1) * stride) % #tokens
-  path = wrk.path
 end
 
 function request()
   index = index % #tokens + 1
-  return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. tokens[index] })
+  return wrk.format("GET", paths[index], { ["Authorization"] = "Bearer " .. tokens[index] })
 end
 
 function response(status, headers, body)

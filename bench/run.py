@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import checks, cpu, paced, seed, write_path
-from bench.layout import Layout, raw_token
+from bench.layout import DRIVER_GETS, Layout, driver_requests, raw_token
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -249,6 +249,69 @@ def query_sample(layout: Layout, path: Path) -> Path:
     return path
 
 
+def endpoint_tokens(db: str, layout: Layout, endpoint: str) -> Path:
+    """The read rotation (write_tokens' order), each line with its request's path."""
+    drivers = layout.readers()
+    random.Random(20170905).shuffle(drivers)
+    slug = endpoint.replace(", ", "-").replace(" ", "-")
+    path = OUT / f"requests-{db}-{slug}.txt"
+    lines = driver_requests(layout, endpoint, drivers)
+    path.write_text("".join(f"{token} {request}\n" for token, request in lines))
+    return path
+
+
+def endpoint_sample(layout: Layout, db: str) -> Path:
+    """100 requests of each driver endpoint, over the rotation's 90/10 mix of readers."""
+    readers = layout.readers()
+    picked = readers[: layout.open][:: max(1, layout.open // 90)][:90]
+    picked += readers[layout.open :][:10]
+    sample = {
+        endpoint: [{"token": t, "path": p} for t, p in driver_requests(layout, endpoint, picked)]
+        for endpoint in DRIVER_GETS
+    }
+    path = OUT / f"endpoint-sample-{db}.json"
+    path.write_text(json.dumps(sample))
+    return path
+
+
+def driver_endpoints(args, layout: Layout, small: Layout, servers, meter) -> dict:
+    """Every driver GET, saturated, at both sizes back to back, round after round."""
+    sizes = {"project_small": (args.small_db, small)} if not args.no_scale else {}
+    sizes["project"] = (args.db, layout)
+    files = {
+        (endpoint, name): endpoint_tokens(db, lay, endpoint)
+        for endpoint in DRIVER_GETS
+        for name, (db, lay) in sizes.items()
+    }
+    for (_endpoint, name), requests in files.items():
+        wrk(servers.port(name), requests, args, duration=max(1, args.warmup // 2))
+    rounds: dict[str, dict[str, list[dict]]] = {e: {n: [] for n in sizes} for e in DRIVER_GETS}
+    for number in range(1, args.rounds + 1):
+        seed.refresh_entering(args.db, layout)
+        if not args.no_scale:
+            seed.refresh_entering(args.small_db, small)
+        for endpoint in DRIVER_GETS:
+            for name in sizes:
+                busy_before = wait_for_quiet(args)
+                with meter(name) as measured:
+                    result = wrk(servers.port(name), files[endpoint, name], args,
+                                 duration=args.duration)  # fmt: skip
+                result |= {
+                    "busy_before": busy_before,
+                    "busy": measured.busy,
+                    "others": measured.others,
+                    "server_cpu_ms": 1000 * measured.server_seconds / max(1, result["requests"]),
+                }
+                rounds[endpoint][name].append(result)
+                log(
+                    f"endpoints {number}/{args.rounds} {endpoint:20s} {name:14s} "
+                    f"{result['rps']:8.1f} req/s p50 {result['p50_ms']:.2f} ms "
+                    f"p99 {result['p99_ms']:.2f} ms 404 {result['share_404']:.1%} "
+                    f"errors {result['errors']} (others {measured.others:.0%})"
+                )
+    return {e: {n: summarize(r) for n, r in by_size.items()} for e, by_size in rounds.items()}
+
+
 def ensure_seeded(db: str, layout: Layout, args) -> dict:
     record = seed.layout_record(layout, args.app_dir)
     if args.reuse_db and seed.stored_layout(db) == record:
@@ -383,7 +446,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (-c)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-    parser.add_argument("--write-concurrency", type=int, default=8)
+    parser.add_argument("--write-concurrency", type=int, default=32)
     parser.add_argument(
         "--redis-url",
         default="redis://127.0.0.1:6379/15",
@@ -399,6 +462,9 @@ def parse_args(argv=None):
     parser.add_argument("--keep-db", action="store_true", help="do not drop the databases")
     parser.add_argument("--no-scale", action="store_true", help="skip the 10k-session database")
     parser.add_argument("--no-paced", action="store_true", help="skip the same-rate rounds")
+    parser.add_argument(
+        "--no-endpoints", action="store_true", help="skip the rounds of every driver GET"
+    )
     parser.add_argument(
         "--app-dir",
         type=Path,
@@ -600,12 +666,23 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
             **alternate(args, layout, small, paced_targets, servers, meter, "paced", rate),
         }
 
+    if not args.no_endpoints:
+        results["endpoints"] = driver_endpoints(args, layout, small, servers, meter)
+
     log("counting queries per request (in-process) …")
     sample = query_sample(layout, OUT / "query-sample.json")
     results["queries"] = inproc("queries", str(sample), args.db, args)
+    if not args.no_endpoints:
+        results["endpoint_queries"] = {
+            "project": inproc("endpoints", str(endpoint_sample(layout, args.db)), args.db, args)
+        }
+        if not args.no_scale:
+            sample = endpoint_sample(small, args.small_db)
+            small_counts = inproc("endpoints", str(sample), args.small_db, args)
+            results["endpoint_queries"]["project_small"] = small_counts
 
     log(
-        f"write path: {layout.write_drivers} starts + entrance tries, "
+        f"write path: {layout.write_drivers} stays (start to finalize), "
         f"{args.write_concurrency} at a time …"
     )
     results["write_path"] = write_path.run(

@@ -1,9 +1,10 @@
-"""The write path under concurrency: ``POST parking_sessions`` then ``POST …/entrance_try``.
+"""The write path under concurrency: a driver's whole stay, start to finish.
 
-Each worker thread takes drivers without an open session from a queue, starts a session at
-a parking (spread over all of them, so starts contend on parking row locks only now and then)
-and spends one entrance try, like a phone at the barrier. Any status other than 201 then 200
-counts as an error.
+Each worker thread takes drivers without an open session from a queue and walks one through
+``POST parking_sessions`` (at a parking spread over all of them, so starts contend on
+parking row locks only now and then), ``POST …/entrance_try`` (the phone at the barrier),
+``…/enter``, ``…/exit`` and ``…/finalize``. Any status other than 201 for the start and 200
+for the other steps counts as an error, and the journey stops there.
 """
 
 import http.client
@@ -37,14 +38,16 @@ def _post(port: int, path: str, token: str, body: bytes | None) -> tuple[int, by
     return response.status, data, (time.perf_counter() - started) * 1000
 
 
+STEPS = ("start", "entrance_try", "enter", "exit", "finalize")
+
+
 class _Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.start_ms: list[float] = []
-        self.try_ms: list[float] = []
+        self.ms: dict[str, list[float]] = {step: [] for step in STEPS}
         self.unexpected: dict[str, int] = {}
         self.examples: list[str] = []
-        self.pairs = 0
+        self.journeys = 0
 
     def error(self, step: str, status: int, data: bytes) -> None:
         with self.lock:
@@ -53,32 +56,31 @@ class _Stats:
             if len(self.examples) < 5:
                 self.examples.append(f"{key}: {data[:300]!r}")
 
-    def success(self, start_ms: float, try_ms: float) -> None:
+    def success(self, ms: dict[str, float]) -> None:
         with self.lock:
-            self.start_ms.append(start_ms)
-            self.try_ms.append(try_ms)
-            self.pairs += 1
+            for step, value in ms.items():
+                self.ms[step].append(value)
+            self.journeys += 1
 
 
 def _journey(port: int, driver_id: int, layout: Layout, stats: _Stats) -> None:
-    """One driver at the entrance: start a session, then spend an entrance try."""
+    """One driver's stay: start a session, try the entrance, enter, head out, finish."""
     token = raw_token(driver_id)
     body = json.dumps({"secured_parking_id": driver_id % layout.parkings + 1}).encode()
-    try:
-        status, data, start_ms = _post(port, "/api/car_driver/parking_sessions", token, body)
-    except OSError as error:
-        return stats.error("start", 0, str(error).encode())
-    if status != 201:
-        return stats.error("start", status, data)
-    session_id = json.loads(data)["parking_session"]["id"]
-    path = f"/api/car_driver/parking_sessions/{session_id}/entrance_try"
-    try:
-        status, data, try_ms = _post(port, path, token, None)
-    except OSError as error:
-        return stats.error("entrance_try", 0, str(error).encode())
-    if status != 200:
-        return stats.error("entrance_try", status, data)
-    stats.success(start_ms, try_ms)
+    sessions = "/api/car_driver/parking_sessions"
+    ms: dict[str, float] = {}
+    session_id = None
+    for step in STEPS:
+        path = sessions if step == "start" else f"{sessions}/{session_id}/{step}"
+        try:
+            status, data, ms[step] = _post(port, path, token, body if step == "start" else None)
+        except OSError as error:
+            return stats.error(step, 0, str(error).encode())
+        if status != (201 if step == "start" else 200):
+            return stats.error(step, status, data)
+        if step == "start":
+            session_id = json.loads(data)["parking_session"]["id"]
+    stats.success(ms)
 
 
 def run(port: int, layout: Layout, concurrency: int, deadline_s: float) -> dict:
@@ -106,14 +108,18 @@ def run(port: int, layout: Layout, concurrency: int, deadline_s: float) -> dict:
     return {
         "concurrency": concurrency,
         "drivers": layout.write_drivers,
-        "pairs_ok": stats.pairs,
+        "journeys_ok": stats.journeys,
         "seconds": round(elapsed, 2),
-        "sessions_per_s": round(stats.pairs / elapsed, 1) if elapsed else 0.0,
+        "sessions_per_s": round(stats.journeys / elapsed, 1) if elapsed else 0.0,
+        "requests_per_s": round(stats.journeys * len(STEPS) / elapsed, 1) if elapsed else 0.0,
         "errors": sum(stats.unexpected.values()),
         "unexpected": stats.unexpected,
         "examples": stats.examples,
-        "start_p50_ms": round(_percentile(stats.start_ms, 50), 2),
-        "start_p99_ms": round(_percentile(stats.start_ms, 99), 2),
-        "try_p50_ms": round(_percentile(stats.try_ms, 50), 2),
-        "try_p99_ms": round(_percentile(stats.try_ms, 99), 2),
+        "steps": {
+            step: {
+                "p50_ms": round(_percentile(values, 50), 2),
+                "p99_ms": round(_percentile(values, 99), 2),
+            }
+            for step, values in stats.ms.items()
+        },
     }

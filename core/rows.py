@@ -20,10 +20,27 @@ def fetch_grouped_row(cursor: Any, sql: str, params: Sequence[Any]) -> dict[str,
     row = cursor.fetchone()
     if row is None:
         return {}
+    groups = _groups_of(cursor, sql)
+    return {group: {name: row[i] for name, i in columns} for group, columns in groups}
+
+
+def fetch_grouped_rows(
+    cursor: Any, sql: str, params: Sequence[Any]
+) -> list[dict[str, dict[str, Any]]]:
+    """``fetch_grouped_row``, every row."""
+    cursor.execute(sql, params)
+    rows = cursor.fetchall()
+    groups = _groups_of(cursor, sql)
+    return [
+        {group: {name: row[i] for name, i in columns} for group, columns in groups} for row in rows
+    ]
+
+
+def _groups_of(cursor: Any, sql: str) -> Groups:
     groups = _groups_of_sql.get(sql)
     if groups is None:
         groups = _groups_of_sql[sql] = _groups([column[0] for column in cursor.description])
-    return {group: {name: row[i] for name, i in columns} for group, columns in groups}
+    return groups
 
 
 def _groups(names: list[str]) -> Groups:

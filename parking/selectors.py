@@ -8,22 +8,15 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
-from core.rows import fetch_grouped_row, model_instance
+from core.rows import fetch_grouped_row, fetch_grouped_rows, model_instance
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
 
-
-def driver_sessions(driver: User) -> QuerySet[ParkingSession]:
-    """The driver's sessions, newest first, with what the API's body reads."""
-    return ParkingSession.objects.for_driver(driver).with_body()
-
-
-# Each column is named "<model>.<field>"; the access points come as one json array, which
-# psycopg turns into a list (Django keeps only jsonb as text). The open states are literals,
-# so the generic plan PostgreSQL keeps for a prepared statement can still use the partial
-# index of one_open_session_per_driver, which also makes this at most one row.
-CURRENT_SESSION_SQL = """
+# A session with everything its body reads, as one flat row: each column is named
+# "<model>.<field>"; the access points come as one json array, which psycopg turns into a
+# list (Django keeps only jsonb as text).
+SESSION_BODY_SQL = """
 SELECT s.id AS "session.id", s.driver_id AS "session.driver_id",
        s.secured_parking_id AS "session.secured_parking_id",
        s.smart_key_id AS "session.smart_key_id", s.type AS "session.type",
@@ -37,7 +30,8 @@ SELECT s.id AS "session.id", s.driver_id AS "session.driver_id",
        t.secured_parking_id AS "tariff.secured_parking_id",
        t.free_minutes AS "tariff.free_minutes", t.period_minutes AS "tariff.period_minutes",
        t.price_per_period AS "tariff.price_per_period", t.daily_cap AS "tariff.daily_cap",
-       k.id AS "key.id", k.secured_parking_id AS "key.secured_parking_id",
+       k.id AS "key.id", k.driver_id AS "key.driver_id",
+       k.secured_parking_id AS "key.secured_parking_id",
        k.description AS "key.description", k.type AS "key.type",
        k.access_command AS "key.access_command", k.start_time AS "key.start_time",
        k.end_time AS "key.end_time",
@@ -51,9 +45,32 @@ FROM parking_parkingsession s
 JOIN parking_securedparking p ON p.id = s.secured_parking_id
 LEFT JOIN parking_tariff t ON t.secured_parking_id = s.secured_parking_id
 JOIN smart_keys_smartkey k ON k.id = s.smart_key_id
-WHERE s.driver_id = %s
+"""
+# The open states are literals, so the generic plan PostgreSQL keeps for a prepared
+# statement can still use the partial index of one_open_session_per_driver, which also
+# makes this at most one row.
+CURRENT_SESSION_SQL = (
+    SESSION_BODY_SQL
+    + """WHERE s.driver_id = %s
   AND s.state IN ('entering', 'active', 'exiting')
   AND NOT (s.state = 'entering' AND s.start_time <= %s)
+"""
+)
+DRIVER_SESSION_SQL = SESSION_BODY_SQL + "WHERE s.id = %s AND s.driver_id = %s\n"
+# A page of the history and the driver's count of sessions, bounded, in one statement: the
+# count comes on every row, and on a row of NULLs when the page is empty.
+HISTORY_PAGE_SQL = f"""
+WITH page AS (
+{SESSION_BODY_SQL}WHERE s.driver_id = %s
+ORDER BY s.start_time DESC, s.id DESC
+LIMIT %s OFFSET %s
+)
+SELECT (SELECT count(*) FROM (
+            SELECT 1 FROM parking_parkingsession c WHERE c.driver_id = %s LIMIT %s
+        ) AS capped) AS "page.count",
+       page.*
+FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
+ORDER BY page."session.start_time" DESC, page."session.id" DESC
 """
 
 
@@ -72,6 +89,34 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
     return _session_from_row(row) if row else None
 
 
+def driver_session(driver_id: int, session_id: int) -> ParkingSession | None:
+    """One of the driver's sessions, loaded like ``with_body()`` does, in one query on
+    PostgreSQL (as ``current_session_for``)."""
+    if connection.vendor != "postgresql":
+        sessions = ParkingSession.objects.filter(driver_id=driver_id, pk=session_id)
+        return sessions.with_body().first()
+    with connection.cursor() as cursor:
+        row = fetch_grouped_row(cursor, DRIVER_SESSION_SQL, [session_id, driver_id])
+    return _session_from_row(row) if row else None
+
+
+def driver_history_page(
+    driver_id: int, *, limit: int, offset: int, count_limit: int
+) -> tuple[list[ParkingSession], int]:
+    """The driver's sessions ``offset`` to ``offset + limit``, newest first and loaded like
+    ``with_body()`` does, and how many the driver has, counted up to ``count_limit`` + 1:
+    one query on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        sessions = ParkingSession.objects.filter(driver_id=driver_id)
+        count = sessions.order_by().values("pk")[: count_limit + 1].count()
+        return list(sessions.with_body()[offset : offset + limit]), count
+    params = [driver_id, limit, offset, driver_id, count_limit + 1]
+    with connection.cursor() as cursor:
+        rows = fetch_grouped_rows(cursor, HISTORY_PAGE_SQL, params)
+    count = rows[0]["page"]["count"]
+    return [_session_from_row(row) for row in rows if row["session"]["id"] is not None], count
+
+
 def _session_from_row(row: dict[str, dict[str, Any]]) -> ParkingSession:
     session = model_instance(ParkingSession, row["session"])
     session.secured_parking = parking = model_instance(SecuredParking, row["parking"])
@@ -85,27 +130,20 @@ def _session_from_row(row: dict[str, dict[str, Any]]) -> ParkingSession:
     return session
 
 
-def valid_smart_keys_for(driver: User, *, now: datetime) -> QuerySet[SmartKey]:
-    """Keys the driver can use right now: inside their window and tied to an open session."""
-    open_sessions = ParkingSession.objects.for_driver(driver).open(now)
-    return (
-        SmartKey.objects.filter(
-            driver=driver,
-            start_time__lte=now,
-            end_time__gt=now,
-            parking_session__in=open_sessions,
-        )
-        .select_related("secured_parking")
-        .prefetch_related(
-            # The plugin refuses a to_attr the model declares (Django refuses only fields);
-            # SmartKey declares it because the session reads set it too.
-            Prefetch(  # type: ignore[no-redef]
-                "access_points",
-                queryset=AccessPoint.objects.order_by("id"),
-                to_attr="ordered_access_points",
-            )
-        )
-    )
+def valid_smart_keys_for(driver: User, *, now: datetime) -> list[SmartKey]:
+    """Keys the driver can use right now: inside their window and tied to an open session.
+
+    A driver has at most one open session (one_open_session_per_driver), so this is that
+    session's key, read with it in the query of ``current_session_for``; ``secured_parking``
+    is set to the session's, which is the key's (a foreign key on both columns says so)."""
+    session = current_session_for(driver.pk, now=now)
+    if session is None:
+        return []
+    key = session.smart_key
+    if key.driver_id != driver.pk or not key.start_time <= now < key.end_time:
+        return []
+    key.secured_parking = session.secured_parking
+    return [key]
 
 
 def back_office_parkings(user: User) -> QuerySet[SecuredParking]:

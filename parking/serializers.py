@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from core.datetimes import iso_seconds
 from core.serializers import StrictIntegerField, StrictSerializer, UtcSecondsDateTimeField
-from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State
+from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State, Tariff
 from smart_keys.models import AccessPoint, SmartKey
 from smart_keys.serializers import SmartKeySerializer
 
@@ -61,6 +61,37 @@ def smart_key_body(smart_key: SmartKey, parking: SecuredParking) -> dict[str, An
     }
 
 
+def parking_body(parking: SecuredParking) -> dict[str, Any]:
+    """An item of the parking list, loaded with ``with_occupancy()`` and its tariff: what
+    ``SecuredParkingSerializer`` describes, built without DRF's per-field machinery (the
+    list is the app's screen for finding a place; a page holds 20)."""
+    tariff = getattr(parking, "tariff", None)
+    return {
+        "id": parking.pk,
+        "name": parking.name,
+        "description": parking.description,
+        "address": parking.address,
+        "latitude": None if parking.latitude is None else float(parking.latitude),
+        "longitude": None if parking.longitude is None else float(parking.longitude),
+        "is_active": parking.is_active,
+        "is_online": parking.is_online,
+        "currency": parking.currency,
+        "tariff": None if tariff is None else _tariff_body(tariff),
+        "capacity": parking.capacity,
+        "free_places": max(parking.capacity - parking.occupied_places, 0),
+    }
+
+
+def _tariff_body(tariff: Tariff) -> dict[str, Any]:
+    return {
+        "summary": tariff.summary,
+        "free_minutes": tariff.free_minutes,
+        "period_minutes": tariff.period_minutes,
+        "price_per_period": f"{tariff.price_per_period:.4f}",
+        "daily_cap": None if tariff.daily_cap is None else f"{tariff.daily_cap:.2f}",
+    }
+
+
 class ParkingSessionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     type = serializers.ChoiceField(choices=SessionType.choices)
@@ -101,6 +132,8 @@ class TariffSerializer(serializers.Serializer):
 
 
 class SecuredParkingSerializer(serializers.Serializer):
+    """Describes ``parking_body`` for the OpenAPI schema."""
+
     id = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField()
@@ -112,10 +145,7 @@ class SecuredParkingSerializer(serializers.Serializer):
     currency = serializers.CharField()
     tariff = TariffSerializer(allow_null=True)
     capacity = serializers.IntegerField()
-    free_places = serializers.SerializerMethodField()
-
-    def get_free_places(self, parking: SecuredParking) -> int:
-        return max(parking.capacity - parking.occupied_places, 0)
+    free_places = serializers.IntegerField(min_value=0)
 
 
 class OpenBarrierSerializer(StrictSerializer):

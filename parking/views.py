@@ -29,12 +29,18 @@ from parking.idempotency import (
     validate_idempotency_key,
 )
 from parking.models import ParkingSession, SecuredParking
-from parking.selectors import current_session_for, driver_sessions, valid_smart_keys_for
+from parking.pagination import HistoryPagination
+from parking.selectors import (
+    current_session_for,
+    driver_session,
+    valid_smart_keys_for,
+)
 from parking.serializers import (
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     SecuredParkingSerializer,
     StartParkingSessionSerializer,
+    parking_body,
     session_body,
     smart_key_body,
 )
@@ -70,7 +76,7 @@ class CurrentParkingSessionView(APIView):
 class ParkingSessionsView(APIView):
     """The driver's sessions, newest first (GET), and starting a new one (POST)."""
 
-    pagination_class = PagePagination
+    pagination_class = HistoryPagination
 
     @extend_schema(
         summary="The driver's parking sessions, newest first",
@@ -79,7 +85,7 @@ class ParkingSessionsView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(driver_sessions(request.user), request, view=self)
+        page = paginator.paginate_history(request.user.pk, request)
         return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(
@@ -143,7 +149,9 @@ class ParkingSessionDetailView(APIView):
         summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
-        session = get_object_or_404(driver_sessions(request.user), pk=session_id)
+        session = driver_session(request.user.pk, session_id)
+        if session is None:
+            raise NotFound()
         return Response(session_body(session, timezone.now()))
 
 
@@ -266,7 +274,7 @@ class SecuredParkingsView(APIView):
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(parkings, request, view=self)
-        return paginator.get_paginated_response(SecuredParkingSerializer(page, many=True).data)
+        return paginator.get_paginated_response([parking_body(parking) for parking in page])
 
 
 class SmartKeysView(APIView):

@@ -15,11 +15,12 @@ from tests.api import (
     SMART_KEYS_URL,
     error_codes,
     error_detail,
+    json_body,
     session_action,
     session_url,
     start_session,
 )
-from tests.factories import ParkingSessionFactory, SecuredParkingFactory
+from tests.factories import ParkingSessionFactory, SecuredParkingFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -226,12 +227,12 @@ def test_history_costs_a_constant_number_of_queries(driver_client, django_assert
                 secured_parking__access_points=3,
             )
 
-    # token, count, page of sessions with key and parking, access points
+    # token, then the page (sessions with parking, tariff, key and access points) and count
     add_finished_sessions(1)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         one = driver_client.get(SESSIONS_URL)
     add_finished_sessions(29)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         thirty = driver_client.get(SESSIONS_URL)
 
     assert one.status_code == thirty.status_code == 200
@@ -248,6 +249,27 @@ def test_one_session_by_id(driver_client):
 
     assert response.status_code == 200
     assert response.json()["parking_session"]["id"] == session.pk
+
+
+@pytest.mark.parametrize("state", [State.ACTIVE, State.EXITING, State.FINISHED])
+def test_one_session_costs_two_queries_and_reads_as_in_the_history(
+    driver_client, django_assert_num_queries, state
+):
+    now = timezone.now()
+    session = ParkingSessionFactory(
+        driver=driver_client.driver, state=state, secured_parking__access_points=3,
+        start_time=now - timedelta(hours=5), amount=Decimal("12.50"),
+        end_time=now if state == State.FINISHED else None,
+    )  # fmt: skip
+    ParkingSessionFactory(state=State.ACTIVE)  # another driver's
+
+    # token, then the session with its parking, tariff, key and the key's access points
+    with django_assert_num_queries(2):
+        one = json_body(driver_client.get(session_url(session.pk)), 200)
+    listed = json_body(driver_client.get(SESSIONS_URL), 200)["results"]
+
+    assert listed == [one]
+    assert len(one["smart_key"]["access_points"]) == 3
 
 
 def test_unknown_session_id_is_404(driver_client):
@@ -360,6 +382,24 @@ class TestSmartKeys:
 
         assert driver_client.get(SMART_KEYS_URL).json() == []
 
+    def test_costs_two_queries_with_a_key_or_without(
+        self, driver_client, django_assert_num_queries
+    ):
+        parking = SecuredParkingFactory(access_points=3)
+        ParkingSessionFactory(
+            driver=driver_client.driver, state=State.FINISHED,
+            start_time=timezone.now() - timedelta(hours=2), end_time=timezone.now(),
+        )  # fmt: skip
+        # token, then the open session with its key, parking and access points
+        with django_assert_num_queries(2):
+            none = driver_client.get(SMART_KEYS_URL)
+        start_session(driver_client, parking)
+        with django_assert_num_queries(2):
+            one = driver_client.get(SMART_KEYS_URL)
+
+        assert none.json() == []
+        assert [len(key["access_points"]) for key in one.json()] == [3]
+
 
 class TestSecuredParkings:
     def test_lists_what_the_app_needs_to_choose(self, driver_client):
@@ -399,6 +439,26 @@ class TestSecuredParkings:
                 "free_places": 9,
             }
         ]
+
+    def test_a_parking_without_tariff_coordinates_or_cap_lists_them_as_null(self, driver_client):
+        SecuredParkingFactory(name="No tariff", tariff=None, latitude=None, longitude=None)
+        TariffFactory(
+            secured_parking__name="Uncapped", free_minutes=0, period_minutes=30,
+            price_per_period=Decimal("0.3333"), daily_cap=None,
+        )  # fmt: skip
+
+        listed = json_body(driver_client.get(SECURED_PARKINGS_URL), 200)["results"]
+
+        by_name = {item["name"]: item for item in listed}
+        assert (by_name["No tariff"]["tariff"], by_name["No tariff"]["latitude"]) == (None, None)
+        assert by_name["No tariff"]["longitude"] is None
+        assert by_name["Uncapped"]["tariff"] == {
+            "summary": "0.33 RON per started 30 min",
+            "free_minutes": 0,
+            "period_minutes": 30,
+            "price_per_period": "0.3333",
+            "daily_cap": None,
+        }
 
     def test_constant_number_of_queries(self, driver_client, django_assert_num_queries):
         # token, count, page with tariffs and occupancy
