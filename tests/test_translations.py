@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polib
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
@@ -185,6 +186,25 @@ class TestApiLanguage:
 
         assert response.status_code == 200
         assert (response["Content-Language"], response["Vary"]) == ("ro", "Accept-Language")
+
+    def test_the_language_costs_the_hot_read_no_query(
+        self, driver_client, django_assert_num_queries
+    ):
+        ParkingSessionFactory(driver=driver_client.driver)
+        # As tests/test_current_session.py counts them: the token with its user, then the
+        # session's document (SQLite, the local demo's database, takes a third).
+        queries = 2 if connection.vendor == "postgresql" else 3
+
+        with django_assert_num_queries(queries):
+            response = driver_client.get(
+                CURRENT_URL,
+                HTTP_ACCEPT_LANGUAGE="ro-RO,ro;q=0.9",
+                HTTP_COOKIE="django_language=en",
+            )
+
+        assert response.status_code == 200
+        # A choice made with set_language (the cookie) comes before Accept-Language.
+        assert response["Content-Language"] == "en"
 
     def test_a_domain_refusal_is_translated_with_its_code_and_members(self, driver_client):
         open_session = ParkingSessionFactory(driver=driver_client.driver, state=State.ACTIVE)
