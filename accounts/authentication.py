@@ -1,7 +1,6 @@
 import hashlib
 import weakref
 
-from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 from oauth2_provider.models import (
@@ -14,7 +13,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from accounts.models import User
-from core.rows import fetch_grouped_row, model_instance
+from core.rows import fetch_grouped_row, model_instance, postgresql_database
 
 AccessToken = get_access_token_model()
 Application = get_application_model()
@@ -56,11 +55,12 @@ _refusals: weakref.WeakKeyDictionary[Request, dict[str, str]] = weakref.WeakKeyD
 
 def _token_with_user(checksum: str) -> tuple[User, AbstractAccessToken] | None:
     """The access token of this checksum and its user, in one query."""
-    if connection.vendor != "postgresql":
+    database = postgresql_database()
+    if database is None:
         # SQLite (the local demo): its raw rows hold naive datetimes the ORM would convert.
         found = AccessToken.objects.select_related("user").filter(token_checksum=checksum).first()
         return None if found is None or found.user is None else (found.user, found)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         row = fetch_grouped_row(cursor, TOKEN_SQL, [checksum])
     if not row:
         return None

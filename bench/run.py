@@ -232,6 +232,7 @@ def write_tokens(db: str, layout: Layout) -> Path:
     unrelated drivers, parkings and session states."""
     drivers = layout.readers()
     random.Random(20170905).shuffle(drivers)
+    OUT.mkdir(exist_ok=True)
     path = OUT / f"tokens-{db}.txt"
     path.write_text("".join(f"{raw_token(d)}\n" for d in drivers))
     return path

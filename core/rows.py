@@ -1,7 +1,8 @@
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.db.models.base import ModelState
 
@@ -11,6 +12,16 @@ Groups = tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
 
 # Column layout of each statement fetch_grouped_row has run, found from its first result.
 _groups_of_sql: dict[str, Groups] = {}
+
+
+def postgresql_database() -> BaseDatabaseWrapper | None:
+    """The default database when it is PostgreSQL, whose dialect the raw-row reads speak;
+    None on the SQLite demo, where they read through the ORM instead.
+
+    A read keeps what this returns: every attribute of ``django.db.connection`` looks the
+    thread's connection up again."""
+    database = connections[DEFAULT_DB_ALIAS]
+    return database if database.vendor == "postgresql" else None
 
 
 def fetch_grouped_row(cursor: Any, sql: str, params: Sequence[Any]) -> dict[str, dict[str, Any]]:

@@ -3,12 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from core.datetimes import iso_seconds
-from core.rows import fetch_grouped_row, fetch_grouped_rows, model_instance
+from core.rows import fetch_grouped_row, fetch_grouped_rows, model_instance, postgresql_database
 from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
 from smart_keys.access_commands import access_point_tag
 from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
@@ -79,12 +78,13 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
 
     The app asks for it on every launch: on PostgreSQL it is one flat row (session, parking,
     tariff, key and the key's access points) from plain SQL."""
-    if connection.vendor != "postgresql":
+    database = postgresql_database()
+    if database is None:
         # SQLite (the local demo) has other JSON functions, and its raw rows hold naive
         # datetimes and floats where the ORM gives aware datetimes and Decimals.
         sessions = ParkingSession.objects.filter(driver_id=driver_id).open(now)
         return sessions.with_body().first()
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         row = fetch_grouped_row(cursor, CURRENT_SESSION_SQL, [driver_id, entering_cutoff(now)])
     return _session_from_row(row) if row else None
 
@@ -92,10 +92,11 @@ def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | No
 def driver_session(driver_id: int, session_id: int) -> ParkingSession | None:
     """One of the driver's sessions, loaded like ``with_body()`` does, in one query on
     PostgreSQL (as ``current_session_for``)."""
-    if connection.vendor != "postgresql":
+    database = postgresql_database()
+    if database is None:
         sessions = ParkingSession.objects.filter(driver_id=driver_id, pk=session_id)
         return sessions.with_body().first()
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         row = fetch_grouped_row(cursor, DRIVER_SESSION_SQL, [session_id, driver_id])
     return _session_from_row(row) if row else None
 
@@ -106,12 +107,13 @@ def driver_history_page(
     """The driver's sessions ``offset`` to ``offset + limit``, newest first and loaded like
     ``with_body()`` does, and how many the driver has, counted up to ``count_limit`` + 1:
     one query on PostgreSQL."""
-    if connection.vendor != "postgresql":
+    database = postgresql_database()
+    if database is None:
         sessions = ParkingSession.objects.filter(driver_id=driver_id)
         count = sessions.order_by().values("pk")[: count_limit + 1].count()
         return list(sessions.with_body()[offset : offset + limit]), count
     params = [driver_id, limit, offset, driver_id, count_limit + 1]
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         rows = fetch_grouped_rows(cursor, HISTORY_PAGE_SQL, params)
     count = rows[0]["page"]["count"]
     return [_session_from_row(row) for row in rows if row["session"]["id"] is not None], count

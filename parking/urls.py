@@ -3,14 +3,15 @@ from django.urls import path
 from parking import views
 
 urlpatterns = [
-    path("smart_keys", views.SmartKeysView.as_view(), name="smart-keys"),
-    path("secured_parkings", views.SecuredParkingsView.as_view(), name="secured-parkings"),
-    path("parking_sessions", views.ParkingSessionsView.as_view(), name="parking-sessions"),
+    # First: the app asks for it on every launch, and Django tries the patterns in order.
     path(
         "parking_sessions/current",
         views.CurrentParkingSessionView.as_view(),
         name="current-parking-session",
     ),
+    path("smart_keys", views.SmartKeysView.as_view(), name="smart-keys"),
+    path("secured_parkings", views.SecuredParkingsView.as_view(), name="secured-parkings"),
+    path("parking_sessions", views.ParkingSessionsView.as_view(), name="parking-sessions"),
     path(
         "parking_sessions/<int:session_id>",
         views.ParkingSessionDetailView.as_view(),

@@ -25,6 +25,9 @@ oauth2_urlpatterns = (
 )
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and the app's requests are most of them.
+    path("api/car_driver/", include("parking.urls")),
+    path("api/car_driver/", include("accounts.urls")),
     # Before admin.site.urls, whose catch-all would answer 404; admin_view asks for staff.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path(
@@ -51,8 +54,6 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/car_driver/", include("parking.urls")),
-    path("api/car_driver/", include("accounts.urls")),
 ]
 
 handler400 = "parking_api.exceptions.bad_request"
