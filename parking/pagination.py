@@ -33,6 +33,10 @@ class DriverHistoryPaginator(Paginator):
             raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
         if wanted < 1:
             raise EmptyPage(self.error_messages["min_page"])
+        if wanted > 1 and (wanted - 1) * self.per_page >= CappedCountPaginator.count_limit:
+            # Past the cap no page exists, however many sessions there are; and no query
+            # gets an OFFSET beyond what PostgreSQL takes.
+            raise EmptyPage(self.error_messages["no_results"])
         sessions, self.__dict__["count"] = self._read(
             limit=self.per_page, offset=(wanted - 1) * self.per_page
         )

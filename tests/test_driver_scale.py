@@ -98,6 +98,15 @@ def test_the_history_count_stops_at_the_cap(driver_client, monkeypatch):
     assert final == last
 
 
+@pytest.mark.parametrize("page", ["2", "5001", str(2**63), "29430353479108059463680"])
+def test_a_history_page_past_the_cap_or_the_end_is_404(driver_client, page):
+    ParkingSessionFactory(driver=driver_client.driver)
+
+    response = driver_client.get(SESSIONS_URL, {"page": page, "page_size": 2})
+
+    assert response.status_code == 404, response.content
+
+
 def test_the_parking_list_counts_parkings_without_their_sessions(driver_client):
     SecuredParkingFactory()
 
