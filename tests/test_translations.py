@@ -509,3 +509,21 @@ class TestBackOffice:
 
         assert "sesiuni începute azi" in page
         assert "<title>Tablou de bord" in page
+
+
+def test_the_language_picks_remembered_are_capped():
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from parking_api.middleware import MAX_LANGUAGE_PICKS, LanguageMiddleware
+
+    middleware = LanguageMiddleware(lambda request: HttpResponse())
+    headers = [f"x-{n},ro;q=0.5" for n in range(MAX_LANGUAGE_PICKS)] + ["en-GB,ro;q=0.5"]
+
+    answers = [
+        middleware(RequestFactory().get("/", HTTP_ACCEPT_LANGUAGE=header)) for header in headers
+    ]
+
+    assert len(middleware.picks) == MAX_LANGUAGE_PICKS
+    # Past the cap a pair is still picked, only not remembered.
+    assert [a["Content-Language"] for a in answers[-2:]] == ["ro", "en"]
