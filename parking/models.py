@@ -33,6 +33,7 @@ class State(models.TextChoices):
 
 
 OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
+CLOSED_STATES = (State.FINISHED, State.CANCELLED)
 # From ``exit`` on, the session's key opens the exit barriers.
 EXIT_STATES = (State.EXITING, State.FINISHED)
 
@@ -54,15 +55,17 @@ class OperatorQuerySet(models.QuerySet["Operator"]):
 class Operator(models.Model):
     """A parking company. Its staff run its secured parkings in the back office."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, unique=True)
     # As receipts name the seller: the company's registered name and tax id (CUI in Romania).
-    legal_name = models.CharField(max_length=200, blank=True)
-    tax_id = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    legal_name = models.CharField(verbose_name=_("legal name"), max_length=200, blank=True)
+    tax_id = models.CharField(verbose_name=_("tax id"), max_length=32, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     objects = OperatorQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
@@ -72,13 +75,20 @@ class Operator(models.Model):
 class OperatorMembership(models.Model):
     """A back-office user working for an operator: they see and change only its parkings."""
 
-    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_memberships"
+    operator = models.ForeignKey(
+        Operator, verbose_name=_("operator"), on_delete=models.CASCADE, related_name="memberships"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="operator_memberships",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("operator membership")
+        verbose_name_plural = _("operator memberships")
         ordering = ["operator", "user"]
         constraints = [
             models.UniqueConstraint(
@@ -115,36 +125,49 @@ class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
 class SecuredParking(models.Model):
     """A barrier-controlled car park that drivers pay for per use."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
     # Nullable only so existing parkings survive the migration; the back office requires it
     # from operator staff, and a parking without one is visible to superusers alone.
     operator = models.ForeignKey(
         Operator,
+        verbose_name=_("operator"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="secured_parkings",
     )
-    description = models.TextField(blank=True)
-    address = models.CharField(max_length=255, blank=True)
-    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    is_active = models.BooleanField(default=True, help_text=_("Accepts new parking sessions."))
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    address = models.CharField(verbose_name=_("address"), max_length=255, blank=True)
+    latitude = models.DecimalField(
+        verbose_name=_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        verbose_name=_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    is_active = models.BooleanField(
+        verbose_name=_("is active"), default=True, help_text=_("Accepts new parking sessions.")
+    )
     is_online = models.BooleanField(
+        verbose_name=_("is online"),
         default=False,
         help_text=_("Barriers open only on the backend's request; access commands are unusable."),
     )
     currency = models.CharField(
+        verbose_name=_("currency"),
         max_length=3,
         default="RON",
         validators=[RegexValidator(CURRENCY_CODE_REGEX, "Use an ISO 4217 code such as RON.")],
     )
-    capacity = models.PositiveIntegerField(default=100, help_text=_("Parking places."))
+    capacity = models.PositiveIntegerField(
+        verbose_name=_("capacity"), default=100, help_text=_("Parking places.")
+    )
     charges_by_card = models.BooleanField(
+        verbose_name=_("charges by card"),
         default=True,
         help_text=_("Drivers pay by card in the app: a hold at start, captured at exit."),
     )
     hold_amount = models.DecimalField(
+        verbose_name=_("hold amount"),
         max_digits=10,
         decimal_places=2,
         null=True,
@@ -153,17 +176,19 @@ class SecuredParking(models.Model):
         help_text=_("Held on the card at start; empty for the tariff's daily cap."),
     )
     entrance_tries = models.PositiveSmallIntegerField(
+        verbose_name=_("entrance tries"),
         default=3,
         validators=[MinValueValidator(1)],
         help_text=_("Entrance attempts a parking session gets."),
     )
     exit_tries = models.PositiveSmallIntegerField(
+        verbose_name=_("exit tries"),
         default=3,
         validators=[MinValueValidator(1)],
         help_text=_("Exit attempts a parking session gets."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = SecuredParkingQuerySet.as_manager()
 
@@ -171,6 +196,8 @@ class SecuredParking(models.Model):
     occupied_places: int
 
     class Meta:
+        verbose_name = _("secured parking")
+        verbose_name_plural = _("secured parkings")
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
@@ -221,47 +248,74 @@ class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
 class ParkingSession(models.Model):
     """One stay of one driver in one secured parking, from the entrance barrier to payment."""
 
+    # Empty once anonymised (the account was deleted, or the session is past the personal
+    # data retention): the session stays as an accounting record, about no one.
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="parking_sessions"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("driver"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="parking_sessions",
     )
     secured_parking = models.ForeignKey(
-        SecuredParking, on_delete=models.PROTECT, related_name="parking_sessions"
+        SecuredParking,
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="parking_sessions",
     )
     smart_key = models.OneToOneField(
         "smart_keys.SmartKey",
+        verbose_name=_("smart key"),
         on_delete=models.PROTECT,
         related_name="parking_session",
     )
     type = models.CharField(
-        max_length=16, choices=SessionType.choices, default=SessionType.PAY_PER_USE
+        verbose_name=_("type"),
+        max_length=16,
+        choices=SessionType.choices,
+        default=SessionType.PAY_PER_USE,
     )
-    state = models.CharField(max_length=16, choices=State.choices, default=State.ENTERING)
-    start_time = models.DateTimeField()
-    end_time = models.DateTimeField(null=True, blank=True)
-    entrance_remaining_tries = models.PositiveSmallIntegerField()
-    exit_remaining_tries = models.PositiveSmallIntegerField()
-    amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
-    currency = models.CharField(max_length=3)
+    state = models.CharField(
+        verbose_name=_("state"), max_length=16, choices=State.choices, default=State.ENTERING
+    )
+    start_time = models.DateTimeField(verbose_name=_("start time"))
+    end_time = models.DateTimeField(verbose_name=_("end time"), null=True, blank=True)
+    entrance_remaining_tries = models.PositiveSmallIntegerField(
+        verbose_name=_("entrance remaining tries")
+    )
+    exit_remaining_tries = models.PositiveSmallIntegerField(verbose_name=_("exit remaining tries"))
+    amount = models.DecimalField(
+        verbose_name=_("amount"), max_digits=10, decimal_places=2, default=Decimal("0.00")
+    )
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
     # The tariff's prices when the session started (Tariff.terms): what the stay pays.
-    tariff_terms = models.JSONField(null=True, blank=True, editable=False)
+    tariff_terms = models.JSONField(
+        verbose_name=_("tariff terms"), null=True, blank=True, editable=False
+    )
     # The VAT rate included in the amount, fixed with it at exit (the rate in force when
     # the service is provided).
-    vat_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    vat_rate = models.DecimalField(
+        verbose_name=_("VAT rate"), max_digits=5, decimal_places=4, null=True, blank=True
+    )
     # What pays for the stay, from the hold at start (none at a parking that does not charge
     # by card, or whose stays cost nothing).
     payment = models.OneToOneField(
         "payments.Payment",
+        verbose_name=_("payment"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="parking_session",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = ParkingSessionQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("parking session")
+        verbose_name_plural = _("parking sessions")
         ordering = ["-start_time", "-id"]
         permissions = [
             ("operate_parkingsession", "Can finalize, cancel and grant tries from the back office"),
@@ -307,6 +361,10 @@ class ParkingSession(models.Model):
                 name="session_ends_after_start",
             ),
             models.CheckConstraint(condition=Q(state__in=State.values), name="session_state_valid"),
+            models.CheckConstraint(
+                condition=Q(driver__isnull=False) | Q(state__in=CLOSED_STATES),
+                name="only_closed_sessions_anonymised",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -354,30 +412,50 @@ class AuditAction(models.TextChoices):
     FINALIZE = "finalize", _("Finalized")
     CANCEL = "cancel", _("Cancelled")
     GRANT_TRIES = "grant_tries", _("Granted extra tries")
+    DELETE_ACCOUNT = "delete_account", _("Deleted a driver's account")
 
 
 class SessionAuditEntry(models.Model):
-    """Who changed a parking session from the back office, when, how and why."""
+    """Who acted from the back office, when, how and why: on a parking session, or on a
+    driver's account (a deletion request carried out; no session, the account's id in
+    ``details``)."""
 
     # PROTECT: an audit trail that disappears with the row it audits is no audit trail.
     session = models.ForeignKey(
-        ParkingSession, on_delete=models.PROTECT, related_name="audit_entries"
+        ParkingSession,
+        verbose_name=_("session"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="session_audit_entries"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
+        related_name="session_audit_entries",
     )
-    action = models.CharField(max_length=16, choices=AuditAction.choices)
-    reason = models.TextField()
-    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField()
+    action = models.CharField(verbose_name=_("action"), max_length=16, choices=AuditAction.choices)
+    reason = models.TextField(verbose_name=_("reason"))
+    details = models.JSONField(
+        verbose_name=_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("session audit entry")
         ordering = ["created_at", "id"]
         verbose_name_plural = _("session audit entries")
         constraints = [
             models.CheckConstraint(condition=~Q(reason=""), name="audit_reason_required"),
             models.CheckConstraint(
                 condition=Q(action__in=AuditAction.values), name="audit_action_valid"
+            ),
+            # Session actions name their session; an account deletion names none.
+            models.CheckConstraint(
+                condition=Q(session__isnull=True, action=AuditAction.DELETE_ACCOUNT)
+                | (Q(session__isnull=False) & ~Q(action=AuditAction.DELETE_ACCOUNT)),
+                name="audit_session_unless_account",
             ),
         ]
 
@@ -424,20 +502,31 @@ class Tariff(models.Model):
     """How a secured parking charges: a free grace period, then per started period, capped daily."""
 
     secured_parking = models.OneToOneField(
-        SecuredParking, on_delete=models.CASCADE, primary_key=True, related_name="tariff"
+        SecuredParking,
+        verbose_name=_("secured parking"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="tariff",
     )
     free_minutes = models.PositiveIntegerField(
-        default=15, help_text=_("Stays up to this long are free; longer ones pay from the start.")
+        verbose_name=_("free minutes"),
+        default=15,
+        help_text=_("Stays up to this long are free; longer ones pay from the start."),
     )
     period_minutes = models.PositiveIntegerField(
+        verbose_name=_("period minutes"),
         default=60,
         validators=[MinValueValidator(1)],
         help_text=_("Billing period; started ones count."),
     )
     price_per_period = models.DecimalField(
-        max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
+        verbose_name=_("price per period"),
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
     )
     daily_cap = models.DecimalField(
+        verbose_name=_("daily cap"),
         max_digits=10,
         decimal_places=2,
         null=True,
@@ -447,6 +536,8 @@ class Tariff(models.Model):
     )
 
     class Meta:
+        verbose_name = _("tariff")
+        verbose_name_plural = _("tariffs")
         constraints = [
             models.CheckConstraint(
                 condition=Q(period_minutes__gte=1), name="tariff_period_positive"
@@ -554,18 +645,23 @@ class IdempotencyRecord(models.Model):
     """The first answer to a request sent with an ``Idempotency-Key``, replayed to retries."""
 
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("driver"),
+        on_delete=models.CASCADE,
+        related_name="idempotency_records",
     )
-    key = models.CharField(max_length=255)
-    request_fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
+    key = models.CharField(verbose_name=_("key"), max_length=255)
+    request_fingerprint = models.CharField(verbose_name=_("request fingerprint"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(verbose_name=_("response status"))
+    response_body = models.JSONField(verbose_name=_("response body"))
     # What the request passes on to another system (a barrier gateway's request id), so a
     # retry after a failure asks it again under the same id and it acts once.
-    request_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(db_index=True)
+    request_id = models.UUIDField(verbose_name=_("request id"), default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(verbose_name=_("created at"), db_index=True)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["driver", "key"], name="idempotency_key_per_driver"),
         ]

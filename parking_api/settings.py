@@ -50,7 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
     # Early, so that the refusals of the middleware below speak the caller's language too.
-    "django.middleware.locale.LocaleMiddleware",
+    "parking_api.middleware.LanguageMiddleware",
     "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Inside SecurityMiddleware: its opener policy must not cut off the docs' sign-in popup.
@@ -331,6 +331,16 @@ IDEMPOTENCY_KEY_RETENTION = timedelta(hours=env.int("IDEMPOTENCY_KEY_RETENTION_H
 # Prices include VAT at this rate: Romania's standard rate, 21% since 1 August 2025 (Law
 # 141/2025). Receipts show it.
 PARKING_VAT_RATE = Decimal(env.str("PARKING_VAT_RATE", default="0.21"))
+# Closed sessions and access-log rows older than this are anonymised by the daily job
+# parking.anonymise_old_personal_data (README, "Account rights and personal data").
+PERSONAL_DATA_RETENTION = timedelta(days=env.int("PERSONAL_DATA_RETENTION_DAYS", default=3 * 365))
+# What must hold before an account is deleted; each raises accounts.services.AccountDeletionRefused
+# (an app that can owe money or hold a car adds its check here).
+ACCOUNT_DELETION_CHECKS = [
+    "accounts.services.refuse_back_office_accounts",
+    "parking.services.accounts.refuse_while_a_session_is_open",
+    "parking.services.accounts.refuse_while_money_is_owed",
+]
 
 # Signed access commands (docs/access-command.md) and online barriers (docs/barrier-gateway.md).
 ACCESS_COMMAND_VALIDITY = timedelta(

@@ -379,7 +379,7 @@ class TestPages:
         )
 
     @pytest.mark.parametrize(
-        "page", ["abc", "", "0", "-1", "1.5", "3", "99999", "89401585610923245568"]
+        "page", ["abc", "0", "-1", "1.5", "3", "99999", "", "6556986313203518244126720"]
     )
     def test_a_page_that_does_not_exist_is_404_json(self, driver_client, history_of_21, page):
         response = driver_client.get(SESSIONS_URL, {"page": page})

@@ -22,7 +22,7 @@ from parking.exceptions import (
     ParkingUnavailable,
     SessionStateError,
 )
-from parking.models import ParkingSession, ParkingSessionQuerySet, SecuredParking, State, Tariff
+from parking.models import ParkingSession, SecuredParking, State, Tariff
 from parking.services import paying
 from parking.services.access import issue_session_command, record_access
 from payments import services as payments
@@ -59,7 +59,7 @@ def start_parking_session(
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
     parking = SecuredParking.objects.select_for_update().get(pk=secured_parking.pk)
     tariff = _tariff_of_open_parking(parking)
-    _cancel_stale_entering_sessions(driver=driver, now=now)
+    cancel_stale_entering_sessions(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
     paying.ensure_nothing_outstanding(driver=driver)
     if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
@@ -198,16 +198,17 @@ def call_off(
 
 
 @transaction.atomic
-def cancel_stale_entering_sessions(*, now: datetime) -> int:
-    """Write down the cancellation of sessions left in ``entering`` past the deadline, and
-    release their holds.
+def cancel_stale_entering_sessions(*, now: datetime, driver: User | None = None) -> int:
+    """Write down the cancellation of sessions (``driver``'s, or everyone's) left in
+    ``entering`` past the deadline, and release their holds.
 
     Reads already treat them as cancelled; this only tidies the rows (and frees the
     one-open-session slot for drivers who never come back)."""
-    return _call_off_stale(ParkingSession.objects.all(), now=now)
-
-
-def _call_off_stale(sessions: ParkingSessionQuerySet, *, now: datetime) -> int:
+    sessions = (
+        ParkingSession.objects.all()
+        if driver is None
+        else ParkingSession.objects.for_driver(driver)
+    )
     stale = sessions.stale_entering(now)
     paying.release_holds_of(stale, now=now)
     return stale.update(state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now)
@@ -329,8 +330,6 @@ def _tariff_of_open_parking(parking: SecuredParking) -> Tariff:
     return tariff
 
 
-def _cancel_stale_entering_sessions(*, driver: User, now: datetime) -> None:
-    _call_off_stale(ParkingSession.objects.for_driver(driver), now=now)
 
 
 def _ensure_no_open_session(*, driver: User, now: datetime) -> None:
