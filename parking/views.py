@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
 from core.errors import DomainError
-from core.pagination import PagePagination
+from core.pagination import PagePagination, ShortListPagination
 from core.schema import Errors
 from core.serializers import EmptyBodySerializer
 from parking.idempotency import (
@@ -421,7 +421,7 @@ class OpenBarrierView(APIView):
 class SecuredParkingsView(APIView):
     """Parkings a driver can choose from, with tariff and free places right now."""
 
-    pagination_class = PagePagination
+    pagination_class = ShortListPagination
 
     @extend_schema(
         operation_id="listSecuredParkings",
