@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
 from core.errors import DomainError
-from core.pagination import PagePagination, ShortListPagination
+from core.pagination import ShortListPagination
 from core.schema import Errors
 from core.serializers import EmptyBodySerializer
 from parking.idempotency import (

@@ -330,8 +330,6 @@ def _tariff_of_open_parking(parking: SecuredParking) -> Tariff:
     return tariff
 
 
-
-
 def _ensure_no_open_session(*, driver: User, now: datetime) -> None:
     open_session = ParkingSession.objects.for_driver(driver).open(now).first()
     if open_session is not None:
