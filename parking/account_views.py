@@ -27,12 +27,14 @@ class AccountView(APIView):
         description=(
             "Asks for the password again. Every token is revoked and the account's personal "
             "data erased; sessions and the access log stay, anonymised, as accounting "
-            "records. Refused with 409 while a parking session is open."
+            "records, as do payments. Refused with 409 while a parking session is open or a "
+            "payment is still being captured, and with 402 while a stay is still owed."
         ),
         request=AccountDeletionSerializer,
         responses={
             204: OpenApiResponse(description="The account is deleted; its tokens no longer work."),
-            409: Errors("open_session_exists", "back_office_account"),
+            402: Errors("outstanding_balance"),
+            409: Errors("open_session_exists", "back_office_account", "payment_in_progress"),
         },
     )
     def delete(self, request: AuthenticatedRequest) -> Response:

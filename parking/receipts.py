@@ -5,22 +5,14 @@ both show it."""
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext as _
-
 from core.datetimes import iso_seconds
-from parking.exceptions import SessionStateError
-from parking.models import CENT, ParkingSession, State, Tariff, TariffTerms
+from parking.models import CENT, ParkingSession, Tariff, TariffTerms
 from payments.models import Payment
 
 
 def receipt_for(session: ParkingSession) -> dict[str, Any]:
-    """The receipt of a finished session (loaded with its parking, operator and payment)."""
-    if session.state != State.FINISHED:
-        raise SessionStateError(
-            _("A receipt is issued once the session is finished; this one is %(state)s.")
-            % {"state": session.state},
-            state=session.state,
-        )
+    """The receipt of a finished session (loaded with its parking, operator and payment);
+    an open session has none (its amount is not fixed)."""
     parking = session.secured_parking
     operator = parking.operator
     vat = session.vat_amount

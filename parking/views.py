@@ -33,7 +33,7 @@ from parking.idempotency import (
     run_until_answered,
     validate_idempotency_key,
 )
-from parking.models import ParkingSession, SecuredParking
+from parking.models import ParkingSession, SecuredParking, State
 from parking.pagination import HistoryPagination
 from parking.receipts import receipt_for
 from parking.selectors import (
@@ -466,7 +466,13 @@ class ParkingSessionPaymentView(APIView):
     @extend_schema(
         operation_id="getParkingSessionPayment",
         summary="The payment of one of the driver's parking sessions",
-        responses={200: PaymentSerializer, 404: Errors("not_found")},
+        description="The hold placed at start, the amount fixed at exit, what was captured, "
+        "refunded and is still owed, and every step in order. 404 for a session that pays "
+        "no card (a free parking).",
+        responses={
+            200: OpenApiResponse(PaymentSerializer, description="The payment."),
+            404: Errors("not_found"),
+        },
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
         session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
@@ -482,9 +488,12 @@ class PayParkingSessionView(APIView):
     @extend_schema(
         operation_id="payParkingSession",
         summary="Pay a finished session's outstanding balance with the default card",
+        description="For a session whose capture at exit failed (`outstanding_balance` on "
+        "the next start): charges what is owed off-session. 409 `nothing_to_pay` when "
+        "nothing is owed.",
         request=EmptyBodySerializer,
         responses={
-            200: PaymentSerializer,
+            200: OpenApiResponse(PaymentSerializer, description="The payment, settled."),
             402: Errors("payment_method_required", "payment_declined"),
             409: Errors("nothing_to_pay"),
             503: Errors("payment_provider_unavailable"),
@@ -498,12 +507,15 @@ class PayParkingSessionView(APIView):
 
 
 def _finished_session(request: AuthenticatedRequest, session_id: int) -> ParkingSession:
-    return get_object_or_404(
+    session = get_object_or_404(
         ParkingSession.objects.for_driver(request.user).select_related(
             "secured_parking__operator", "payment"
         ),
         pk=session_id,
     )
+    if session.state != State.FINISHED:
+        raise NotFound(_("A receipt is issued once the parking session is finished."))
+    return session
 
 
 class ReceiptView(APIView):
@@ -512,11 +524,12 @@ class ReceiptView(APIView):
     @extend_schema(
         operation_id="getReceipt",
         summary="The receipt of a finished parking session",
-        description="409 `invalid_session_state` until the session is finished.",
+        description="Seller (legal name, tax id), parking, times, the tariff agreed at "
+        "entry, amount with its VAT, and the payment with its refunds. 404 until the "
+        "session is finished.",
         responses={
-            200: ReceiptSerializer,
+            200: OpenApiResponse(ReceiptSerializer, description="The receipt."),
             404: Errors("not_found"),
-            409: Errors("invalid_session_state"),
         },
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:

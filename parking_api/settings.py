@@ -295,6 +295,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/car_driver",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two fields called ``state`` (a session's, a payment's): each enum keeps its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "StateEnum": "parking.models.State",
+        "PaymentStateEnum": "payments.models.PaymentState",
+        "PaymentEventKindEnum": "payments.models.PaymentEventKind",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "parking_api.openapi.add_error_components",

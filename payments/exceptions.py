@@ -36,3 +36,9 @@ class PaymentProviderUnavailable(DomainError):
 
 class NothingToPay(DomainError):
     code = "nothing_to_pay"
+
+
+class PaymentInProgress(DomainError):
+    """A payment is still being captured or released; the API answers 409."""
+
+    code = "payment_in_progress"

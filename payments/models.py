@@ -95,6 +95,14 @@ class PaymentState(models.TextChoices):
     RELEASED = "released", "Hold released"
 
 
+# Nothing more will happen to the money: what the provider holds is what the payment says.
+SETTLED_STATES = (
+    PaymentState.DECLINED,
+    PaymentState.REQUIRES_ACTION,
+    PaymentState.CAPTURED,
+    PaymentState.RELEASED,
+)
+
 # The hold was never placed: nothing to release, nothing owed.
 NO_HOLD_STATES = (
     PaymentState.PENDING,
@@ -115,8 +123,13 @@ class Payment(models.Model):
     its payment; the payment does not know about sessions, so other providers and other
     things to pay for need no change here."""
 
+    # Emptied when the account is deleted: the payment stays, as an accounting record.
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payments",
     )
     provider = models.CharField(max_length=32)
     # The start request's Idempotency-Key (or one made up for it): a retry finds this payment

@@ -18,11 +18,13 @@ from core.jobs import defer
 from payments.exceptions import (
     NothingToPay,
     PaymentDeclined,
+    PaymentInProgress,
     PaymentMethodRequired,
     PaymentProviderUnavailable,
     PaymentRequiresAction,
 )
 from payments.models import (
+    SETTLED_STATES,
     Card,
     CardSetup,
     Payment,
@@ -229,7 +231,7 @@ def _outcome_of(payment: Payment) -> Payment:
 def _place_hold(payment: Payment, card: Card, description: str, now: datetime) -> Payment:
     try:
         hold = provider().place_hold(
-            customer=customer_reference(driver=payment.driver, now=now),
+            customer=customer_reference(driver=_payer(payment), now=now),
             card=card.reference,
             amount=payment.hold_amount,
             currency=payment.currency,
@@ -354,7 +356,7 @@ def release_unknown_hold(*, payment_id: int, now: datetime) -> None:
         return
     assert payment.card is not None
     hold = provider().place_hold(
-        customer=customer_reference(driver=payment.driver, now=now),
+        customer=customer_reference(driver=_payer(payment), now=now),
         card=payment.card.reference,
         amount=payment.hold_amount,
         currency=payment.currency,
@@ -436,7 +438,7 @@ def _charge(payment: Payment, amount: Decimal, *, key: str) -> str:
     if card is None:
         raise ProviderRefused("no_card", _("No card on file."))
     return provider().charge(
-        customer=customer_reference(driver=payment.driver, now=payment.updated_at),
+        customer=customer_reference(driver=_payer(payment), now=payment.updated_at),
         card=card.reference,
         amount=amount,
         currency=payment.currency,
@@ -532,7 +534,7 @@ def renew_holds(*, now: datetime) -> int:
             continue
         old_reference = payment.hold_reference
         hold = provider().place_hold(
-            customer=customer_reference(driver=payment.driver, now=now),
+            customer=customer_reference(driver=_payer(payment), now=now),
             card=payment.card.reference,
             amount=payment.hold_amount,
             currency=payment.currency,
@@ -694,6 +696,25 @@ def _record(
         detail=detail[:500],
         created_at=now,
     )
+
+
+def _payer(payment: Payment) -> User:
+    """The driver of a payment with money still moving: an account is deleted only once its
+    payments are settled (``ensure_settled``)."""
+    if payment.driver is None:
+        raise ValueError(f"Payment #{payment.pk} has no driver but is {payment.state}.")
+    return payment.driver
+
+
+def ensure_settled(*, driver: User) -> None:
+    """Refuse (``PaymentInProgress``) while a payment of ``driver`` still has money moving:
+    a hold to capture or release needs the driver's customer and card until it is done."""
+    unsettled = Payment.objects.filter(driver=driver).exclude(state__in=SETTLED_STATES).first()
+    if unsettled is not None:
+        raise PaymentInProgress(
+            _("Payment #%(id)s is still being processed; try again in a few minutes.")
+            % {"id": unsettled.pk},
+        )
 
 
 def defer_task(

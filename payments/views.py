@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +22,9 @@ class PaymentMethodsView(APIView):
     @extend_schema(
         operation_id="listPaymentMethods",
         summary="The driver's saved cards",
-        responses=CardSerializer(many=True),
+        description="Brand, last 4 digits and expiry of each card saved with Stripe, oldest "
+        "first; `is_default` marks the one starts are paid with.",
+        responses=OpenApiResponse(CardSerializer(many=True), description="The cards."),
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         cards = services.cards_of(driver=request.user, now=timezone.now())
@@ -35,7 +37,10 @@ class PaymentMethodsView(APIView):
         "to Stripe only); the card then appears in `GET payment_methods`, as the default "
         "when it is the first.",
         request=EmptyBodySerializer,
-        responses={201: CardSetupSerializer, 503: Errors("payment_provider_unavailable")},
+        responses={
+            201: OpenApiResponse(CardSetupSerializer, description="The SetupIntent to confirm."),
+            503: Errors("payment_provider_unavailable"),
+        },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
@@ -49,11 +54,19 @@ class PaymentMethodsView(APIView):
 
 
 class PaymentMethodView(APIView):
+    """Removing one of the driver's saved cards."""
+
+    # DELETE has no body either way; the schema says so per operation.
+    serializer_class = None
+
     @extend_schema(
         operation_id="removePaymentMethod",
         summary="Remove a saved card",
+        description="Detaches the card from the driver's Stripe Customer. When it was the "
+        "default, the next saved card becomes the default; sessions in progress keep the hold "
+        "already placed.",
         responses={
-            204: None,
+            204: OpenApiResponse(description="Removed."),
             404: Errors("not_found"),
             503: Errors("payment_provider_unavailable"),
         },
@@ -65,11 +78,17 @@ class PaymentMethodView(APIView):
 
 
 class DefaultPaymentMethodView(APIView):
+    """Choosing which saved card pays."""
+
     @extend_schema(
         operation_id="setDefaultPaymentMethod",
         summary="Make a saved card the one starts are paid with",
+        description="The other cards stop being the default.",
         request=EmptyBodySerializer,
-        responses={200: CardSerializer, 404: Errors("not_found")},
+        responses={
+            200: OpenApiResponse(CardSerializer, description="The card, now the default."),
+            404: Errors("not_found"),
+        },
     )
     def post(self, request: AuthenticatedRequest, card_id: int) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)

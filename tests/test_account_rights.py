@@ -277,9 +277,10 @@ class TestDeletingTheAccount:
         one, five = queries_to_delete(1), queries_to_delete(5)
 
         assert one == five, (one, five)
-        # Token, password, lock, four UPDATEs, the token DELETEs, then Django's collector
-        # reading each table that points at the user once, and the DELETEs.
-        assert one <= 35, one
+        # Token, password, lock, the deletion checks (open session, debt, payment in
+        # progress), five UPDATEs, the token DELETEs, then Django's collector reading each
+        # table that points at the user once (cards and payments included), and the DELETEs.
+        assert one <= 43, one
 
 
 def test_the_database_refuses_an_open_session_without_a_driver():
@@ -479,7 +480,8 @@ class TestTheSchema:
         assert {"204", "400", "401", "409", "413", "429"} <= set(operation["responses"])
         codes = operation["x-error-codes"]
         assert {"wrong_password", "required", "parse_error"} <= set(codes["400"])
-        assert codes["409"] == ["back_office_account", "open_session_exists"]
+        assert codes["409"] == ["back_office_account", "open_session_exists", "payment_in_progress"]
+        assert codes["402"] == ["outstanding_balance"]
 
     def test_exporting_is_described(self, schema):
         operation = schema["paths"][EXPORT_URL]["get"]

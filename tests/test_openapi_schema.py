@@ -54,6 +54,13 @@ OPERATION_IDS = {
     ("get", "/smart_keys"): "listSmartKeys",
     ("delete", "/account"): "deleteAccount",
     ("get", "/account/export"): "exportAccount",
+    ("get", "/parking_sessions/{session_id}/payment"): "getParkingSessionPayment",
+    ("post", "/parking_sessions/{session_id}/pay"): "payParkingSession",
+    ("get", "/parking_sessions/{session_id}/receipt"): "getReceipt",
+    ("get", "/payment_methods"): "listPaymentMethods",
+    ("post", "/payment_methods"): "addPaymentMethod",
+    ("delete", "/payment_methods/{card_id}"): "removePaymentMethod",
+    ("post", "/payment_methods/{card_id}/default"): "setDefaultPaymentMethod",
 }
 
 

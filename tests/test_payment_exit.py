@@ -25,7 +25,12 @@ from tests.api import (
     session_url,
     start_session,
 )
-from tests.factories import AccessTokenFactory, DriverFactory, SecuredParkingFactory
+from tests.factories import (
+    AccessTokenFactory,
+    DriverFactory,
+    ParkingSessionFactory,
+    SecuredParkingFactory,
+)
 from tests.jobs import wait_until
 from tests.payments import save_card
 
@@ -360,3 +365,66 @@ def test_a_hold_about_to_expire_during_a_long_stay_is_renewed_in_the_background(
     assert localstripe.payment_intent(renewed.hold_reference)["status"] == "requires_capture"
     assert localstripe.payment_intent(old.hold_reference)["status"] == "canceled"
     assert renewed.events.filter(kind="hold_placed", detail="renewed").count() == 1
+
+
+class TestDeletingAnAccountThatPaid:
+    """The payments stay as accounting records; money still moving or owed comes first."""
+
+    def delete(self, client):
+        return client.delete(
+            "/api/car_driver/account", {"password": "correct-horse-battery"}, format="json"
+        )
+
+    def test_a_paid_stay_keeps_its_payment_without_the_driver(
+        self, driver_client, localstripe, parking, job_worker
+    ):
+        save_card(driver_client, localstripe)
+        job_worker(env={"STRIPE_API_BASE": localstripe.url})
+        session = parked_for(driver_client, parking, timedelta(minutes=70))
+        act(driver_client, session.pk, "exit")
+        act(driver_client, session.pk, "finalize")
+        payment = wait_for_state(session.payment_id, PaymentState.CAPTURED)
+
+        assert self.delete(driver_client).status_code == 204
+
+        payment.refresh_from_db()
+        assert (payment.driver_id, payment.captured_amount) == (None, Decimal("10.00"))
+        assert not Card.objects.exists()
+
+    def test_a_capture_still_running_refuses_with_409_payment_in_progress(
+        self, driver_client, own_localstripe, parking
+    ):
+        save_card(driver_client, own_localstripe)
+        session = parked_for(driver_client, parking, timedelta(minutes=70))
+        own_localstripe.stop()
+        act(driver_client, session.pk, "exit")
+        act(driver_client, session.pk, "finalize")
+
+        refused = self.delete(driver_client)
+
+        assert refused.status_code == 409
+        assert error_code(refused) == "payment_in_progress"
+        assert Payment.objects.get(pk=session.payment_id).driver_id == driver_client.driver.pk
+
+    def test_a_debt_refuses_with_402_outstanding_balance(self, driver_client):
+        payment = Payment.objects.create(
+            driver=driver_client.driver,
+            provider="stripe",
+            idempotency_key="debt",
+            state=PaymentState.OUTSTANDING,
+            currency="RON",
+            hold_amount=Decimal("5.00"),
+            amount=Decimal("15.00"),
+            captured_amount=Decimal("5.00"),
+            created_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        session = ParkingSessionFactory(
+            driver=driver_client.driver, state=State.FINISHED, payment=payment
+        )
+
+        refused = self.delete(driver_client)
+
+        assert refused.status_code == 402
+        assert error_code(refused) == "outstanding_balance"
+        assert error_body(refused)["parking_session_id"] == session.pk

@@ -54,8 +54,9 @@ def test_an_open_session_has_no_receipt_yet(driver_client):
 
     response = driver_client.get(session_url(session_id, "receipt"))
 
-    assert response.status_code == 409
-    assert error_code(response) == "invalid_session_state"
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+    assert "finished" in response.json()["errors"][0]["detail"]
 
 
 def test_another_drivers_receipt_is_not_found(make_driver_client, finished):

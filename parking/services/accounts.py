@@ -20,6 +20,8 @@ from parking.exceptions import OpenSessionExists
 from parking.models import CLOSED_STATES, ParkingSession
 from parking.services.paying import ensure_nothing_outstanding
 from parking.services.sessions import cancel_stale_entering_sessions
+from payments import services as payments
+from payments.models import Payment
 from smart_keys.models import AccessLogEntry, SmartKey
 
 
@@ -52,6 +54,7 @@ def delete_driver_account(*, driver: User, now: datetime) -> AccountDeletion:
     ensure_account_can_be_deleted(user=driver, now=now)
     anonymised = _anonymise(
         sessions=ParkingSession.objects.for_driver(driver),
+        payments=Payment.objects.filter(driver=driver),
         smart_keys=SmartKey.objects.filter(driver=driver),
         access_log=AccessLogEntry.objects.filter(driver=driver),
     )
@@ -79,8 +82,10 @@ def refuse_while_a_session_is_open(*, user: User, now: datetime) -> None:
 
 def refuse_while_money_is_owed(*, user: User, now: datetime) -> None:
     """A stay whose capture failed is a debt: it is settled (402 ``outstanding_balance``)
-    before the account and its card go."""
+    before the account and its card go; a capture or release still running finishes first
+    (409 ``payment_in_progress``)."""
     ensure_nothing_outstanding(driver=user)
+    payments.ensure_settled(driver=user)
 
 
 @transaction.atomic
@@ -93,6 +98,7 @@ def anonymise_old_personal_data(*, now: datetime) -> Anonymised:
     )
     return _anonymise(
         sessions=sessions,
+        payments=Payment.objects.filter(driver__isnull=False, parking_session__in=sessions),
         smart_keys=SmartKey.objects.filter(driver__isnull=False, parking_session__in=sessions),
         access_log=AccessLogEntry.objects.filter(driver__isnull=False, created_at__lt=cutoff),
     )
@@ -103,9 +109,12 @@ def _anonymise(
     sessions: QuerySet[ParkingSession],
     smart_keys: QuerySet[SmartKey],
     access_log: QuerySet[AccessLogEntry],
+    payments: QuerySet[Payment],
 ) -> Anonymised:
-    # Keys first: their filter may read the sessions' drivers, which the next line empties.
+    # Keys and payments first: their filters may read the sessions' drivers, which the
+    # sessions' update empties.
     keys = smart_keys.update(driver=None)
+    payments.update(driver=None)
     return Anonymised(
         parking_sessions=sessions.update(driver=None),
         smart_keys=keys,
