@@ -8,7 +8,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from core.paginators import CappedCountPaginator
+from core.paginators import CappedCountPaginator, CountedWithPagePaginator
 
 Row = TypeVar("Row")
 
@@ -65,3 +65,10 @@ class PagePagination(PageNumberPagination):
             "past that, the pages cover the first ones."
         )
         return response_schema
+
+
+class ShortListPagination(PagePagination):
+    """``PagePagination`` for lists as long as what operators create: the count read with
+    the page (``CountedWithPagePaginator``)."""
+
+    django_paginator_class = CountedWithPagePaginator

@@ -1,6 +1,7 @@
 import uuid
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.db import models
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.formats import number_format
-from django.utils.translation import gettext, ngettext, ngettext_lazy
+from django.utils.translation import get_language, gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from smart_keys.models import AccessPoint, Direction
@@ -376,6 +377,32 @@ def _per_started_period(price: str, currency: str, minutes: int) -> str:
     return template.format(price=price, currency=currency, count=minutes // unit)
 
 
+# Cached per language and tariff values: the parking list shows 20 summaries a page, and
+# localised number formatting through Django's format lookups cost more app CPU than the
+# rest of the page. A few hundred distinct tariffs fit many times over.
+@lru_cache(maxsize=4096)
+def _tariff_summary(
+    language: str | None,
+    currency: str,
+    free_minutes: int,
+    period_minutes: int,
+    price: Decimal,
+    daily_cap: Decimal | None,
+) -> str:
+    text = _per_started_period(number_format(price, 2), currency, period_minutes)
+    if free_minutes:
+        text = ngettext(
+            "First {minutes} min free, then {rest}",
+            "First {minutes} min free, then {rest}",
+            free_minutes,
+        ).format(minutes=free_minutes, rest=text)
+    if daily_cap is not None:
+        text = gettext("{rest}, at most {cap} {currency} per day").format(
+            rest=text, cap=number_format(daily_cap, 2), currency=currency
+        )
+    return text
+
+
 class Tariff(models.Model):
     """How a secured parking charges: a free grace period, then per started period, capped daily."""
 
@@ -422,20 +449,14 @@ class Tariff(models.Model):
     @property
     def summary(self) -> str:
         """The tariff in a sentence, in the active language (``5,00 RON`` in Romanian)."""
-        currency = self.secured_parking.currency
-        price = number_format(self.price_per_period.quantize(CENT, ROUND_HALF_UP), 2)
-        text = _per_started_period(price, currency, self.period_minutes)
-        if self.free_minutes:
-            text = ngettext(
-                "First {minutes} min free, then {rest}",
-                "First {minutes} min free, then {rest}",
-                self.free_minutes,
-            ).format(minutes=self.free_minutes, rest=text)
-        if self.daily_cap is not None:
-            text = gettext("{rest}, at most {cap} {currency} per day").format(
-                rest=text, cap=number_format(self.daily_cap, 2), currency=currency
-            )
-        return text
+        return _tariff_summary(
+            get_language(),
+            self.secured_parking.currency,
+            self.free_minutes,
+            self.period_minutes,
+            self.price_per_period.quantize(CENT, ROUND_HALF_UP),
+            self.daily_cap,
+        )
 
     def amount_for(self, duration: timedelta) -> Decimal:
         """What a stay of ``duration`` costs, rounded half-up to the cent."""

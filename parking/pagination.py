@@ -3,12 +3,12 @@
 
 from functools import cached_property
 
-from django.core.paginator import EmptyPage, InvalidPage, Page, PageNotAnInteger, Paginator
+from django.core.paginator import InvalidPage, Page, Paginator
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from core.pagination import PagePagination
-from core.paginators import CappedCountPaginator
+from core.paginators import CappedCountPaginator, wanted_page
 from parking.models import ParkingSession
 from parking.selectors import driver_history_page
 
@@ -27,16 +27,7 @@ class DriverHistoryPaginator(Paginator):
         return self._read(limit=0, offset=0)[1]
 
     def page(self, number: int | str) -> Page:
-        try:
-            wanted = int(number)
-        except (TypeError, ValueError):
-            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
-        if wanted < 1:
-            raise EmptyPage(self.error_messages["min_page"])
-        if wanted > 1 and (wanted - 1) * self.per_page >= CappedCountPaginator.count_limit:
-            # Past the cap no page exists, however many sessions there are; and no query
-            # gets an OFFSET beyond what PostgreSQL takes.
-            raise EmptyPage(self.error_messages["no_results"])
+        wanted = wanted_page(self, number)
         sessions, self.__dict__["count"] = self._read(
             limit=self.per_page, offset=(wanted - 1) * self.per_page
         )

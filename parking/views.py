@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
-from core.pagination import PagePagination
+from core.pagination import ShortListPagination
 from core.schema import (
     ErrorResponse409Serializer,
     ErrorResponse422Serializer,
@@ -259,7 +259,7 @@ class OpenBarrierView(APIView):
 class SecuredParkingsView(APIView):
     """Parkings a driver can choose from, with tariff and free places right now."""
 
-    pagination_class = PagePagination
+    pagination_class = ShortListPagination
 
     @extend_schema(
         summary="Secured parkings with tariff and free places",

@@ -107,15 +107,51 @@ def test_a_history_page_past_the_cap_or_the_end_is_404(driver_client, page):
     assert response.status_code == 404, response.content
 
 
-def test_the_parking_list_counts_parkings_without_their_sessions(driver_client):
+def test_the_parking_list_reads_its_count_with_the_page(driver_client):
     SecuredParkingFactory()
 
     with CaptureQueriesContext(connection) as queries:
         json_body(driver_client.get(SECURED_PARKINGS_URL), 200)
 
-    counts = [q["sql"] for q in queries.captured_queries if "COUNT(*) FROM (" in q["sql"]]
-    assert len(counts) == 1
-    assert ParkingSession._meta.db_table not in counts[0], counts[0]
+    listed = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(listed) == 1, listed
+    assert re.search(r"COUNT\(\*\) OVER \(\)", listed[0], re.I), listed[0]
+    assert "LIMIT" in listed[0], listed[0]
+
+
+def test_the_parking_list_pages_and_counts_as_every_list(driver_client, monkeypatch):
+    parkings = sorted(SecuredParkingFactory.create_batch(5), key=lambda p: (p.name, p.pk))
+    names = [parking.name for parking in parkings]
+
+    def page(number: object) -> dict:
+        return json_body(
+            driver_client.get(SECURED_PARKINGS_URL, {"page_size": 2, "page": number}), 200
+        )
+
+    first, second, third = page(1), page(2), page(3)
+    assert [first["count"], second["count"], third["count"]] == [5, 5, 5]
+    assert [
+        item["name"] for item in first["results"] + second["results"] + third["results"]
+    ] == names
+    assert first["previous"] is None and first["next"].endswith("page=2&page_size=2")
+    assert third["next"] is None
+    assert page("last") == third
+    for past in ("4", "0", "x", "29430353479108059463680"):
+        response = driver_client.get(SECURED_PARKINGS_URL, {"page_size": 2, "page": past})
+        assert response.status_code == 404, (past, response.content)
+
+    monkeypatch.setattr(CappedCountPaginator, "count_limit", 4)
+    assert page(1)["count"] == 4
+    assert driver_client.get(SECURED_PARKINGS_URL, {"page_size": 2, "page": 3}).status_code == 404
+
+
+def test_an_empty_parking_list_is_one_empty_page(driver_client):
+    assert json_body(driver_client.get(SECURED_PARKINGS_URL), 200) == {
+        "count": 0,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
 
 
 # Plans on a seeded table. PostgreSQL picks a sequential scan for a table of a few pages

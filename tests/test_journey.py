@@ -461,13 +461,13 @@ class TestSecuredParkings:
         }
 
     def test_constant_number_of_queries(self, driver_client, django_assert_num_queries):
-        # token, count, page with tariffs and occupancy
+        # token, page with its count, tariffs and occupancy
         ParkingSessionFactory()
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(2):
             one = driver_client.get(SECURED_PARKINGS_URL)
         for _ in range(7):
             ParkingSessionFactory()
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(2):
             eight = driver_client.get(SECURED_PARKINGS_URL)
 
         assert one.status_code == eight.status_code == 200

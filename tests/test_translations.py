@@ -13,7 +13,7 @@ import polib
 import pytest
 from django.utils import timezone
 
-from parking.models import ParkingSession, State
+from parking.models import ParkingSession, SecuredParking, State, Tariff
 from smart_keys.models import AccessEvent, AccessLogEntry
 from tests.api import CURRENT_URL, SECURED_PARKINGS_URL, error_body, session_action, start_session
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory, TariffFactory
@@ -327,6 +327,72 @@ class TestTariffSummary:
 
         with translation.override("ro"):
             assert tariff.summary == summary
+
+    # What the summaries read before they were cached per language and tariff values.
+    @pytest.mark.parametrize(
+        ("fields", "english", "romanian"),
+        [
+            (
+                (15, 60, "5.00", "40.00", "RON"),
+                "First 15 min free, then 5.00 RON per started hour, at most 40.00 RON per day",
+                "Primele 15 min gratuite, apoi 5,00 RON pentru fiecare oră începută, "
+                "cel mult 40,00 RON pe zi",
+            ),
+            (
+                (1, 120, "0.125", None, "EUR"),
+                "First 1 min free, then 0.13 EUR per started 2 hours",
+                "Primul minut gratuit, apoi 0,13 EUR pentru fiecare interval început de 2 ore",
+            ),
+            (
+                (2, 1, "0.0050", "3.5", "RON"),
+                "First 2 min free, then 0.01 RON per started 1 min, at most 3.50 RON per day",
+                "Primele 2 min gratuite, apoi 0,01 RON pentru fiecare minut început, "
+                "cel mult 3,50 RON pe zi",
+            ),
+            (
+                (20, 1440, "1234.5", "12345.67", "RON"),
+                "First 20 min free, then 1234.50 RON per started day, at most 12345.67 RON per day",
+                "Primele 20 de min gratuite, apoi 1234,50 RON pentru fiecare zi începută, "
+                "cel mult 12345,67 RON pe zi",
+            ),
+            (
+                (21, 2880, "0.0250", None, "EUR"),
+                "First 21 min free, then 0.03 EUR per started 2 days",
+                "Primele 21 de min gratuite, apoi 0,03 EUR pentru fiecare interval început "
+                "de 2 zile",
+            ),
+            (
+                (0, 45, "0", "0.00", "RON"),
+                "0.00 RON per started 45 min, at most 0.00 RON per day",
+                "0,00 RON pentru fiecare interval început de 45 de min, cel mult 0,00 RON pe zi",
+            ),
+            (
+                (101, 20 * 1440, "999.995", None, "RON"),
+                "First 101 min free, then 1000.00 RON per started 20 days",
+                "Primele 101 min gratuite, apoi 1000,00 RON pentru fiecare interval început "
+                "de 20 de zile",
+            ),
+        ],
+    )
+    def test_summaries_read_as_before_in_both_languages_whatever_was_asked_first(
+        self, fields, english, romanian
+    ):
+        from django.utils import translation
+
+        free_minutes, period_minutes, price, cap, currency = fields
+        tariff = Tariff(
+            secured_parking=SecuredParking(name="P", currency=currency),
+            free_minutes=free_minutes,
+            period_minutes=period_minutes,
+            price_per_period=Decimal(price),
+            daily_cap=None if cap is None else Decimal(cap),
+        )
+        # Alternating languages: a summary remembered in one must not answer the other.
+        for _ in range(2):
+            with translation.override("ro"):
+                assert tariff.summary == romanian
+            with translation.override("en"):
+                assert tariff.summary == english
 
 
 def test_a_default_language_that_is_not_offered_stops_the_start():
