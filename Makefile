@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate clean api-fuzz drills
+.PHONY: install run test lint format migrate clean api-fuzz contract drills
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ format: install
 # Schemathesis against the live app (gunicorn + PostgreSQL), from its own OpenAPI schema.
 api-fuzz: install
 	BIN=$(BIN) bash scripts/api_fuzz.sh
+
+# A Python client (openapi-python-client) and TypeScript types (openapi-typescript) generated
+# from the live app's schema, the journey driven with the client (scripts/contract_test.sh).
+contract: install
+	BIN=$(BIN) bash scripts/contract_test.sh
 
 # Stops and restarts the local PostgreSQL and gunicorn under load; see scripts/fault_drills.py.
 drills: install

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
@@ -20,9 +20,13 @@ class AccountSignUpView(APIView):
     throttle_classes = [ClientIPRateThrottle]
 
     @extend_schema(
+        operation_id="signUp",
         summary="Sign up as a driver",
+        description="Creates a driver account; then sign in through OAuth "
+        "(`/o/authorize/`). The password must pass Django's validators; an email already "
+        "registered answers 400 on `email`. Limited per client IP.",
         request=DriverSignUpSerializer,
-        responses={201: DriverSerializer},
+        responses={201: OpenApiResponse(DriverSerializer, description="The new account.")},
     )
     def post(self, request: Request) -> Response:
         serializer = DriverSignUpSerializer(data=request.data)

@@ -35,6 +35,13 @@ class PagePagination(PageNumberPagination):
         assert page is not None  # DRF's None means "no page size", and there always is one
         return page
 
+    def get_page_number(self, request, paginator) -> int | str:
+        # DRF reads an empty ?page= as page 1; it names no page, like ?page=x: 404.
+        page_number = request.query_params.get(self.page_query_param, 1)
+        if page_number in self.last_page_strings:
+            return paginator.num_pages
+        return page_number
+
     def get_page_size(self, request) -> int:
         # DRF quietly falls back to the default on a malformed page_size; a client that
         # asked for something it cannot have should hear so. Over the cap is not an error.
@@ -51,6 +58,8 @@ class PagePagination(PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_query_param:
+                parameter["description"] = "Page number, from 1; a page past the last is 404."
             if parameter["name"] == self.page_size_query_param:
                 parameter["description"] = (
                     f"Results per page (default {self.page_size}; more than "
@@ -59,12 +68,25 @@ class PagePagination(PageNumberPagination):
         return parameters
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
-        response_schema = super().get_paginated_response_schema(schema)
-        response_schema["properties"]["count"]["description"] = (
-            f"How many there are, counted up to {CappedCountPaginator.count_limit}; "
-            "past that, the pages cover the first ones."
-        )
-        return response_schema
+        # DRF's is OpenAPI 3.0 (`nullable`); in 3.1 null is a type. Every member is always
+        # there.
+        link = {"type": ["string", "null"], "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": f"How many there are, counted up to "
+                    f"{CappedCountPaginator.count_limit}; past that, the pages cover the first "
+                    "ones.",
+                },
+                "next": {**link, "description": "The next page; null on the last."},
+                "previous": {**link, "description": "The previous page; null on the first."},
+                "results": schema,
+            },
+        }
 
 
 class ShortListPagination(PagePagination):

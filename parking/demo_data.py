@@ -5,10 +5,12 @@ puts the demo values back, so seeding twice leaves the same rows as seeding once
 """
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from oauth2_provider.models import AccessToken, Application, set_token_value
 from oauth2_provider.settings import oauth2_settings
@@ -37,6 +39,8 @@ ACCESS_POINTS = (
 )
 MOBILE_APP_CLIENT_ID = "parking-mobile-app"
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
+API_DOCS_REDIRECT_PATH = "/api/docs/oauth2-redirect.html"
+API_DOCS_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
 DRIVER_EMAIL = "driver@example.com"
 SECOND_DRIVER_EMAIL = "driver2@example.com"
 DRIVER_PASSWORD = "demo-driver-pass"  # noqa: S105 - published demo login
@@ -61,6 +65,7 @@ class DemoData:
     raw_access_token: str
     operator: Operator
     staff: User
+    api_docs_client: Application | None
 
 
 def seed_parking(*, operator: Operator | None = None) -> SecuredParking:
@@ -108,15 +113,31 @@ def seed_access_points(*, parking: SecuredParking) -> list[AccessPoint]:
 
 
 def seed_mobile_app() -> Application:
-    """The mobile app's OAuth client: public, so it has no secret, and first-party, so no
-    consent screen."""
+    """The mobile app's OAuth client."""
+    return _seed_public_client(
+        MOBILE_APP_CLIENT_ID, "Parking mobile app", [MOBILE_APP_REDIRECT_URI]
+    )
+
+
+def seed_api_docs_client(*, origins: Sequence[str]) -> Application:
+    """Swagger UI's OAuth client (``API_DOCS_SIGN_IN``), coming back to the docs' redirect
+    page at each origin the docs are served from, e.g. ``http://127.0.0.1:8000``."""
+    return _seed_public_client(
+        settings.API_DOCS_CLIENT_ID,
+        "API docs (Swagger UI)",
+        [origin.rstrip("/") + API_DOCS_REDIRECT_PATH for origin in origins],
+    )
+
+
+def _seed_public_client(client_id: str, name: str, redirect_uris: list[str]) -> Application:
+    """A public OAuth client (no secret; PKCE), first-party, so no consent screen."""
     application, _created = Application.objects.update_or_create(
-        client_id=MOBILE_APP_CLIENT_ID,
+        client_id=client_id,
         defaults={
-            "name": "Parking mobile app",
+            "name": name,
             "client_type": Application.CLIENT_PUBLIC,
             "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
-            "redirect_uris": MOBILE_APP_REDIRECT_URI,
+            "redirect_uris": " ".join(redirect_uris),
             "skip_authorization": True,
             # A public client has no secret; left to hash, DOT would store a hash of "".
             "hash_client_secret": False,
@@ -203,8 +224,14 @@ def mint_access_token(
 
 
 @transaction.atomic
-def seed_demo(*, now: datetime, token_lifetime: timedelta | None = None) -> DemoData:
-    """Create or reset all demo data, and mint a fresh token for the driver with a session."""
+def seed_demo(
+    *,
+    now: datetime,
+    token_lifetime: timedelta | None = None,
+    api_docs_origins: Sequence[str] = API_DOCS_ORIGINS,
+) -> DemoData:
+    """Create or reset all demo data, and mint a fresh token for the driver with a session.
+    The API docs' client only with ``API_DOCS_SIGN_IN`` on."""
     operator, _created = Operator.objects.get_or_create(name=OPERATOR_NAME)
     parking = seed_parking(operator=operator)
     seed_tariff(parking=parking)
@@ -231,4 +258,7 @@ def seed_demo(*, now: datetime, token_lifetime: timedelta | None = None) -> Demo
         raw_access_token=raw_access_token,
         operator=operator,
         staff=staff,
+        api_docs_client=(
+            seed_api_docs_client(origins=api_docs_origins) if settings.API_DOCS_SIGN_IN else None
+        ),
     )

@@ -9,7 +9,15 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from core.datetimes import iso_seconds
-from core.serializers import StrictIntegerField, StrictSerializer, UtcSecondsDateTimeField
+from core.serializers import (
+    CentsField,
+    CurrencyField,
+    MoneyField,
+    StrictIntegerField,
+    StrictSerializer,
+    UtcSecondsDateTimeField,
+    money_text,
+)
 from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State, Tariff
 from smart_keys.models import AccessPoint, SmartKey
 from smart_keys.serializers import SmartKeySerializer
@@ -87,8 +95,8 @@ def _tariff_body(tariff: Tariff) -> dict[str, Any]:
         "summary": tariff.summary,
         "free_minutes": tariff.free_minutes,
         "period_minutes": tariff.period_minutes,
-        "price_per_period": f"{tariff.price_per_period:.4f}",
-        "daily_cap": None if tariff.daily_cap is None else f"{tariff.daily_cap:.2f}",
+        "price_per_period": money_text(tariff.price_per_period),
+        "daily_cap": None if tariff.daily_cap is None else money_text(tariff.daily_cap),
     }
 
 
@@ -105,10 +113,10 @@ class ParkingSessionSerializer(serializers.Serializer):
 class ParkingSessionBodySerializer(serializers.Serializer):
     """The body every session endpoint answers with: the seed's current-session one."""
 
-    amount = serializers.RegexField(
-        r"^\d+\.\d{2}$", read_only=True, help_text="Two decimals, e.g. `4.17`."
+    amount = CentsField(
+        help_text="Due so far while `active`; fixed from `exit` on; `0.00` when cancelled."
     )
-    currency = serializers.CharField()
+    currency = CurrencyField()
     parking_session = ParkingSessionSerializer()
     smart_key = SmartKeySerializer()
 
@@ -124,11 +132,17 @@ class StartParkingSessionSerializer(StrictSerializer):
 
 
 class TariffSerializer(serializers.Serializer):
-    summary = serializers.CharField()
-    free_minutes = serializers.IntegerField()
-    period_minutes = serializers.IntegerField()
-    price_per_period = serializers.DecimalField(max_digits=10, decimal_places=4)
-    daily_cap = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    summary = serializers.CharField(help_text="The tariff in words, for people.")
+    free_minutes = serializers.IntegerField(
+        min_value=0, help_text="Stays up to this long are free; longer ones pay from the start."
+    )
+    period_minutes = serializers.IntegerField(
+        min_value=1, help_text="Billing period; started ones count."
+    )
+    price_per_period = MoneyField(help_text="Price of each started period.")
+    daily_cap = MoneyField(
+        allow_null=True, help_text="Most a stay pays per 24 hours; null for no cap."
+    )
 
 
 class SecuredParkingSerializer(serializers.Serializer):
@@ -142,7 +156,7 @@ class SecuredParkingSerializer(serializers.Serializer):
     longitude = serializers.FloatField(allow_null=True)
     is_active = serializers.BooleanField()
     is_online = serializers.BooleanField()
-    currency = serializers.CharField()
+    currency = CurrencyField()
     tariff = TariffSerializer(allow_null=True)
     capacity = serializers.IntegerField()
     free_places = serializers.IntegerField(min_value=0)

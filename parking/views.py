@@ -1,11 +1,18 @@
+import json
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from drf_standardized_errors.openapi_serializers import ErrorResponse404Serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
@@ -13,11 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
 from core.pagination import ShortListPagination
-from core.schema import (
-    ErrorResponse409Serializer,
-    ErrorResponse422Serializer,
-    ErrorResponse503Serializer,
-)
+from core.schema import Errors
 from core.serializers import EmptyBodySerializer
 from parking.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -58,12 +61,62 @@ IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
 )
 
 
+def idempotent_replayed_header(status: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        "Idempotent-Replayed",
+        {"type": "string", "enum": ["true"]},
+        OpenApiParameter.HEADER,
+        response=[status],
+        description="`true` when this is the stored answer to an earlier request with the "
+        "same `Idempotency-Key`; absent otherwise.",
+    )
+
+
+CURRENT_SESSION_EXAMPLE = OpenApiExample(
+    "An active session",
+    value=json.loads(
+        (settings.BASE_DIR / "docs" / "examples" / "current-parking-session.json").read_text()
+    ),
+    response_only=True,
+)
+SESSION_BODY = "The session, shaped like `GET parking_sessions/current`."
+SESSION_ID = "$response.body#/parking_session/id"
+# OpenAPI links: which operation can follow which, with the session's id (schemathesis
+# follows them in its stateful phase; clients see the journey).
+SESSION_LINKS = {
+    name: {"operationId": operation, "parameters": {"session_id": SESSION_ID}}
+    for name, operation in [
+        ("getParkingSession", "getParkingSession"),
+        ("spendEntranceTry", "spendEntranceTry"),
+        ("confirmEntrance", "confirmEntrance"),
+        ("requestExit", "requestExit"),
+        ("spendExitTry", "spendExitTry"),
+        ("finalizeParkingSession", "finalizeParkingSession"),
+        ("cancelParkingSession", "cancelParkingSession"),
+        ("openBarrier", "openBarrier"),
+    ]
+}
+
+
 class CurrentParkingSessionView(APIView):
     """The driver's open parking session; the app asks for it on every launch."""
 
+    response_links = {"200": SESSION_LINKS}
+
     @extend_schema(
+        operation_id="getCurrentParkingSession",
         summary="The driver's open parking session",
-        responses={200: ParkingSessionBodySerializer, 404: ErrorResponse404Serializer},
+        description="The session in `entering`, `active` or `exiting`, if any: the app asks "
+        "for it on every launch. `amount` is what is due so far while `active`, fixed "
+        "from `exit` on.",
+        responses={
+            200: OpenApiResponse(
+                ParkingSessionBodySerializer,
+                description="The open session.",
+                examples=[CURRENT_SESSION_EXAMPLE],
+            ),
+            404: Errors("not_found"),
+        },
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
@@ -78,9 +131,16 @@ class ParkingSessionsView(APIView):
 
     pagination_class = HistoryPagination
 
+    response_links = {"201": SESSION_LINKS}
+
     @extend_schema(
+        operation_id="listParkingSessions",
         summary="The driver's parking sessions, newest first",
-        responses=ParkingSessionBodySerializer(many=True),
+        description="Every session of the driver, open or closed, newest first, each "
+        "shaped like `GET parking_sessions/current`.",
+        responses=OpenApiResponse(
+            ParkingSessionBodySerializer(many=True), description="A page of sessions."
+        ),
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
@@ -89,13 +149,18 @@ class ParkingSessionsView(APIView):
         return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(
+        operation_id="startParkingSession",
         summary="Start a pay-per-use parking session",
+        description="A session in `entering`, with a `session_access` key whose access "
+        "command opens the entrance barriers. Refused while the driver has an open "
+        "session (`open_session_exists`, the body names it), or when the parking is "
+        "inactive, full or has no tariff (`parking_unavailable`).",
         request=StartParkingSessionSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, idempotent_replayed_header(201)],
         responses={
-            201: ParkingSessionBodySerializer,
-            409: ErrorResponse409Serializer,
-            422: ErrorResponse422Serializer,
+            201: OpenApiResponse(ParkingSessionBodySerializer, description="Started."),
+            409: Errors("open_session_exists", "parking_unavailable"),
+            422: Errors("idempotency_key_reused"),
         },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -146,7 +211,11 @@ def _valid_idempotency_key(key: str) -> str:
 
 class ParkingSessionDetailView(APIView):
     @extend_schema(
-        summary="One of the driver's parking sessions", responses=ParkingSessionBodySerializer
+        operation_id="getParkingSession",
+        summary="One of the driver's parking sessions",
+        description="Shaped like `GET parking_sessions/current`. Another driver's session "
+        "answers 404.",
+        responses=OpenApiResponse(ParkingSessionBodySerializer, description=SESSION_BODY),
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
         session = driver_session(request.user.pk, session_id)
@@ -155,15 +224,31 @@ class ParkingSessionDetailView(APIView):
         return Response(session_body(session, timezone.now()))
 
 
+def session_action(
+    operation_id: str, summary: str, description: str, *, conflicts: tuple[str, ...]
+):
+    """The schema of one ``SessionActionView``: its name, words and 409 codes."""
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation_id,
+            summary=summary,
+            description=description,
+            responses={
+                200: OpenApiResponse(ParkingSessionBodySerializer, description=SESSION_BODY),
+                409: Errors(*conflicts),
+            },
+        )
+    )
+
+
 class SessionActionView(APIView):
     """POST …/parking_sessions/{id}/<action>: one service call on one of the driver's sessions."""
 
     service: Callable[..., ParkingSession]
+    response_links = {"200": SESSION_LINKS}
 
-    @extend_schema(
-        request=EmptyBodySerializer,
-        responses={200: ParkingSessionBodySerializer, 409: ErrorResponse409Serializer},
-    )
+    # No body is documented: the actions take none (an empty one or `{}` is accepted).
+    @extend_schema(request=None)
     def post(self, request: AuthenticatedRequest, session_id: int) -> Response:
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
         session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
@@ -171,36 +256,74 @@ class SessionActionView(APIView):
         return Response(session_body(self.service(session=session, now=now), now))
 
 
+@session_action(
+    "spendEntranceTry",
+    "Spend an entrance try",
+    "In `entering` with tries left: spends one and returns a fresh access command "
+    "for the entrance barriers.",
+    conflicts=("invalid_session_state", "no_tries_left"),
+)
 class EntranceTryView(SessionActionView):
     """Spend an entrance try: right before sending the access command to an entrance barrier."""
 
     service = staticmethod(sessions.spend_entrance_try)
 
 
+@session_action(
+    "confirmEntrance",
+    "The entrance barrier opened",
+    "`entering` → `active`.",
+    conflicts=("invalid_session_state",),
+)
 class ConfirmEntranceView(SessionActionView):
     """The entrance barrier opened: the session becomes active."""
 
     service = staticmethod(sessions.confirm_entrance)
 
 
+@session_action(
+    "requestExit",
+    "Head for the exit",
+    "`active` → `exiting`: the amount is computed and fixed; the key now opens the exit barriers.",
+    conflicts=("invalid_session_state",),
+)
 class RequestExitView(SessionActionView):
     """Head for the exit: the amount is fixed and the key opens the exit barriers."""
 
     service = staticmethod(sessions.request_exit)
 
 
+@session_action(
+    "spendExitTry",
+    "Spend an exit try",
+    "In `exiting` with tries left: spends one and returns a fresh access command "
+    "for the exit barriers.",
+    conflicts=("invalid_session_state", "no_tries_left"),
+)
 class ExitTryView(SessionActionView):
     """Spend an exit try: right before sending the access command to an exit barrier."""
 
     service = staticmethod(sessions.spend_exit_try)
 
 
+@session_action(
+    "finalizeParkingSession",
+    "Finish the session",
+    "`exiting` → `finished`: `end_time` is set and the amount fixed at the exit is final.",
+    conflicts=("invalid_session_state",),
+)
 class FinalizeView(SessionActionView):
     """The driver is out: the session is finished with the amount fixed at exit."""
 
     service = staticmethod(sessions.finalize_parking_session)
 
 
+@session_action(
+    "cancelParkingSession",
+    "Cancel before entering",
+    "`entering` → `cancelled`; the amount is `0.00`.",
+    conflicts=("invalid_session_state",),
+)
 class CancelView(SessionActionView):
     """Give up before entering: the session is cancelled and nothing is due."""
 
@@ -211,24 +334,26 @@ class OpenBarrierView(APIView):
     """Online parkings: the backend has the barrier gateway open the entrance (``entering``)
     or exit (``exiting``) barrier, spending a try that a gateway failure gives back."""
 
+    response_links = {"200": SESSION_LINKS}
+
     @extend_schema(
+        operation_id="openBarrier",
         summary="Open the barrier through the parking's gateway (online parkings)",
-        description="200 once the gateway confirmed the barrier opened. 502 "
-        "(`barrier_gateway_error`, `barrier_gateway_unreachable`) or 504 "
-        "(`barrier_gateway_timeout`) when it did not; the try is then not spent.",
+        description="Spends an entrance (`entering`) or exit (`exiting`) try and has the "
+        "parking's barrier gateway open the barrier: 200 once the gateway confirmed it. "
+        "502 or 504 when it did not; the try is then given back. 409 "
+        "`barrier_gateway_not_configured` for a parking without a gateway (its barriers "
+        "open with the access command).",
         request=OpenBarrierSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, idempotent_replayed_header(200)],
         responses={
-            200: ParkingSessionBodySerializer,
-            409: ErrorResponse409Serializer,
-            422: ErrorResponse422Serializer,
-            502: OpenApiResponse(
-                ErrorResponse503Serializer,
-                description="The gateway answered an error or could not be reached.",
+            200: OpenApiResponse(
+                ParkingSessionBodySerializer, description="The gateway opened the barrier."
             ),
-            504: OpenApiResponse(
-                ErrorResponse503Serializer, description="The gateway did not answer in time."
-            ),
+            409: Errors("invalid_session_state", "no_tries_left", "barrier_gateway_not_configured"),
+            422: Errors("idempotency_key_reused"),
+            502: Errors("barrier_gateway_error", "barrier_gateway_unreachable"),
+            504: Errors("barrier_gateway_timeout"),
         },
     )
     def post(self, request: AuthenticatedRequest, session_id: int) -> Response:
@@ -262,8 +387,12 @@ class SecuredParkingsView(APIView):
     pagination_class = ShortListPagination
 
     @extend_schema(
+        operation_id="listSecuredParkings",
         summary="Secured parkings with tariff and free places",
-        responses=SecuredParkingSerializer(many=True),
+        description="Every parking, by name, with its tariff and its free places now.",
+        responses=OpenApiResponse(
+            SecuredParkingSerializer(many=True), description="A page of parkings."
+        ),
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
@@ -283,8 +412,11 @@ class SmartKeysView(APIView):
     pagination_class = None
 
     @extend_schema(
+        operation_id="listSmartKeys",
         summary="The driver's currently valid smart keys",
-        responses=SmartKeySerializer(many=True),
+        description="Keys of open sessions, each shaped like a session's `smart_key`; "
+        "expired keys and keys of closed sessions are not offered.",
+        responses=OpenApiResponse(SmartKeySerializer(many=True), description="The keys."),
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         keys = valid_smart_keys_for(request.user, now=timezone.now())

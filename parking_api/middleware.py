@@ -139,7 +139,7 @@ def _has_nul(request: HttpRequest) -> bool:
 
 class JsonErrorsMiddleware:
     """Under the JSON-only paths, every error is the API's JSON error: views that are not
-    ours (DOT's authorize error page, its bare 403s) answer HTML or nothing, and a database
+    ours (DOT's bare 403s) answer HTML or nothing, and a database
     that cannot be reached answers 503 with ``Retry-After``."""
 
     def __init__(self, get_response: GetResponse) -> None:
@@ -148,6 +148,10 @@ class JsonErrorsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.status_code < 400 or _is_json(response) or not answers_json(request):
+            return response
+        # The authorization endpoint is a page for the person in the browser tab; its
+        # error page (accounts.oauth_views.AuthorizationView) says what went wrong.
+        if request.path_info == AUTHORIZE_PATH and response.status_code == 400:
             return response
         forwarded = ("Allow", "Retry-After", "WWW-Authenticate")
         return error_response(
@@ -180,6 +184,8 @@ class NoStoreMiddleware:
             response["Cache-Control"] = "no-store"
         return response
 
+
+AUTHORIZE_PATH = "/o/authorize/"
 
 ERROR_CODES = {
     400: "bad_request",

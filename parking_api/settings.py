@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Inside SecurityMiddleware: its opener policy must not cut off the docs' sign-in popup.
+    "parking_api.api_docs.ApiDocsPopupMiddleware",
     "parking_api.middleware.NoStoreMiddleware",
     "parking_api.middleware.JsonErrorsMiddleware",
     "parking_api.middleware.BodySizeLimitMiddleware",
@@ -226,14 +228,27 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "accounts.oauth2_validators.ParkingOAuth2Validator",
     "SCOPES": {"driver": "Use the car driver API"},
     "DEFAULT_SCOPES": ["driver"],
-    # The mobile app's redirect URI uses its own custom scheme (RFC 8252 §7.1).
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "parkingapp"],
+    # RFC 8414 metadata says what the server takes: the code flow and refreshes, public
+    # clients (the mobile app: no secret) and confidential ones (resource servers).
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    ],
+    # The mobile app's redirect URI uses its own custom scheme (RFC 8252 §7.1); local
+    # development serves the API docs, whose sign-in comes back to them, over http.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "parkingapp", *(["http"] if DEBUG else [])],
     # RFC 9700 (OAuth 2.0 Security BCP): no password or implicit grant, S256 PKCE only,
     # bearer tokens only in the Authorization header, tokens hashed at rest.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     # RFC 9207: the callback carries `iss`, so the app can detect authorization mix-ups.
+    # It names this server's root, the issuer of the RFC 8414 metadata served at
+    # /.well-known/oauth-authorization-server (outside DOT's URL namespace on purpose: in
+    # it, DOT would derive the issuer as .../o).
     "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
@@ -247,25 +262,13 @@ DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "parking_api.exceptions.ApiExceptionHandler",
     "EXCEPTION_FORMATTER_CLASS": "parking_api.exceptions.ApiExceptionFormatter",
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
-    "ALLOWED_ERROR_STATUS_CODES": [
-        "400",
-        "401",
-        "403",
-        "404",
-        "405",
-        "409",
-        "413",
-        "415",
-        "422",
-        "429",
-        "500",
-        "503",
-    ],
-    "ERROR_SCHEMAS": {
-        status: f"core.schema.ErrorResponse{status}Serializer"
-        for status in ("409", "413", "422", "503")
-    },
 }
+
+# Swagger UI at /api/docs/ signs in with authorization code + PKCE as this public client,
+# which seed_demo registers (an operator registers it in the admin elsewhere); off in
+# production unless asked for.
+API_DOCS_SIGN_IN = env.bool("API_DOCS_SIGN_IN", default=DEBUG)
+API_DOCS_CLIENT_ID = "parking-api-docs"
 
 # Bigger bodies are refused with 413 before any parsing; the API's own bodies are tiny.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
@@ -275,22 +278,24 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Secured Parking API",
     "DESCRIPTION": (
         "The car driver API of the secured-parking service. Sign in with OAuth 2 "
-        "(authorization code + PKCE S256) and send `Authorization: Bearer <token>`."
+        "(authorization code + PKCE S256) and send `Authorization: Bearer <token>`.\n\n"
+        'Every error answers `{"type", "errors": [{"code", "detail", "attr"}]}` '
+        "(`Error<status>`); `code` is stable for clients to branch on, and each operation's "
+        "`x-error-codes` lists the codes it can answer, by status."
     ),
     "VERSION": "1.0.0",
+    # 3.1: nullable values are type arrays and `oneOf` with null, which JSON Schema
+    # validators accept on live answers (3.0's `nullable` beside `allOf` they do not).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/car_driver",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {
-        f"{kind}ErrorEnum": f"drf_standardized_errors.openapi_serializers.{kind}ErrorEnum.choices"
-        for kind in ("Validation", "Client", "Server")
-    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "parking_api.openapi.add_error_components",
     ],
     "OAUTH2_FLOWS": ["authorizationCode"],
     "OAUTH2_AUTHORIZATION_URL": "/o/authorize/",

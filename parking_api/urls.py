@@ -3,20 +3,21 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from django.views.generic import TemplateView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from oauth2_provider import views as oauth2_views
 
 from accounts.forms import EmailAuthenticationForm
-from accounts.oauth_views import TokenView
+from accounts.oauth_views import AuthorizationView, TokenView
 from parking.admin import dashboard_view
 from parking_api import health
 from parking_api.admin_views import view_on_site
+from parking_api.api_docs import ApiDocsOAuthRedirectView, ApiDocsView
 
 # Only the endpoints the mobile app and resource servers need; DOT's client
 # registration pages stay off (clients are managed in the admin).
 oauth2_urlpatterns = (
     [
-        path("authorize/", oauth2_views.AuthorizationView.as_view(), name="authorize"),
+        path("authorize/", AuthorizationView.as_view(), name="authorize"),
         path("token/", TokenView.as_view(), name="token"),
         path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
         path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
@@ -38,6 +39,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include(oauth2_urlpatterns)),
     path(
+        ".well-known/oauth-authorization-server",
+        oauth2_views.OAuthServerMetadataView.as_view(),
+        name="oauth-authorization-server",
+    ),
+    path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),
         name="login",
@@ -53,7 +59,12 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="swagger-ui"),
+    path(
+        "api/docs/oauth2-redirect.html",
+        ApiDocsOAuthRedirectView.as_view(),
+        name="swagger-ui-oauth2-redirect",
+    ),
 ]
 
 handler400 = "parking_api.exceptions.bad_request"

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 export DJANGO_DEBUG=1
 "$BIN/python" manage.py migrate --noinput
-"$BIN/python" manage.py seed_demo
+"$BIN/python" manage.py seed_demo --docs-origin "http://${HOST:-127.0.0.1}:${PORT:-8000}" \
+    --docs-origin "http://localhost:${PORT:-8000}"
 
 engine=$("$BIN/python" manage.py shell -v 0 -c \
     'from django.apps import apps; print(apps.is_installed("procrastinate.contrib.django"))')

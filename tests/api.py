@@ -99,3 +99,19 @@ def error_code(response) -> str:
 def one_error(code: str, detail: str, error_type: str = "client_error") -> dict:
     """The whole body of an answer with a single error that names no field."""
     return {"type": error_type, "errors": [{"code": code, "detail": detail, "attr": None}]}
+
+
+def enable_api_docs_sign_in(settings, origin: str):
+    """API_DOCS_SIGN_IN on, and the demo data seeded with the docs' client coming back to
+    ``origin`` over http, which DEBUG allows for local development."""
+    from django.utils import timezone
+
+    from parking.demo_data import seed_demo
+
+    settings.API_DOCS_SIGN_IN = True
+    schemes = settings.OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"]
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "ALLOWED_REDIRECT_URI_SCHEMES": [*schemes, "http"],
+    }
+    return seed_demo(now=timezone.now(), api_docs_origins=[origin])

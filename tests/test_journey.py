@@ -432,7 +432,7 @@ class TestSecuredParkings:
                     "at most 40.00 RON per day",
                     "free_minutes": 15,
                     "period_minutes": 60,
-                    "price_per_period": "5.0000",
+                    "price_per_period": "5.00",
                     "daily_cap": "40.00",
                 },
                 "capacity": 10,

@@ -889,3 +889,36 @@ def test_parallel_exchanges_of_one_code_give_one_pair_and_invalid_grant_to_the_r
         # The seven others were replays of a used code: the pair it issued is revoked.
         (tokens,) = [body for status, body in answers if status == 200]
         assert api_status(tokens["access_token"]) == 401
+
+
+class TestAuthorizationServerMetadata:
+    """RFC 8414: AppAuth and similar libraries discover the endpoints from the issuer."""
+
+    def test_the_issuer_is_the_iss_of_the_authorization_response(
+        self, mobile_app, signed_in_browser
+    ):
+        callback = callback_params(signed_in_browser.get(authorize_url(new_verifier())))
+        metadata = Client().get("/.well-known/oauth-authorization-server").json()
+        assert metadata["issuer"] == callback["iss"] == "http://testserver"
+
+    def test_it_names_the_endpoints_and_only_what_the_server_takes(self, client):
+        response = client.get("/.well-known/oauth-authorization-server")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/json"
+        metadata = response.json()
+        issuer = metadata["issuer"]
+        assert metadata["authorization_endpoint"] == f"{issuer}{AUTHORIZE_URL}"
+        assert metadata["token_endpoint"] == f"{issuer}{TOKEN_URL}"
+        assert metadata["revocation_endpoint"] == f"{issuer}{REVOKE_URL}"
+        assert metadata["introspection_endpoint"] == f"{issuer}{INTROSPECT_URL}"
+        assert metadata["response_types_supported"] == ["code"]
+        assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token"]
+        assert metadata["code_challenge_methods_supported"] == ["S256"]
+        assert metadata["scopes_supported"] == ["driver"]
+        assert "none" in metadata["token_endpoint_auth_methods_supported"]
+        assert metadata["authorization_response_iss_parameter_supported"] is True
+
+    def test_over_https_the_issuer_is_https(self, client):
+        response = client.get("/.well-known/oauth-authorization-server", secure=True)
+        assert response.json()["issuer"] == "https://testserver"
+        assert response.json()["token_endpoint"] == f"https://testserver{TOKEN_URL}"

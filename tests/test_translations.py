@@ -296,7 +296,7 @@ class TestTariffSummary:
         assert response.status_code == 200
         assert response.json()["results"][0]["tariff"]["summary"] == summary
         # The numbers themselves stay the API's, whatever the language.
-        assert response.json()["results"][0]["tariff"]["price_per_period"] == "5.0000"
+        assert response.json()["results"][0]["tariff"]["price_per_period"] == "5.00"
 
     @pytest.mark.parametrize(
         ("overrides", "summary"),

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from parking.demo_data import (
     ADMIN_PASSWORD,
+    API_DOCS_ORIGINS,
     DRIVER_PASSWORD,
     STAFF_PASSWORD,
     DemoData,
@@ -44,14 +45,33 @@ class Command(BaseCommand):
             metavar="N",
             help="Lifetime of the printed access token, in hours (default: 12).",
         )
+        parser.add_argument(
+            "--docs-origin",
+            action="append",
+            dest="docs_origins",
+            metavar="URL",
+            help="Where the API docs are served, for their sign-in's redirect URI (repeat for "
+            f"several; default: {' and '.join(API_DOCS_ORIGINS)}). Only with API_DOCS_SIGN_IN.",
+        )
 
-    def handle(self, *args, force: bool, token_hours: float, **options) -> None:
+    def handle(
+        self,
+        *args,
+        force: bool,
+        token_hours: float,
+        docs_origins: list[str] | None,
+        **options,
+    ) -> None:
         if not settings.DEBUG and not force:
             raise CommandError(
                 "Refusing to seed demo data with DEBUG off: it creates a superuser and drivers "
                 "with published passwords. Use --force if this database really is a demo one."
             )
-        demo = seed_demo(now=timezone.now(), token_lifetime=timedelta(hours=token_hours))
+        demo = seed_demo(
+            now=timezone.now(),
+            token_lifetime=timedelta(hours=token_hours),
+            api_docs_origins=docs_origins or API_DOCS_ORIGINS,
+        )
         self._report(demo)
 
     def _report(self, demo: DemoData) -> None:
@@ -64,6 +84,7 @@ class Command(BaseCommand):
             *(f"  {ap.direction:<8} {ap.mac_address}  {ap.name}" for ap in demo.access_points),
             f"OAuth client id: {application.client_id} (public, PKCE, no consent screen)",
             f"Redirect URI: {application.redirect_uris}",
+            *self._api_docs_lines(demo),
             "Logins:",
             f"  driver   {demo.driver.email} / {DRIVER_PASSWORD}"
             f"  (open session #{demo.session.pk}, {demo.session.state})",
@@ -77,3 +98,11 @@ class Command(BaseCommand):
             f"curl -H 'Authorization: Bearer {demo.raw_access_token}' {CURRENT_SESSION_URL}",
         ]
         self.stdout.write("\n".join(lines))
+
+    def _api_docs_lines(self, demo: DemoData) -> list[str]:
+        if demo.api_docs_client is None:
+            return ["API docs sign-in: off (API_DOCS_SIGN_IN)"]
+        return [
+            f"API docs: /api/docs/, Authorize signs in as {demo.api_docs_client.client_id} "
+            f"(PKCE), back to {demo.api_docs_client.redirect_uris}"
+        ]
