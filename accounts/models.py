@@ -3,6 +3,7 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 
 class UserManager(BaseUserManager["User"]):
@@ -38,7 +39,7 @@ class User(AbstractUser):
     """A person who signs in: a car driver, or an operator's staff in the back office."""
 
     username = None  # type: ignore[assignment]
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(_("email address"), unique=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []

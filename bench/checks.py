@@ -8,7 +8,7 @@ from bench.layout import Layout, raw_token
 from bench.seed import connect
 
 CURRENT = "/api/car_driver/parking_sessions/current"
-COMPARED_HEADERS = ("content-type", "cache-control", "www-authenticate")
+COMPARED_HEADERS = ("content-type", "cache-control", "www-authenticate", "content-language", "vary")
 VOLATILE_HEADERS = {"date", "server", "connection", "content-length", "x-request-id"}
 
 

@@ -54,12 +54,14 @@ class OperatorQuerySet(models.QuerySet["Operator"]):
 class Operator(models.Model):
     """A parking company. Its staff run its secured parkings in the back office."""
 
-    name = models.CharField(max_length=200, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200, unique=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     objects = OperatorQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
@@ -69,13 +71,20 @@ class Operator(models.Model):
 class OperatorMembership(models.Model):
     """A back-office user working for an operator: they see and change only its parkings."""
 
-    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_memberships"
+    operator = models.ForeignKey(
+        Operator, verbose_name=_("operator"), on_delete=models.CASCADE, related_name="memberships"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="operator_memberships",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("operator membership")
+        verbose_name_plural = _("operator memberships")
         ordering = ["operator", "user"]
         constraints = [
             models.UniqueConstraint(
@@ -112,43 +121,56 @@ class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
 class SecuredParking(models.Model):
     """A barrier-controlled car park that drivers pay for per use."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
     # Nullable only so existing parkings survive the migration; the back office requires it
     # from operator staff, and a parking without one is visible to superusers alone.
     operator = models.ForeignKey(
         Operator,
+        verbose_name=_("operator"),
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="secured_parkings",
     )
-    description = models.TextField(blank=True)
-    address = models.CharField(max_length=255, blank=True)
-    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    is_active = models.BooleanField(default=True, help_text=_("Accepts new parking sessions."))
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    address = models.CharField(verbose_name=_("address"), max_length=255, blank=True)
+    latitude = models.DecimalField(
+        verbose_name=_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        verbose_name=_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    is_active = models.BooleanField(
+        verbose_name=_("is active"), default=True, help_text=_("Accepts new parking sessions.")
+    )
     is_online = models.BooleanField(
+        verbose_name=_("is online"),
         default=False,
         help_text=_("Barriers open only on the backend's request; access commands are unusable."),
     )
     currency = models.CharField(
+        verbose_name=_("currency"),
         max_length=3,
         default="RON",
         validators=[RegexValidator(CURRENCY_CODE_REGEX, "Use an ISO 4217 code such as RON.")],
     )
-    capacity = models.PositiveIntegerField(default=100, help_text=_("Parking places."))
+    capacity = models.PositiveIntegerField(
+        verbose_name=_("capacity"), default=100, help_text=_("Parking places.")
+    )
     entrance_tries = models.PositiveSmallIntegerField(
+        verbose_name=_("entrance tries"),
         default=3,
         validators=[MinValueValidator(1)],
         help_text=_("Entrance attempts a parking session gets."),
     )
     exit_tries = models.PositiveSmallIntegerField(
+        verbose_name=_("exit tries"),
         default=3,
         validators=[MinValueValidator(1)],
         help_text=_("Exit attempts a parking session gets."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = SecuredParkingQuerySet.as_manager()
 
@@ -156,6 +178,8 @@ class SecuredParking(models.Model):
     occupied_places: int
 
     class Meta:
+        verbose_name = _("secured parking")
+        verbose_name_plural = _("secured parkings")
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
@@ -203,32 +227,50 @@ class ParkingSession(models.Model):
     """One stay of one driver in one secured parking, from the entrance barrier to payment."""
 
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="parking_sessions"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("driver"),
+        on_delete=models.PROTECT,
+        related_name="parking_sessions",
     )
     secured_parking = models.ForeignKey(
-        SecuredParking, on_delete=models.PROTECT, related_name="parking_sessions"
+        SecuredParking,
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="parking_sessions",
     )
     smart_key = models.OneToOneField(
         "smart_keys.SmartKey",
+        verbose_name=_("smart key"),
         on_delete=models.PROTECT,
         related_name="parking_session",
     )
     type = models.CharField(
-        max_length=16, choices=SessionType.choices, default=SessionType.PAY_PER_USE
+        verbose_name=_("type"),
+        max_length=16,
+        choices=SessionType.choices,
+        default=SessionType.PAY_PER_USE,
     )
-    state = models.CharField(max_length=16, choices=State.choices, default=State.ENTERING)
-    start_time = models.DateTimeField()
-    end_time = models.DateTimeField(null=True, blank=True)
-    entrance_remaining_tries = models.PositiveSmallIntegerField()
-    exit_remaining_tries = models.PositiveSmallIntegerField()
-    amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0.00"))
-    currency = models.CharField(max_length=3)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    state = models.CharField(
+        verbose_name=_("state"), max_length=16, choices=State.choices, default=State.ENTERING
+    )
+    start_time = models.DateTimeField(verbose_name=_("start time"))
+    end_time = models.DateTimeField(verbose_name=_("end time"), null=True, blank=True)
+    entrance_remaining_tries = models.PositiveSmallIntegerField(
+        verbose_name=_("entrance remaining tries")
+    )
+    exit_remaining_tries = models.PositiveSmallIntegerField(verbose_name=_("exit remaining tries"))
+    amount = models.DecimalField(
+        verbose_name=_("amount"), max_digits=10, decimal_places=2, default=Decimal("0.00")
+    )
+    currency = models.CharField(verbose_name=_("currency"), max_length=3)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = ParkingSessionQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("parking session")
+        verbose_name_plural = _("parking sessions")
         ordering = ["-start_time", "-id"]
         permissions = [
             ("operate_parkingsession", "Can finalize, cancel and grant tries from the back office"),
@@ -318,17 +360,26 @@ class SessionAuditEntry(models.Model):
 
     # PROTECT: an audit trail that disappears with the row it audits is no audit trail.
     session = models.ForeignKey(
-        ParkingSession, on_delete=models.PROTECT, related_name="audit_entries"
+        ParkingSession,
+        verbose_name=_("session"),
+        on_delete=models.PROTECT,
+        related_name="audit_entries",
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="session_audit_entries"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.PROTECT,
+        related_name="session_audit_entries",
     )
-    action = models.CharField(max_length=16, choices=AuditAction.choices)
-    reason = models.TextField()
-    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField()
+    action = models.CharField(verbose_name=_("action"), max_length=16, choices=AuditAction.choices)
+    reason = models.TextField(verbose_name=_("reason"))
+    details = models.JSONField(
+        verbose_name=_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("session audit entry")
         ordering = ["created_at", "id"]
         verbose_name_plural = _("session audit entries")
         constraints = [
@@ -407,20 +458,31 @@ class Tariff(models.Model):
     """How a secured parking charges: a free grace period, then per started period, capped daily."""
 
     secured_parking = models.OneToOneField(
-        SecuredParking, on_delete=models.CASCADE, primary_key=True, related_name="tariff"
+        SecuredParking,
+        verbose_name=_("secured parking"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="tariff",
     )
     free_minutes = models.PositiveIntegerField(
-        default=15, help_text=_("Stays up to this long are free; longer ones pay from the start.")
+        verbose_name=_("free minutes"),
+        default=15,
+        help_text=_("Stays up to this long are free; longer ones pay from the start."),
     )
     period_minutes = models.PositiveIntegerField(
+        verbose_name=_("period minutes"),
         default=60,
         validators=[MinValueValidator(1)],
         help_text=_("Billing period; started ones count."),
     )
     price_per_period = models.DecimalField(
-        max_digits=10, decimal_places=4, validators=[MinValueValidator(Decimal("0"))]
+        verbose_name=_("price per period"),
+        max_digits=10,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
     )
     daily_cap = models.DecimalField(
+        verbose_name=_("daily cap"),
         max_digits=10,
         decimal_places=2,
         null=True,
@@ -430,6 +492,8 @@ class Tariff(models.Model):
     )
 
     class Meta:
+        verbose_name = _("tariff")
+        verbose_name_plural = _("tariffs")
         constraints = [
             models.CheckConstraint(
                 condition=Q(period_minutes__gte=1), name="tariff_period_positive"
@@ -480,18 +544,23 @@ class IdempotencyRecord(models.Model):
     """The first answer to a request sent with an ``Idempotency-Key``, replayed to retries."""
 
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_records"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("driver"),
+        on_delete=models.CASCADE,
+        related_name="idempotency_records",
     )
-    key = models.CharField(max_length=255)
-    request_fingerprint = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
+    key = models.CharField(verbose_name=_("key"), max_length=255)
+    request_fingerprint = models.CharField(verbose_name=_("request fingerprint"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(verbose_name=_("response status"))
+    response_body = models.JSONField(verbose_name=_("response body"))
     # What the request passes on to another system (a barrier gateway's request id), so a
     # retry after a failure asks it again under the same id and it acts once.
-    request_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(db_index=True)
+    request_id = models.UUIDField(verbose_name=_("request id"), default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(verbose_name=_("created at"), db_index=True)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["driver", "key"], name="idempotency_key_per_driver"),
         ]

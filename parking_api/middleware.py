@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -22,6 +24,9 @@ from parking_api.exceptions import (
 request_logger = logging.getLogger("parking_api.requests")
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Distinct (language cookie, Accept-Language) pairs whose language pick is remembered; past
+# that, the rest are picked on each request.
+MAX_LANGUAGE_PICKS = 1000
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -54,6 +59,37 @@ class RequestIdAndLogMiddleware:
                 "driver_id": driver_id,
             },
         )
+        return response
+
+
+class LanguageMiddleware:
+    """Django's LocaleMiddleware for a site without language prefixes in its URLs: activates
+    the request's language, as Django picks it (the set_language cookie, else
+    Accept-Language, else LANGUAGE_CODE), and names it in ``Content-Language`` with
+    ``Vary: Accept-Language``. Django's spends most of its time on URL prefixes this project
+    does not use, on every API request (bench/results.md), so it is not used; the pick for a
+    (cookie, header) pair is remembered, up to MAX_LANGUAGE_PICKS pairs."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.picks: dict[tuple[str | None, str | None, str], str] = {}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = (
+            request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME),
+            request.META.get("HTTP_ACCEPT_LANGUAGE"),
+            settings.LANGUAGE_CODE,
+        )
+        language = self.picks.get(key)
+        if language is None:
+            language = translation.get_language_from_request(request)
+            if len(self.picks) < MAX_LANGUAGE_PICKS:
+                self.picks[key] = language
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        response.headers.setdefault("Content-Language", language)
         return response
 
 

@@ -48,7 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "parking_api.middleware.RequestIdAndLogMiddleware",
     # Early, so that the refusals of the middleware below speak the caller's language too.
-    "django.middleware.locale.LocaleMiddleware",
+    "parking_api.middleware.LanguageMiddleware",
     "parking_api.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Inside SecurityMiddleware: its opener policy must not cut off the docs' sign-in popup.

@@ -26,18 +26,25 @@ class AccessPoint(models.Model):
     """A barrier of a secured parking, opened over Bluetooth LE."""
 
     secured_parking = models.ForeignKey(
-        "parking.SecuredParking", on_delete=models.CASCADE, related_name="access_points"
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.CASCADE,
+        related_name="access_points",
     )
-    name = models.CharField(max_length=100, blank=True)
-    direction = models.CharField(max_length=8, choices=Direction.choices)
+    name = models.CharField(verbose_name=_("name"), max_length=100, blank=True)
+    direction = models.CharField(
+        verbose_name=_("direction"), max_length=8, choices=Direction.choices
+    )
     mac_address = MACAddressField(
         _("MAC address"),
         unique=True,
         help_text=_("Any common spelling; stored as AA:BB:CC:DD:EE:FF."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("access point")
+        verbose_name_plural = _("access points")
         ordering = ["secured_parking_id", "direction", "id"]
         constraints = [
             models.CheckConstraint(
@@ -61,29 +68,43 @@ class SmartKey(models.Model):
     """A time-bound credential a driver's phone sends to the barriers of one parking."""
 
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="smart_keys"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("driver"),
+        on_delete=models.CASCADE,
+        related_name="smart_keys",
     )
     secured_parking = models.ForeignKey(
-        "parking.SecuredParking", on_delete=models.PROTECT, related_name="smart_keys"
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="smart_keys",
     )
     type = models.CharField(
-        max_length=32, choices=SmartKeyType.choices, default=SmartKeyType.SESSION_ACCESS
+        verbose_name=_("type"),
+        max_length=32,
+        choices=SmartKeyType.choices,
+        default=SmartKeyType.SESSION_ACCESS,
     )
-    description = models.CharField(max_length=255, blank=True)
-    start_time = models.DateTimeField()
-    end_time = models.DateTimeField()
-    access_command = models.TextField(blank=True)
+    description = models.CharField(verbose_name=_("description"), max_length=255, blank=True)
+    start_time = models.DateTimeField(verbose_name=_("start time"))
+    end_time = models.DateTimeField(verbose_name=_("end time"))
+    access_command = models.TextField(verbose_name=_("access command"), blank=True)
     command_counter = models.PositiveIntegerField(
+        verbose_name=_("command counter"),
         default=0,
         help_text=_("Counter of the last access command issued; barriers refuse replays."),
     )
-    access_points = models.ManyToManyField(AccessPoint, related_name="smart_keys", blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    access_points = models.ManyToManyField(
+        AccessPoint, verbose_name=_("access points"), related_name="smart_keys", blank=True
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     # Set only by the reads that load them, ordered by id (parking's session reads).
     ordered_access_points: list[AccessPoint]
 
     class Meta:
+        verbose_name = _("smart key")
+        verbose_name_plural = _("smart keys")
         ordering = ["-start_time", "-id"]
         indexes = [
             models.Index(fields=["driver", "end_time"], name="smart_key_driver_end"),
@@ -142,28 +163,45 @@ class ParkingKeyPair(models.Model):
     signs until then (its ``retired_at``) and stays trusted until ``accepted_until``."""
 
     secured_parking = models.ForeignKey(
-        "parking.SecuredParking", on_delete=models.CASCADE, related_name="key_pairs"
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.CASCADE,
+        related_name="key_pairs",
     )
     key_id = models.CharField(
         _("key id"),
         max_length=8,
         help_text=_("First 4 bytes of SHA-256 of the public key, in hex."),
     )
-    public_key = models.CharField(max_length=64, help_text=_("Raw Ed25519 public key, in hex."))
-    encrypted_private_key = models.TextField(editable=False)
-    state = models.CharField(max_length=8, choices=KeyPairState.choices)
-    created_at = models.DateTimeField()
-    signs_from = models.DateTimeField(help_text=_("Commands are signed with this key from then."))
+    public_key = models.CharField(
+        verbose_name=_("public key"), max_length=64, help_text=_("Raw Ed25519 public key, in hex.")
+    )
+    encrypted_private_key = models.TextField(
+        verbose_name=_("encrypted private key"), editable=False
+    )
+    state = models.CharField(verbose_name=_("state"), max_length=8, choices=KeyPairState.choices)
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    signs_from = models.DateTimeField(
+        verbose_name=_("signs from"), help_text=_("Commands are signed with this key from then.")
+    )
     retired_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("Commands are signed with this key until then.")
+        verbose_name=_("retired at"),
+        null=True,
+        blank=True,
+        help_text=_("Commands are signed with this key until then."),
     )
     accepted_until = models.DateTimeField(
-        null=True, blank=True, help_text=_("After rotation, barriers trust this key until then.")
+        verbose_name=_("accepted until"),
+        null=True,
+        blank=True,
+        help_text=_("After rotation, barriers trust this key until then."),
     )
 
     objects = ParkingKeyPairQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("parking key pair")
+        verbose_name_plural = _("parking key pairs")
         ordering = ["secured_parking_id", "-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -223,7 +261,10 @@ class BarrierGateway(models.Model):
     """The HTTP service that opens an online parking's barriers at the backend's request."""
 
     secured_parking = models.OneToOneField(
-        "parking.SecuredParking", on_delete=models.CASCADE, related_name="barrier_gateway"
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.CASCADE,
+        related_name="barrier_gateway",
     )
     url = models.URLField(
         "URL",
@@ -231,10 +272,16 @@ class BarrierGateway(models.Model):
         validators=[validate_gateway_url],
         help_text=_("Open requests are POSTed here: https, on a public address."),
     )
-    encrypted_credential = models.TextField(blank=True, editable=False)
-    is_enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    encrypted_credential = models.TextField(
+        verbose_name=_("encrypted credential"), blank=True, editable=False
+    )
+    is_enabled = models.BooleanField(verbose_name=_("is enabled"), default=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("barrier gateway")
+        verbose_name_plural = _("barrier gateways")
 
     def __str__(self) -> str:
         return f"Barrier gateway of parking #{self.secured_parking_id}"
@@ -275,32 +322,48 @@ class AccessLogEntry(models.Model):
 
     Written by the services, never changed; operators read it in the admin."""
 
-    created_at = models.DateTimeField(db_index=True)
-    event = models.CharField(max_length=16, choices=AccessEvent.choices)
-    result = models.CharField(max_length=20, choices=AccessResult.choices)
-    direction = models.CharField(max_length=8, choices=Direction.choices)
+    created_at = models.DateTimeField(verbose_name=_("created at"), db_index=True)
+    event = models.CharField(verbose_name=_("event"), max_length=16, choices=AccessEvent.choices)
+    result = models.CharField(verbose_name=_("result"), max_length=20, choices=AccessResult.choices)
+    direction = models.CharField(
+        verbose_name=_("direction"), max_length=8, choices=Direction.choices
+    )
     driver = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_log_entries"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("driver"),
+        on_delete=models.PROTECT,
+        related_name="access_log_entries",
     )
     secured_parking = models.ForeignKey(
-        "parking.SecuredParking", on_delete=models.PROTECT, related_name="access_log_entries"
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="access_log_entries",
     )
     parking_session = models.ForeignKey(
-        "parking.ParkingSession", on_delete=models.PROTECT, related_name="access_log_entries"
+        "parking.ParkingSession",
+        verbose_name=_("parking session"),
+        on_delete=models.PROTECT,
+        related_name="access_log_entries",
     )
     smart_key = models.ForeignKey(
-        SmartKey, on_delete=models.PROTECT, related_name="access_log_entries"
+        SmartKey,
+        verbose_name=_("smart key"),
+        on_delete=models.PROTECT,
+        related_name="access_log_entries",
     )
     access_point = models.ForeignKey(
         AccessPoint,
+        verbose_name=_("access point"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="access_log_entries",
     )
-    detail = models.CharField(max_length=255, blank=True)
+    detail = models.CharField(verbose_name=_("detail"), max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("access log entry")
         verbose_name_plural = _("access log entries")
         ordering = ["-created_at", "-id"]
         indexes = [

@@ -3,6 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from core import rate_counters, throttling
@@ -61,6 +62,15 @@ def fast_test_settings(settings):
     # Throttle counters live in the cache: each test starts with a clean slate.
     cache.clear()
     rate_counters.resume()
+
+
+@pytest.fixture(autouse=True)
+def no_language_left_active():
+    # LocaleMiddleware activates each request's language in the thread and leaves it there
+    # (the next request sets its own); code a test runs outside a request must not inherit
+    # the last request's Romanian.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

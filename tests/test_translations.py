@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polib
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from parking.models import ParkingSession, SecuredParking, State, Tariff
@@ -185,6 +186,25 @@ class TestApiLanguage:
 
         assert response.status_code == 200
         assert (response["Content-Language"], response["Vary"]) == ("ro", "Accept-Language")
+
+    def test_the_language_costs_the_hot_read_no_query(
+        self, driver_client, django_assert_num_queries
+    ):
+        ParkingSessionFactory(driver=driver_client.driver)
+        # As tests/test_current_session.py counts them: the token with its user, then the
+        # session's document (SQLite, the local demo's database, takes a third).
+        queries = 2 if connection.vendor == "postgresql" else 3
+
+        with django_assert_num_queries(queries):
+            response = driver_client.get(
+                CURRENT_URL,
+                HTTP_ACCEPT_LANGUAGE="ro-RO,ro;q=0.9",
+                HTTP_COOKIE="django_language=en",
+            )
+
+        assert response.status_code == 200
+        # A choice made with set_language (the cookie) comes before Accept-Language.
+        assert response["Content-Language"] == "en"
 
     def test_a_domain_refusal_is_translated_with_its_code_and_members(self, driver_client):
         open_session = ParkingSessionFactory(driver=driver_client.driver, state=State.ACTIVE)
@@ -522,6 +542,8 @@ class TestBackOffice:
             "Activă",  # a state's label
             "Toate datele",  # the date drill-down of large lists
             "Un id de sesiune (42)",  # the search help
+            "Șofer",  # a field's name
+            "sesiune de parcare",  # the model's
         ):
             assert text in page, text
 
@@ -553,3 +575,21 @@ class TestBackOffice:
 
         assert "sesiuni începute azi" in page
         assert "<title>Tablou de bord" in page
+
+
+def test_the_language_picks_remembered_are_capped():
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from parking_api.middleware import MAX_LANGUAGE_PICKS, LanguageMiddleware
+
+    middleware = LanguageMiddleware(lambda request: HttpResponse())
+    headers = [f"x-{n},ro;q=0.5" for n in range(MAX_LANGUAGE_PICKS)] + ["en-GB,ro;q=0.5"]
+
+    answers = [
+        middleware(RequestFactory().get("/", HTTP_ACCEPT_LANGUAGE=header)) for header in headers
+    ]
+
+    assert len(middleware.picks) == MAX_LANGUAGE_PICKS
+    # Past the cap a pair is still picked, only not remembered.
+    assert [a["Content-Language"] for a in answers[-2:]] == ["ro", "en"]
