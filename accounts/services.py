@@ -1,15 +1,31 @@
 import hashlib
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from oauth2_provider.models import RefreshToken
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 from oauth2_provider.settings import oauth2_settings
 
 from accounts.models import UsedAuthorizationCode, User
+from core.errors import DomainError
 
 
 class EmailAlreadyRegistered(Exception):
     pass
+
+
+class AccountDeletionRefused(DomainError):
+    """The account cannot be deleted now (the API answers 409 with ``code``)."""
+
+    code = "account_deletion_refused"
+
+
+class BackOfficeAccount(AccountDeletionRefused):
+    code = "back_office_account"
 
 
 def register_driver(*, email: str, password: str) -> User:
@@ -57,3 +73,42 @@ def purge_used_authorization_codes(*, now: datetime) -> int:
 
 def _checksum(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def ensure_account_can_be_deleted(*, user: User, now: datetime) -> None:
+    """Run every check of ``settings.ACCOUNT_DELETION_CHECKS``; each raises an
+    ``AccountDeletionRefused`` (``code`` says why) when the account must stay for now.
+
+    A list of dotted paths, like ``AUTH_PASSWORD_VALIDATORS``, so that an app above this
+    one (an open parking session, money still owed) adds its own rule without this app
+    importing it."""
+    for path in settings.ACCOUNT_DELETION_CHECKS:
+        import_string(path)(user=user, now=now)
+
+
+def refuse_back_office_accounts(*, user: User, now: datetime) -> None:
+    """Staff accounts sign audit trails; a superuser closes them, not the driver API."""
+    if user.is_staff or user.is_superuser:
+        raise BackOfficeAccount(
+            _("Back-office accounts cannot be deleted here; ask a superuser to close it.")
+        )
+
+
+def revoke_all_tokens(*, user: User) -> int:
+    """Delete every OAuth credential of ``user``: access, refresh and ID tokens, and
+    authorization codes not yet exchanged. How many there were."""
+    revoked = 0
+    for model in (Grant, RefreshToken, AccessToken, IDToken):
+        deleted, _by_model = model.objects.filter(user=user).delete()
+        revoked += deleted
+    return revoked
+
+
+def erase_user(*, user: User) -> None:
+    """Delete the user's row, with what hangs only on it (memberships, Idempotency-Keys).
+    The back office's change history keeps its entries about the account, but no longer
+    its email: Django writes the object's name into each entry."""
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)
+    ).update(object_repr=f"Deleted account #{user.pk}")
+    user.delete()

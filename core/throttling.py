@@ -70,3 +70,14 @@ class AccountRateThrottle(FixedWindowRateThrottle):
         if not username:
             return None
         return self.cache_format % {"scope": self.scope, "ident": username}
+
+
+class SignedInAccountRateThrottle(AccountRateThrottle):
+    """The per-account limit of the password forms, for a password re-entered through the
+    API by a signed-in driver (deleting the account): one counter per account with the
+    login form, so a stolen token does not open a second way to guess the password."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.email.lower()}

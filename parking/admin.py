@@ -1,10 +1,10 @@
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -14,13 +14,15 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import UserAdmin as AccountsUserAdmin
 from accounts.authentication import AuthenticatedHttpRequest
 from accounts.models import User
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
+from core.errors import DomainError
 from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
-from parking.forms import GrantTriesForm, SessionActionForm
+from parking.forms import AccountDeletionForm, GrantTriesForm, SessionActionForm
 from parking.models import (
     Operator,
     OperatorMembership,
@@ -64,6 +66,23 @@ def readable_duration(span: timedelta) -> str:
         else gettext("{minutes} min").format(minutes=minutes)
     )
     return gettext("{days} d {rest}").format(days=days, rest=text) if days else text
+
+
+RowT = TypeVar("RowT", bound=Model)
+
+
+def at_most_a_page(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[RowT], *, too_many: str
+) -> list[RowT] | None:
+    """The rows an action was asked to change; None past a page, with ``too_many`` (a
+    message with ``{count}``) shown."""
+    rows = list(queryset[: MAX_SESSIONS_PER_ACTION + 1])
+    if len(rows) > MAX_SESSIONS_PER_ACTION:
+        modeladmin.message_user(
+            request, too_many.format(count=MAX_SESSIONS_PER_ACTION), messages.ERROR
+        )
+        return None
+    return rows
 
 
 class OperatorMembershipInline(admin.TabularInline):
@@ -190,6 +209,18 @@ class SecuredParkingAdmin(OperatorScopedAdmin):
         return parking.access_point_count
 
 
+def audit_changes(entry: SessionAuditEntry) -> SafeString:
+    lines = []
+    for field, value in entry.details.items():
+        label = field.replace("_", " ")
+        if isinstance(value, list) and len(value) == 2:
+            if value[0] != value[1]:
+                lines.append((label, f"{value[0]} → {value[1]}"))
+        else:
+            lines.append((label, value))
+    return format_html_join(mark_safe("<br>"), "{}: {}", lines)
+
+
 class SessionAuditEntryInline(admin.TabularInline):
     """The audit trail on the session page: who did what from the back office, and why."""
 
@@ -211,15 +242,23 @@ class SessionAuditEntryInline(admin.TabularInline):
 
     @admin.display(description=_("Changes"))
     def changes(self, entry: SessionAuditEntry) -> SafeString:
-        lines = []
-        for field, value in entry.details.items():
-            label = field.replace("_", " ")
-            if isinstance(value, list) and len(value) == 2:
-                if value[0] != value[1]:
-                    lines.append((label, f"{value[0]} → {value[1]}"))
-            else:
-                lines.append((label, value))
-        return format_html_join(mark_safe("<br>"), "{}: {}", lines)
+        return audit_changes(entry)
+
+
+@admin.register(SessionAuditEntry)
+class SessionAuditEntryAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
+    """Every back-office action, read-only: on sessions (staff see their parkings') and
+    account deletions (superusers only: they name no parking)."""
+
+    parking_path = "session__secured_parking"
+    list_display = ["created_at", "actor", "action", "session", "reason", "changes"]
+    list_filter = ["action"]
+    list_select_related = ["actor", "session"]
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description=_("Changes"))
+    def changes(self, entry: SessionAuditEntry) -> SafeString:
+        return audit_changes(entry)
 
 
 @admin.register(ParkingSession)
@@ -390,15 +429,10 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
     ) -> TemplateResponse | None:
         """Show the selected sessions and ask for a reason; on confirmation, run ``service``."""
         selected = queryset.select_related("driver", "secured_parking__tariff")
-        sessions = list(selected[: MAX_SESSIONS_PER_ACTION + 1])
-        if len(sessions) > MAX_SESSIONS_PER_ACTION:
-            self.message_user(
-                request,
-                gettext("Select at most {count} sessions at a time.").format(
-                    count=MAX_SESSIONS_PER_ACTION
-                ),
-                messages.ERROR,
-            )  # fmt: skip
+        sessions = at_most_a_page(
+            self, request, selected, too_many=gettext("Select at most {count} sessions at a time.")
+        )
+        if sessions is None:
             return None
         form = form_class(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
@@ -411,6 +445,7 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
             "explanation": explanation,
             "opts": self.opts,
             "rows": [(session, session.amount_due(now)) for session in sessions],
+            "selected": [session.pk for session in sessions],
             "form": form,
             "action": request.POST["action"],
         }
@@ -445,6 +480,81 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
                 changed.append(f"#{session.pk}")
         if changed:
             self.message_user(request, done.format(count=len(changed), ids=", ".join(changed)))
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(AccountsUserAdmin):
+    """The accounts app's user admin, with deletion requests carried out: here, because
+    a deletion must know the driver's sessions."""
+
+    actions = ["delete_driver_accounts"]
+
+    def has_delete_account_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(
+        description=_("Carry out the selected drivers' account deletion requests…"),
+        permissions=["delete_account"],
+    )
+    def delete_driver_accounts(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> TemplateResponse | None:
+        """The API's account deletion, for a request made outside the app; asks for the
+        request's reference first and audits each deletion."""
+        users = at_most_a_page(
+            self,
+            request,
+            queryset.order_by("pk"),
+            too_many=gettext("Select at most {count} accounts at a time."),
+        )
+        if users is None:
+            return None
+        form = AccountDeletionForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            self._delete_accounts(request, users, reason=form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Delete driver accounts"),
+            "opts": self.opts,
+            "users": users,
+            "selected": [user.pk for user in users],
+            "form": form,
+            "action": request.POST["action"],
+        }
+        return TemplateResponse(request, "admin/accounts/user/delete_confirmation.html", context)
+
+    def _delete_accounts(self, request: HttpRequest, users: list[User], *, reason: str) -> None:
+        assert isinstance(request.user, User)  # the admin lets signed-in staff in only
+        now = timezone.now()
+        for user in users:
+            # One transaction each: a refused account does not undo the others.
+            try:
+                deletion = back_office.delete_account_by_operator(
+                    driver=user, actor=request.user, reason=reason, now=now
+                )
+            except DomainError as refusal:
+                self.message_user(
+                    request,
+                    gettext("Account #{id}: {refusal}").format(id=user.pk, refusal=refusal.message),
+                    messages.ERROR,
+                )
+                continue
+            # Counts after a colon: no plural forms to get wrong in either language.
+            self.message_user(
+                request,
+                gettext(
+                    "Account #{id} deleted. Kept anonymised: parking sessions: {sessions}, "
+                    "access-log entries: {entries}."
+                ).format(
+                    id=deletion.account_id,
+                    sessions=deletion.anonymised.parking_sessions,
+                    entries=deletion.anonymised.access_log_entries,
+                ),
+            )
 
 
 def dashboard_view(request: AuthenticatedHttpRequest) -> TemplateResponse:

@@ -31,3 +31,17 @@ class GrantTriesForm(SessionActionForm):
         if not cleaned.get("entrance_tries") and not cleaned.get("exit_tries"):
             raise forms.ValidationError(_("Grant at least one entrance or exit try."))
         return cleaned
+
+
+class AccountDeletionForm(forms.Form):
+    """The confirmation of a deletion request carried out from the back office."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=1000,
+        label=_("Reason"),
+        help_text=_(
+            "Kept in the audit with your name and the time, after the account is gone: "
+            "write how the request came (e.g. its ticket), not the driver's name or email."
+        ),
+    )

@@ -33,6 +33,7 @@ class State(models.TextChoices):
 
 
 OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
+CLOSED_STATES = (State.FINISHED, State.CANCELLED)
 # From ``exit`` on, the session's key opens the exit barriers.
 EXIT_STATES = (State.EXITING, State.FINISHED)
 
@@ -226,10 +227,14 @@ class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
 class ParkingSession(models.Model):
     """One stay of one driver in one secured parking, from the entrance barrier to payment."""
 
+    # Empty once anonymised (the account was deleted, or the session is past the personal
+    # data retention): the session stays as an accounting record, about no one.
     driver = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("driver"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="parking_sessions",
     )
     secured_parking = models.ForeignKey(
@@ -316,6 +321,10 @@ class ParkingSession(models.Model):
                 name="session_ends_after_start",
             ),
             models.CheckConstraint(condition=Q(state__in=State.values), name="session_state_valid"),
+            models.CheckConstraint(
+                condition=Q(driver__isnull=False) | Q(state__in=CLOSED_STATES),
+                name="only_closed_sessions_anonymised",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -353,16 +362,21 @@ class AuditAction(models.TextChoices):
     FINALIZE = "finalize", _("Finalized")
     CANCEL = "cancel", _("Cancelled")
     GRANT_TRIES = "grant_tries", _("Granted extra tries")
+    DELETE_ACCOUNT = "delete_account", _("Deleted a driver's account")
 
 
 class SessionAuditEntry(models.Model):
-    """Who changed a parking session from the back office, when, how and why."""
+    """Who acted from the back office, when, how and why: on a parking session, or on a
+    driver's account (a deletion request carried out; no session, the account's id in
+    ``details``)."""
 
     # PROTECT: an audit trail that disappears with the row it audits is no audit trail.
     session = models.ForeignKey(
         ParkingSession,
         verbose_name=_("session"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="audit_entries",
     )
     actor = models.ForeignKey(
@@ -386,6 +400,12 @@ class SessionAuditEntry(models.Model):
             models.CheckConstraint(condition=~Q(reason=""), name="audit_reason_required"),
             models.CheckConstraint(
                 condition=Q(action__in=AuditAction.values), name="audit_action_valid"
+            ),
+            # Session actions name their session; an account deletion names none.
+            models.CheckConstraint(
+                condition=Q(session__isnull=True, action=AuditAction.DELETE_ACCOUNT)
+                | (Q(session__isnull=False) & ~Q(action=AuditAction.DELETE_ACCOUNT)),
+                name="audit_session_unless_account",
             ),
         ]
 

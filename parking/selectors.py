@@ -1,16 +1,25 @@
 """Reads the API and the back office need, each loading what its answer uses."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
+from accounts.selectors import OAuthCredentials, oauth_credentials_of
 from core.datetimes import iso_seconds
 from core.rows import fetch_grouped_row, fetch_grouped_rows, model_instance, postgresql_database
-from parking.models import ParkingSession, SecuredParking, Tariff, entering_cutoff
+from parking.models import (
+    IdempotencyRecord,
+    ParkingSession,
+    SecuredParking,
+    SessionAuditEntry,
+    Tariff,
+    entering_cutoff,
+)
 from smart_keys.access_commands import access_point_tag
-from smart_keys.models import AccessPoint, ParkingKeyPair, SmartKey
+from smart_keys.models import AccessLogEntry, AccessPoint, ParkingKeyPair, SmartKey
 
 # A session with everything its body reads, as one flat row: each column is named
 # "<model>.<field>"; the access points come as one json array, which psycopg turns into a
@@ -130,6 +139,33 @@ def _session_from_row(row: dict[str, dict[str, Any]]) -> ParkingSession:
         for access_point in row["access_points"]["items"] or ()
     ]
     return session
+
+
+@dataclass(frozen=True)
+class AccountData:
+    """Everything held about a driver (GDPR Articles 15 and 20)."""
+
+    driver: User
+    parking_sessions: list[ParkingSession]
+    back_office_actions: list[SessionAuditEntry]
+    access_log: list[AccessLogEntry]
+    oauth: OAuthCredentials
+    idempotency_records: list[IdempotencyRecord]
+
+
+def account_data(driver: User) -> AccountData:
+    """The driver's rows in every table, a constant number of queries however many."""
+    return AccountData(
+        # Read whole: the token's authentication loads only a few of its fields.
+        driver=User.objects.get(pk=driver.pk),
+        parking_sessions=list(ParkingSession.objects.for_driver(driver).with_body()),
+        back_office_actions=list(
+            SessionAuditEntry.objects.filter(session__driver=driver).order_by("created_at", "id")
+        ),
+        access_log=list(AccessLogEntry.objects.filter(driver=driver).order_by("created_at", "id")),
+        oauth=oauth_credentials_of(driver),
+        idempotency_records=list(driver.idempotency_records.order_by("created_at", "id")),
+    )
 
 
 def valid_smart_keys_for(driver: User, *, now: datetime) -> list[SmartKey]:

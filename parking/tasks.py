@@ -8,6 +8,7 @@ from procrastinate.contrib.django import app
 
 from accounts.services import purge_used_authorization_codes
 from parking.idempotency import purge_expired_records
+from parking.services.accounts import anonymise_old_personal_data
 from parking.services.sessions import cancel_stale_entering_sessions
 
 
@@ -33,3 +34,14 @@ def clean_up_parking(*, now: datetime) -> Cleanup:
 @app.task(name="parking.clean_up", queueing_lock="parking.clean_up", lock="parking.clean_up")
 def clean_up_parking_job(timestamp: int) -> None:
     clean_up_parking(now=timezone.now())
+
+
+# Daily: the retention is counted in days, and one run a day keeps each UPDATE small.
+@app.periodic(cron="29 2 * * *")
+@app.task(
+    name="parking.anonymise_old_personal_data",
+    queueing_lock="parking.anonymise_old_personal_data",
+    lock="parking.anonymise_old_personal_data",
+)
+def anonymise_old_personal_data_job(timestamp: int) -> None:
+    anonymise_old_personal_data(now=timezone.now())

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from parking import views
+from parking import account_views, views
 
 urlpatterns = [
     # First: the app asks for it on every launch, and Django tries the patterns in order.
@@ -24,4 +24,6 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/finalize", views.FinalizeView.as_view()),
     path("parking_sessions/<int:session_id>/cancel", views.CancelView.as_view()),
     path("parking_sessions/<int:session_id>/open_barrier", views.OpenBarrierView.as_view()),
+    path("account", account_views.AccountView.as_view(), name="account"),
+    path("account/export", account_views.AccountExportView.as_view(), name="account-export"),
 ]

@@ -326,6 +326,15 @@ PARKING_ENTERING_TIMEOUT = timedelta(
 )
 SMART_KEY_VALIDITY = timedelta(seconds=env.int("SMART_KEY_VALIDITY_SECONDS", default=15 * 60))
 IDEMPOTENCY_KEY_RETENTION = timedelta(hours=env.int("IDEMPOTENCY_KEY_RETENTION_HOURS", default=24))
+# Closed sessions and access-log rows older than this are anonymised by the daily job
+# parking.anonymise_old_personal_data (README, "Account rights and personal data").
+PERSONAL_DATA_RETENTION = timedelta(days=env.int("PERSONAL_DATA_RETENTION_DAYS", default=3 * 365))
+# What must hold before an account is deleted; each raises accounts.services.AccountDeletionRefused
+# (an app that can owe money or hold a car adds its check here).
+ACCOUNT_DELETION_CHECKS = [
+    "accounts.services.refuse_back_office_accounts",
+    "parking.services.accounts.refuse_while_a_session_is_open",
+]
 
 # Signed access commands (docs/access-command.md) and online barriers (docs/barrier-gateway.md).
 ACCESS_COMMAND_VALIDITY = timedelta(

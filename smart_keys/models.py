@@ -67,10 +67,13 @@ class SmartKeyType(models.TextChoices):
 class SmartKey(models.Model):
     """A time-bound credential a driver's phone sends to the barriers of one parking."""
 
+    # Empty once its session is anonymised (parking.services.accounts).
     driver = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("driver"),
         on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="smart_keys",
     )
     secured_parking = models.ForeignKey(
@@ -123,7 +126,8 @@ class SmartKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_type_display()} key #{self.pk} for {self.driver}"
+        owner = self.driver or "an anonymised driver"
+        return f"{self.get_type_display()} key #{self.pk} for {owner}"
 
 
 class KeyPairState(models.TextChoices):
@@ -328,10 +332,13 @@ class AccessLogEntry(models.Model):
     direction = models.CharField(
         verbose_name=_("direction"), max_length=8, choices=Direction.choices
     )
+    # Empty once anonymised (account deleted, or past the personal data retention).
     driver = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("driver"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="access_log_entries",
     )
     secured_parking = models.ForeignKey(

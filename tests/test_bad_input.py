@@ -378,7 +378,9 @@ class TestPages:
             end_time=timezone.now() + timedelta(hours=1),
         )
 
-    @pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5", "3", "99999"])
+    @pytest.mark.parametrize(
+        "page", ["abc", "0", "-1", "1.5", "3", "99999", "", "6556986313203518244126720"]
+    )
     def test_a_page_that_does_not_exist_is_404_json(self, driver_client, history_of_21, page):
         response = driver_client.get(SESSIONS_URL, {"page": page})
 

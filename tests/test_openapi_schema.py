@@ -52,6 +52,8 @@ OPERATION_IDS = {
     ("post", "/parking_sessions/{session_id}/open_barrier"): "openBarrier",
     ("get", "/secured_parkings"): "listSecuredParkings",
     ("get", "/smart_keys"): "listSmartKeys",
+    ("delete", "/account"): "deleteAccount",
+    ("get", "/account/export"): "exportAccount",
 }
 
 

@@ -2,6 +2,7 @@
 (parking.services.sessions), so the same state guards hold, and every action leaves an
 audit entry."""
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from parking.exceptions import SessionStateError
 from parking.models import AuditAction, ParkingSession, SessionAuditEntry, State
+from parking.services.accounts import AccountDeletion, delete_driver_account
 from parking.services.sessions import (
     STALE,
     call_off,
@@ -124,6 +126,30 @@ def grant_extra_tries(
         now=now,
         extra={"entrance_tries_granted": entrance_tries, "exit_tries_granted": exit_tries},
     )
+
+
+@transaction.atomic
+def delete_account_by_operator(
+    *, driver: User, actor: User, reason: str, now: datetime
+) -> AccountDeletion:
+    """Carry out a deletion request the driver made outside the app (by email, at the
+    desk): the API's deletion, with the same refusals, and an audit entry that names the
+    account by its id only, since it outlives the account."""
+    reason = _required_reason(reason)
+    deletion = delete_driver_account(driver=driver, now=now)
+    SessionAuditEntry.objects.create(
+        session=None,
+        actor=actor,
+        action=AuditAction.DELETE_ACCOUNT,
+        reason=reason,
+        details={
+            "account_id": deletion.account_id,
+            "revoked_tokens": deletion.revoked_tokens,
+            **asdict(deletion.anonymised),
+        },
+        created_at=now,
+    )
+    return deletion
 
 
 def _required_reason(reason: str) -> str:

@@ -50,7 +50,7 @@ def start_parking_session(
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
     parking = SecuredParking.objects.select_for_update().get(pk=secured_parking.pk)
     _ensure_accepts_sessions(parking)
-    _cancel_stale_entering_sessions(driver=driver, now=now)
+    cancel_stale_entering_sessions_of(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
     if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
         raise ParkingUnavailable(
@@ -297,7 +297,7 @@ def _ensure_accepts_sessions(parking: SecuredParking) -> None:
         )
 
 
-def _cancel_stale_entering_sessions(*, driver: User, now: datetime) -> None:
+def cancel_stale_entering_sessions_of(*, driver: User, now: datetime) -> None:
     ParkingSession.objects.for_driver(driver).stale_entering(now).update(
         state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
     )
