@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.services import ensure_account_can_be_deleted, erase_user, revoke_all_tokens
 from parking.exceptions import OpenSessionExists
 from parking.models import CLOSED_STATES, ParkingSession
-from parking.services.sessions import cancel_stale_entering_sessions_of
+from parking.services.sessions import cancel_stale_entering_sessions
 from smart_keys.models import AccessLogEntry, SmartKey
 
 
@@ -47,7 +47,7 @@ def delete_driver_account(*, driver: User, now: datetime) -> AccountDeletion:
     # Locked as a session start locks it: a start in flight finishes first (and is seen
     # below), a later one waits for this and then finds no driver.
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
-    cancel_stale_entering_sessions_of(driver=driver, now=now)
+    cancel_stale_entering_sessions(driver=driver, now=now)
     ensure_account_can_be_deleted(user=driver, now=now)
     anonymised = _anonymise(
         sessions=ParkingSession.objects.for_driver(driver),

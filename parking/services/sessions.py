@@ -50,7 +50,7 @@ def start_parking_session(
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
     parking = SecuredParking.objects.select_for_update().get(pk=secured_parking.pk)
     _ensure_accepts_sessions(parking)
-    cancel_stale_entering_sessions_of(driver=driver, now=now)
+    cancel_stale_entering_sessions(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
     if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
         raise ParkingUnavailable(
@@ -174,12 +174,18 @@ def call_off(
     return reloaded(session)
 
 
-def cancel_stale_entering_sessions(*, now: datetime) -> int:
-    """Write down the cancellation of sessions left in ``entering`` past the deadline.
+def cancel_stale_entering_sessions(*, now: datetime, driver: User | None = None) -> int:
+    """Write down the cancellation of sessions (``driver``'s, or everyone's) left in
+    ``entering`` past the deadline.
 
     Reads already treat them as cancelled; this only tidies the rows (and frees the
     one-open-session slot for drivers who never come back)."""
-    return ParkingSession.objects.stale_entering(now).update(
+    sessions = (
+        ParkingSession.objects.all()
+        if driver is None
+        else ParkingSession.objects.for_driver(driver)
+    )
+    return sessions.stale_entering(now).update(
         state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
     )
 
@@ -295,12 +301,6 @@ def _ensure_accepts_sessions(parking: SecuredParking) -> None:
             format_lazy(_("{parking} has no tariff yet."), parking=parking.name),
             secured_parking_id=parking.pk,
         )
-
-
-def cancel_stale_entering_sessions_of(*, driver: User, now: datetime) -> None:
-    ParkingSession.objects.for_driver(driver).stale_entering(now).update(
-        state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now
-    )
 
 
 def _ensure_no_open_session(*, driver: User, now: datetime) -> None:
