@@ -404,7 +404,7 @@ def test_the_migration_counts_the_cars_parked_and_goes_back():
     )
     ParkingSessionFactory(secured_parking=other, state=State.ACTIVE)
     executor = MigrationExecutor(connection)
-    before = [("parking", "0009_card_payments_agreed_tariff_and_seller")]
+    before = [("parking", "0010_access_point_required")]
 
     executor.migrate(before)
     with connection.cursor() as cursor:

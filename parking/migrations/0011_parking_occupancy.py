@@ -31,7 +31,7 @@ def forget_counts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('parking', '0009_card_payments_agreed_tariff_and_seller'),
+        ('parking', '0010_access_point_required'),
     ]
 
     operations = [
