@@ -260,13 +260,13 @@ class StallingProxy:
             client.settimeout(5)
             while True:
                 try:
-                    request = client.recv(65536)
+                    request = _http_message(client)
                 except (TimeoutError, OSError):
                     return
                 if not request:
                     return
                 upstream.sendall(request)
-                answer = upstream.recv(65536)
+                answer = _http_message(upstream)
                 if b"/capture" in request.split(b"\r\n", 1)[0]:
                     self.captures.set()
                     self.stopping.wait(60)  # never answered: the worker is killed meanwhile
@@ -277,6 +277,32 @@ class StallingProxy:
         self.stopping.set()
         self.server.join()
         self.listener.close()
+
+
+def _http_message(connection: socket.socket) -> bytes:
+    """One whole HTTP/1.1 message (headers, then Content-Length bytes of body), however the
+    network cut it; empty when the peer closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")[1:]
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def test_a_worker_killed_mid_capture_runs_it_again_and_captures_once(
