@@ -36,6 +36,11 @@ def send_refund(*, refund_id: int) -> None:
     services.send_refund(refund_id=refund_id, now=timezone.now())
 
 
+@app.task(name="payments.delete_customer", retry=BACKOFF)
+def delete_provider_customer(*, customer: str) -> None:
+    services.delete_customer(customer=customer)
+
+
 @app.periodic(cron="*/5 * * * *")
 @app.task(name="payments.sweep", queueing_lock="payments.sweep", lock="payments.sweep")
 def sweep_payments(timestamp: int) -> None:
@@ -55,5 +60,6 @@ BY_NAME: dict[str, Any] = {
         release_unknown_hold,
         apply_provider_event,
         send_refund,
+        delete_provider_customer,
     )
 }
