@@ -32,7 +32,7 @@ from tests.factories import (
     SecuredParkingFactory,
 )
 from tests.jobs import wait_until
-from tests.payments import save_card
+from tests.payments import parked_for, save_card, wait_for_state
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -40,24 +40,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def parking(db):
     return SecuredParkingFactory(charges_by_card=True)
-
-
-def wait_for_state(payment_id, state, timeout=40):
-    wait_until(
-        lambda: Payment.objects.get(pk=payment_id).state == state,
-        what=f"payment {payment_id} {state}",
-        timeout=timeout,
-    )
-    return Payment.objects.get(pk=payment_id)
-
-
-def parked_for(client, parking, duration: timedelta) -> ParkingSession:
-    """A started, entered session whose stay began ``duration`` ago."""
-    body = json_body(start_session(client, parking), 201)
-    session_id = body["parking_session"]["id"]
-    act(client, session_id, "enter")
-    ParkingSession.objects.filter(pk=session_id).update(start_time=timezone.now() - duration)
-    return ParkingSession.objects.get(pk=session_id)
 
 
 def test_exit_captures_the_amount_and_releases_the_rest_of_the_hold(
