@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass
 
 PARKINGS = 200
-SEED_VERSION = 3
+SEED_VERSION = 4
 
 
 def raw_token(driver_id: int) -> str:

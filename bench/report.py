@@ -228,17 +228,38 @@ def _admin(r: dict) -> list[str]:
 
 
 def _write(r: dict) -> list[str]:
-    w = r["write_path"]
-    steps = w["steps"]
-    return [
-        "| concurrency | journeys (start → entrance_try → enter → exit → finalize) | "
-        "sessions/s | requests/s | errors | " + " | ".join(f"{s} p50 / p99" for s in steps) + " |",
-        "|---|---|---|---|---|" + "---|" * len(steps),
-        f"| {w['concurrency']} | {w['journeys_ok']:,} / {w['drivers']:,} in {w['seconds']} s | "
-        f"{w['sessions_per_s']} | {w['requests_per_s']} | {w['errors']} {w['unexpected'] or ''} | "
-        + " | ".join(f"{_ms(x['p50_ms'])} / {_ms(x['p99_ms'])}" for x in steps.values())
+    runs = r["write_path"]
+    if isinstance(runs, dict):  # results written before runs at several concurrencies
+        runs = [runs]
+    steps = list(runs[0]["steps"])
+    lines = [
+        "| payments | concurrency | journeys (start → entrance_try → enter → exit → finalize) "
+        "| sessions/s | requests/s | errors | "
+        + " | ".join(f"{s} p50 / p99" for s in steps)
         + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(steps),
     ]
+    for w in runs:
+        paid = "card hold at start" if w.get("payments") else "none"
+        lines.append(
+            f"| {paid} | {w['concurrency']} | {w['journeys_ok']:,} / {w['drivers']:,} in "
+            f"{w['seconds']} s | {w['sessions_per_s']} | {w['requests_per_s']} | "
+            f"{w['errors']} {w['unexpected'] or ''} | "
+            + " | ".join(f"{_ms(x['p50_ms'])} / {_ms(x['p99_ms'])}" for x in w["steps"].values())
+            + " |"
+        )
+    paid_runs = [w for w in runs if w.get("payments")]
+    if paid_runs:
+        states = ", ".join(f"{w['concurrency']}: {w.get('payment_states')}" for w in paid_runs)
+        lines += [
+            "",
+            "With payments every start places a hold at localstripe inside the request (the "
+            "parking charges by card, each driver has a saved card); after exit the worker "
+            "captures what each stay of a few seconds cost (a started period, at parkings "
+            "without free minutes) and releases the rest of the hold. Payments "
+            f"by state and jobs still pending when each run ended: {states}.",
+        ]
+    return lines
 
 
 def _statements(r: dict, endpoint: str, name: str) -> str:

@@ -27,7 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import checks, cpu, paced, seed, write_path
+from bench import checks, cpu, paced, payments, seed, write_path
 from bench.layout import DRIVER_GETS, Layout, driver_requests, raw_token
 
 BENCH = Path(__file__).resolve().parent
@@ -313,6 +313,71 @@ def driver_endpoints(args, layout: Layout, small: Layout, servers, meter) -> dic
     return {e: {n: summarize(r) for n, r in by_size.items()} for e, by_size in rounds.items()}
 
 
+def write_paths(args, layout: Layout, servers: Servers) -> list[dict]:
+    """The whole stay at each --write-concurrency, without card payments and then (unless
+    --no-payments) with them, the same drivers each time (their sessions removed between)."""
+    runs = [
+        one_write_path(args, layout, servers.port("project"), concurrency)
+        for concurrency in args.write_concurrency
+    ]
+    if not args.no_payments:
+        runs += paid_write_paths(args, layout, servers)
+    return runs
+
+
+def one_write_path(args, layout: Layout, port: int, concurrency: int, paid: bool = False) -> dict:
+    label = "with card payments" if paid else "without payments"
+    log(f"write path {label}: {layout.write_drivers} stays, {concurrency} at a time …")
+    result = write_path.run(port, layout, concurrency, deadline_s=max(60, args.duration * 6))
+    result["payments"] = paid
+    if paid:
+        # Each stay's hold is released (or captured) by the worker after exit.
+        result["payment_states"] = wait_for_jobs(args.db, timeout=120)
+    try:
+        result["removed_afterwards"] = seed.remove_written_sessions(args.db, layout)
+    except Exception as error:  # noqa: BLE001 - the measurement stands; say what is left over
+        result["removed_afterwards"] = "failed: " + " ".join(str(error).split())
+        log(f"could not remove the write path's sessions: {result['removed_afterwards']}")
+    return result
+
+
+def paid_write_paths(args, layout: Layout, servers: Servers) -> list[dict]:
+    """localstripe, a worker and a project server that talk to it, a card per driver."""
+    stripe = payments.LocalStripe(args.app_dir, OUT / "localstripe.log")
+    worker = None
+    try:
+        env = served_env(args.db, args) | stripe.env()
+        port = servers.start("project_paying", "parking_api.wsgi:application", args.app_dir, env)
+        worker = payments.Worker(args.app_dir, env, OUT / "worker.log")
+        log(f"saving a card for each of {layout.write_drivers} drivers at localstripe …")
+        saved = payments.save_cards(port, stripe.port, layout.writers(), concurrency=8)
+        if saved != layout.write_drivers:
+            log(f"only {saved} of {layout.write_drivers} cards were saved")
+        seed.set_charging(args.db, True)
+        try:
+            return [
+                one_write_path(args, layout, servers.port("project_paying"), c, paid=True)
+                | {"cards_saved": saved}
+                for c in args.write_concurrency
+            ]
+        finally:
+            seed.set_charging(args.db, False)
+    finally:
+        servers.stop("project_paying")
+        if worker is not None:
+            worker.stop()
+        stripe.stop()
+
+
+def wait_for_jobs(db: str, timeout: float) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    states = seed.payment_states(db)
+    while states["jobs_pending"] and time.monotonic() < deadline:
+        time.sleep(1)
+        states = seed.payment_states(db)
+    return states
+
+
 def ensure_seeded(db: str, layout: Layout, args) -> dict:
     record = seed.layout_record(layout, args.app_dir)
     if args.reuse_db and seed.stored_layout(db) == record:
@@ -447,7 +512,15 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (-t)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (-c)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-    parser.add_argument("--write-concurrency", type=int, default=32)
+    parser.add_argument(
+        "--write-concurrency",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[8, 32],
+        help="drivers at a time on the write path, comma-separated (default 8,32)",
+    )
+    parser.add_argument(
+        "--no-payments", action="store_true", help="skip the write path with card payments"
+    )
     parser.add_argument(
         "--redis-url",
         default="redis://127.0.0.1:6379/15",
@@ -682,22 +755,7 @@ def run_all(args, layout: Layout, small: Layout, servers: Servers, results: dict
             small_counts = inproc("endpoints", str(sample), args.small_db, args)
             results["endpoint_queries"]["project_small"] = small_counts
 
-    log(
-        f"write path: {layout.write_drivers} stays (start to finalize), "
-        f"{args.write_concurrency} at a time …"
-    )
-    results["write_path"] = write_path.run(
-        servers.port("project"),
-        layout,
-        args.write_concurrency,
-        deadline_s=max(60, args.duration * 6),
-    )
-    try:
-        removed = seed.remove_written_sessions(args.db, layout)
-    except Exception as error:  # noqa: BLE001 - the measurement stands; say what is left over
-        removed = "failed: " + " ".join(str(error).split())
-        log(f"could not remove the write path's sessions: {removed}")
-    results["write_path"]["removed_afterwards"] = removed
+    results["write_path"] = write_paths(args, layout, servers)
 
     servers.stop_all()
     log("admin session list (in-process) …")

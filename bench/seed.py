@@ -357,8 +357,10 @@ def load(conn, layout: Layout, app_dir: Path = ROOT, defaults: dict | None = Non
             cur,
             "INSERT INTO parking_securedparking (id, name, description, address, latitude,"
             " longitude, is_active, is_online, currency, capacity, entrance_tries, exit_tries,"
-            " created_at, updated_at) VALUES %s",
-            [row + (params["t0"], params["t0"]) for row in _parkings(layout)],
+            " charges_by_card, created_at, updated_at) VALUES %s",
+            # No card payments unless the write path's paid variant turns them on
+            # (set_charging): the read rounds and the unpaid write path need no Stripe.
+            [row + (False, params["t0"], params["t0"]) for row in _parkings(layout)],
         )
         execute_values(
             cur,
@@ -502,9 +504,35 @@ def remove_written_sessions(db: str, layout: Layout) -> int:
         removed = cur.rowcount
         cur.execute("DELETE FROM smart_keys_smartkey WHERE id > %s", (layout.sessions,))
         cur.execute("DELETE FROM parking_idempotencyrecord")
+        # The paid variant's payments (the seed writes none); the drivers keep their cards.
+        cur.execute(REFERENCES_SQL, ("payments_payment",))
+        for table, column in cur.fetchall():
+            cur.execute(f'DELETE FROM {table} WHERE "{column}" IS NOT NULL')
+        cur.execute("DELETE FROM payments_payment")
     conn.commit()
     conn.close()
     return removed
+
+
+def set_charging(db: str, charging: bool) -> None:
+    """Every parking charges by card (the paid write path), or none does."""
+    conn = connect(db)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("UPDATE parking_securedparking SET charges_by_card = %s", (charging,))
+    conn.close()
+
+
+def payment_states(db: str) -> dict[str, int]:
+    """Payments by state, and the background jobs not done yet."""
+    conn = connect(db)
+    with conn.cursor() as cur:
+        cur.execute("SELECT state, count(*) FROM payments_payment GROUP BY state ORDER BY 1")
+        states = dict(cur.fetchall())
+        cur.execute("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
+        states["jobs_pending"] = cur.fetchone()[0]
+    conn.close()
+    return states
 
 
 def seed(db: str, layout: Layout, log, app_dir: Path = ROOT) -> dict:

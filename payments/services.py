@@ -138,6 +138,22 @@ def remove_card(*, card: Card) -> None:
                 make_default(card=successor)
 
 
+def forget_driver(*, driver: User) -> None:
+    """The driver's account is being deleted: their customers at the provider go too, with
+    the cards saved there, by a job deferred in the deletion's transaction (a rollback
+    deletes nothing at the provider)."""
+    customers = ProviderCustomer.objects.filter(driver=driver).exclude(reference="")
+    for reference in customers.values_list("reference", flat=True):
+        defer_task("payments.delete_customer", customer=reference)
+
+
+def delete_customer(*, customer: str) -> None:
+    try:
+        provider().delete_customer(customer=customer)
+    except ProviderRefused:
+        pass  # already gone there
+
+
 @transaction.atomic
 def make_default(*, card: Card) -> Card:
     Card.objects.filter(driver=card.driver_id, is_default=True).exclude(pk=card.pk).update(

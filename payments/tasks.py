@@ -31,6 +31,11 @@ def apply_provider_event(*, event_pk: int) -> None:
     services.apply_event(event_pk=event_pk, now=timezone.now())
 
 
+@app.task(name="payments.delete_customer", retry=BACKOFF)
+def delete_provider_customer(*, customer: str) -> None:
+    services.delete_customer(customer=customer)
+
+
 @app.periodic(cron="*/5 * * * *")
 @app.task(name="payments.sweep", queueing_lock="payments.sweep", lock="payments.sweep")
 def sweep_payments(timestamp: int) -> None:
@@ -43,5 +48,11 @@ def sweep_payments(timestamp: int) -> None:
 
 BY_NAME: dict[str, Any] = {
     task.name: task
-    for task in (capture_payment, release_hold, release_unknown_hold, apply_provider_event)
+    for task in (
+        capture_payment,
+        release_hold,
+        release_unknown_hold,
+        apply_provider_event,
+        delete_provider_customer,
+    )
 }

@@ -67,6 +67,13 @@ class LocalStripe:
         response.raise_for_status()
         return response.json()
 
+    def exists(self, path: str) -> bool:
+        response = requests.get(f"{self.url}{path}", auth=(SECRET_KEY, ""), timeout=5)
+        if response.status_code == 404:
+            return False
+        response.raise_for_status()
+        return True
+
     def payment_intent(self, reference: str) -> dict:
         return self.get(f"/v1/payment_intents/{reference}")
 

@@ -278,9 +278,10 @@ class TestDeletingTheAccount:
 
         assert one == five, (one, five)
         # Token, password, lock, the deletion checks (open session, debt, payment in
-        # progress), five UPDATEs, the token DELETEs, then Django's collector reading each
-        # table that points at the user once (cards and payments included), and the DELETEs.
-        assert one <= 43, one
+        # progress), five UPDATEs, the Stripe customers to delete, the token DELETEs, then
+        # Django's collector reading each table that points at the user once (cards and
+        # payments included), and the DELETEs.
+        assert one <= 44, one
 
 
 def test_the_database_refuses_an_open_session_without_a_driver():

@@ -14,7 +14,7 @@ import requests
 from django.utils import timezone
 
 from parking.models import ParkingSession, State
-from payments.models import Card, Payment, PaymentState
+from payments.models import Card, Payment, PaymentState, ProviderCustomer
 from tests.api import (
     DriverClient,
     act,
@@ -381,10 +381,11 @@ class TestDeletingAnAccountThatPaid:
             "/api/car_driver/account", {"password": "correct-horse-battery"}, format="json"
         )
 
-    def test_a_paid_stay_keeps_its_payment_without_the_driver(
+    def test_a_paid_stay_keeps_its_payment_and_the_stripe_customer_goes(
         self, driver_client, localstripe, parking, job_worker
     ):
         save_card(driver_client, localstripe)
+        customer = ProviderCustomer.objects.get(driver=driver_client.driver).reference
         job_worker(env={"STRIPE_API_BASE": localstripe.url})
         session = parked_for(driver_client, parking, timedelta(minutes=70))
         act(driver_client, session.pk, "exit")
@@ -396,6 +397,10 @@ class TestDeletingAnAccountThatPaid:
         payment.refresh_from_db()
         assert (payment.driver_id, payment.captured_amount) == (None, Decimal("10.00"))
         assert not Card.objects.exists()
+        wait_until(
+            lambda: not localstripe.exists(f"/v1/customers/{customer}"),
+            what="the Stripe Customer deleted",
+        )
 
     def test_a_capture_still_running_refuses_with_409_payment_in_progress(
         self, driver_client, own_localstripe, parking

@@ -59,6 +59,7 @@ def delete_driver_account(*, driver: User, now: datetime) -> AccountDeletion:
         access_log=AccessLogEntry.objects.filter(driver=driver),
     )
     account_id = driver.pk
+    payments.forget_driver(driver=driver)
     revoked = revoke_all_tokens(user=driver)
     erase_user(user=driver)
     return AccountDeletion(account_id=account_id, revoked_tokens=revoked, anonymised=anonymised)

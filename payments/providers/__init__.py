@@ -98,6 +98,10 @@ class PaymentProvider(Protocol):
 
     def remove_card(self, *, card: str) -> None: ...
 
+    def delete_customer(self, *, customer: str) -> None:
+        """The customer and the cards saved with them gone at the provider."""
+        ...
+
     def place_hold(
         self,
         *,

@@ -126,6 +126,10 @@ class StripeProvider:
         client = self._client()
         self._call(client.v1.payment_methods.detach, card)
 
+    def delete_customer(self, *, customer: str) -> None:
+        client = self._client()
+        self._call(client.v1.customers.delete, customer)
+
     def place_hold(
         self,
         *,
