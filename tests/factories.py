@@ -203,6 +203,9 @@ class PaymentFactory(DjangoModelFactory):
     hold_reference = factory.Sequence(lambda n: f"pi_test_{n}")
     created_at = factory.LazyFunction(timezone.now)
     updated_at = factory.SelfAttribute("created_at")
+    outstanding_since = factory.LazyAttribute(
+        lambda o: o.updated_at if o.state == PaymentState.OUTSTANDING else None
+    )
 
 
 def paid_by(session: ParkingSession, **payment_fields) -> Payment:

@@ -427,6 +427,7 @@ class TestDeletingAnAccountThatPaid:
             hold_amount=Decimal("5.00"),
             amount=Decimal("15.00"),
             captured_amount=Decimal("5.00"),
+            outstanding_since=timezone.now(),
             created_at=timezone.now(),
             updated_at=timezone.now(),
         )
