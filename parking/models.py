@@ -177,6 +177,14 @@ class SecuredParking(models.Model):
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text=_("Held on the card at start; empty for the tariff's daily cap."),
     )
+    access_point_required = models.BooleanField(
+        verbose_name=_("access point required"),
+        default=False,
+        help_text=_(
+            "The app must name the barrier it sees (access_point_id) to get an access "
+            "command; each command then opens that barrier alone."
+        ),
+    )
     entrance_tries = models.PositiveSmallIntegerField(
         verbose_name=_("entrance tries"),
         default=3,

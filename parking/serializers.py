@@ -5,6 +5,7 @@ serializers below describe that body (and the parking list) for the OpenAPI sche
 from datetime import datetime
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
@@ -19,7 +20,7 @@ from core.serializers import (
     money_text,
 )
 from parking.models import CENT, ParkingSession, SecuredParking, SessionType, State, Tariff
-from smart_keys.models import AccessPoint, SmartKey
+from smart_keys.models import AccessPoint, Direction, SmartKey
 from smart_keys.serializers import SmartKeySerializer
 
 
@@ -121,7 +122,64 @@ class ParkingSessionBodySerializer(serializers.Serializer):
     smart_key = SmartKeySerializer()
 
 
-class StartParkingSessionSerializer(StrictSerializer):
+def barrier_among(access_points: QuerySet[AccessPoint], access_point_id: int) -> AccessPoint:
+    """The barrier ``access_point_id`` names, if it is one of ``access_points``: those the
+    call's command may name (or its gateway open)."""
+    access_point = access_points.filter(pk=access_point_id).first()
+    if access_point is None:
+        raise serializers.ValidationError(
+            {"access_point_id": [_("The session's key does not open this barrier.")]}
+        )
+    return access_point
+
+
+class BarrierChoiceSerializer(StrictSerializer):
+    """The optional body of the calls that issue an access command or open a barrier: the
+    barrier the phone sees over Bluetooth LE, which the command then names alone.
+
+    Context: ``access_points``, the barriers the call may name, and ``required``, the
+    parking's ``access_point_required``."""
+
+    access_point_id = StrictIntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="The barrier the phone sees over Bluetooth LE: the access command then "
+        "opens that barrier alone (without it, every barrier of the direction). Required "
+        "at parkings that set `access_point_required`.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return with_barrier(
+            attrs, self.context["access_points"], required=self.context.get("required", False)
+        )
+
+
+def with_barrier(
+    attrs: dict[str, Any], access_points: QuerySet[AccessPoint], *, required: bool
+) -> dict[str, Any]:
+    """``attrs`` with ``access_point_id`` turned into its barrier, checked against
+    ``access_points``; a 400 when it is missing and ``required``."""
+    if "access_point_id" in attrs:
+        return {**attrs, "access_point_id": barrier_among(access_points, attrs["access_point_id"])}
+    if required:
+        raise serializers.ValidationError(
+            {
+                "access_point_id": [
+                    serializers.ErrorDetail(
+                        _(
+                            "This parking needs the barrier the phone sees: send its "
+                            "access_point_id."
+                        ),
+                        code="required",
+                    )
+                ]
+            }
+        )
+    return attrs
+
+
+class StartParkingSessionSerializer(BarrierChoiceSerializer):
     secured_parking_id = StrictIntegerField(min_value=1, max_value=2**63 - 1)
 
     def validate_secured_parking_id(self, value: int) -> SecuredParking:
@@ -129,6 +187,12 @@ class StartParkingSessionSerializer(StrictSerializer):
         if parking is None:
             raise serializers.ValidationError(_("No secured parking with this id."))
         return parking
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The first command names an entrance barrier of the parking being started at.
+        parking = attrs["secured_parking_id"]
+        entrances = parking.access_points.filter(direction=Direction.ENTRANCE)
+        return with_barrier(attrs, entrances, required=parking.access_point_required)
 
 
 class TariffSerializer(serializers.Serializer):
@@ -162,10 +226,8 @@ class SecuredParkingSerializer(serializers.Serializer):
     free_places = serializers.IntegerField(min_value=0)
 
 
-class OpenBarrierSerializer(StrictSerializer):
-    """Optional body of ``open_barrier``."""
-
-    # Validated against context["smart_key"], the session's key.
+class OpenBarrierSerializer(BarrierChoiceSerializer):
+    """Optional body of ``open_barrier``; ``access_points`` in its context are the key's."""
 
     access_point_id = StrictIntegerField(
         min_value=1,
@@ -174,12 +236,6 @@ class OpenBarrierSerializer(StrictSerializer):
         help_text="Which of the key's barriers to open; without it the gateway is given "
         "all of them and opens the one where the car waits.",
     )
-
-    def validate_access_point_id(self, value: int) -> AccessPoint:
-        access_point = self.context["smart_key"].access_points.filter(pk=value).first()
-        if access_point is None:
-            raise serializers.ValidationError(_("The session's key does not open this barrier."))
-        return access_point
 
 
 class ReceiptOperatorSerializer(serializers.Serializer):

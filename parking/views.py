@@ -42,6 +42,7 @@ from parking.selectors import (
     valid_smart_keys_for,
 )
 from parking.serializers import (
+    BarrierChoiceSerializer,
     OpenBarrierSerializer,
     ParkingSessionBodySerializer,
     ReceiptSerializer,
@@ -54,6 +55,7 @@ from parking.serializers import (
 from parking.services import barriers, paying, sessions
 from payments.models import Payment
 from payments.serializers import PaymentSerializer
+from smart_keys.models import Direction
 from smart_keys.serializers import SmartKeySerializer
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
@@ -158,9 +160,10 @@ class ParkingSessionsView(APIView):
         operation_id="startParkingSession",
         summary="Start a pay-per-use parking session",
         description="A session in `entering`, with a `session_access` key whose access "
-        "command opens the entrance barriers. Refused while the driver has an open "
-        "session (`open_session_exists`, the body names it), or when the parking is "
-        "inactive, full or has no tariff (`parking_unavailable`).",
+        "command opens the entrance barriers, or only `access_point_id`, the one the phone "
+        "sees (required where the parking sets `access_point_required`). Refused while "
+        "the driver has an open session (`open_session_exists`, the body names it), or "
+        "when the parking is inactive, full or has no tariff (`parking_unavailable`).",
         request=StartParkingSessionSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER, idempotent_replayed_header(201)],
         responses={
@@ -180,6 +183,7 @@ class ParkingSessionsView(APIView):
         serializer = StartParkingSessionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         parking = serializer.validated_data["secured_parking_id"]
+        access_point = serializer.validated_data.get("access_point_id")
         now = timezone.now()
         key = _idempotency_key(request)
         if key is not None:
@@ -193,7 +197,11 @@ class ParkingSessionsView(APIView):
 
         def start() -> StoredResponse:
             session = sessions.start_parking_session(
-                driver=request.user, secured_parking=parking, now=now, payment=payment
+                driver=request.user,
+                secured_parking=parking,
+                now=now,
+                payment=payment,
+                access_point=access_point,
             )
             return StoredResponse(status.HTTP_201_CREATED, session_body(session, now))
 
@@ -262,14 +270,21 @@ class ParkingSessionDetailView(APIView):
 
 
 def session_action(
-    operation_id: str, summary: str, description: str, *, conflicts: tuple[str, ...]
+    operation_id: str,
+    summary: str,
+    description: str,
+    *,
+    conflicts: tuple[str, ...],
+    names_a_barrier: bool = False,
 ):
-    """The schema of one ``SessionActionView``: its name, words and 409 codes."""
+    """The schema of one ``SessionActionView``: its name, words and 409 codes, and its
+    optional body when it issues a command (``names_a_barrier``)."""
     return extend_schema_view(
         post=extend_schema(
             operation_id=operation_id,
             summary=summary,
             description=description,
+            request=BarrierChoiceSerializer if names_a_barrier else None,
             responses={
                 200: OpenApiResponse(ParkingSessionBodySerializer, description=SESSION_BODY),
                 409: Errors(*conflicts),
@@ -287,23 +302,52 @@ class SessionActionView(APIView):
     # No body is documented: the actions take none (an empty one or `{}` is accepted).
     @extend_schema(request=None)
     def post(self, request: AuthenticatedRequest, session_id: int) -> Response:
-        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
+        session = get_object_or_404(
+            ParkingSession.objects.for_driver(request.user).select_related("secured_parking"),
+            pk=session_id,
+        )
+        arguments = self.arguments(request, session)
         now = timezone.now()
-        return Response(session_body(self.service(session=session, now=now), now))
+        return Response(session_body(self.service(session=session, now=now, **arguments), now))
+
+    def arguments(self, request: AuthenticatedRequest, session: ParkingSession) -> dict:
+        """What the body adds to the service's arguments: nothing."""
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        return {}
+
+
+class CommandActionView(SessionActionView):
+    """An action that issues an access command for the ``direction`` barriers; its body may
+    name the one the phone sees (``access_point_id``)."""
+
+    direction: Direction
+
+    def arguments(self, request: AuthenticatedRequest, session: ParkingSession) -> dict:
+        parking = session.secured_parking
+        serializer = BarrierChoiceSerializer(
+            data=request.data,
+            context={
+                "access_points": parking.access_points.filter(direction=self.direction),
+                "required": parking.access_point_required,
+            },
+        )
+        serializer.is_valid(raise_exception=True)
+        return {"access_point": serializer.validated_data.get("access_point_id")}
 
 
 @session_action(
     "spendEntranceTry",
     "Spend an entrance try",
     "In `entering` with tries left: spends one and returns a fresh access command "
-    "for the entrance barriers.",
+    "for the entrance barriers, or only `access_point_id`, the one the phone sees.",
     conflicts=("invalid_session_state", "no_tries_left"),
+    names_a_barrier=True,
 )
-class EntranceTryView(SessionActionView):
+class EntranceTryView(CommandActionView):
     """Spend an entrance try: right before sending the access command to an entrance barrier."""
 
     service = staticmethod(sessions.spend_entrance_try)
+    direction = Direction.ENTRANCE
 
 
 @session_action(
@@ -321,26 +365,31 @@ class ConfirmEntranceView(SessionActionView):
 @session_action(
     "requestExit",
     "Head for the exit",
-    "`active` → `exiting`: the amount is computed and fixed; the key now opens the exit barriers.",
+    "`active` → `exiting`: the amount is computed and fixed; the key now opens the exit "
+    "barriers (its command only `access_point_id`, when given).",
     conflicts=("invalid_session_state",),
+    names_a_barrier=True,
 )
-class RequestExitView(SessionActionView):
+class RequestExitView(CommandActionView):
     """Head for the exit: the amount is fixed and the key opens the exit barriers."""
 
     service = staticmethod(sessions.request_exit)
+    direction = Direction.EXIT
 
 
 @session_action(
     "spendExitTry",
     "Spend an exit try",
     "In `exiting` with tries left: spends one and returns a fresh access command "
-    "for the exit barriers.",
+    "for the exit barriers, or only `access_point_id`, the one the phone sees.",
     conflicts=("invalid_session_state", "no_tries_left"),
+    names_a_barrier=True,
 )
-class ExitTryView(SessionActionView):
+class ExitTryView(CommandActionView):
     """Spend an exit try: right before sending the access command to an exit barrier."""
 
     service = staticmethod(sessions.spend_exit_try)
+    direction = Direction.EXIT
 
 
 @session_action(
@@ -399,7 +448,7 @@ class OpenBarrierView(APIView):
             pk=session_id,
         )
         serializer = OpenBarrierSerializer(
-            data=request.data, context={"smart_key": session.smart_key}
+            data=request.data, context={"access_points": session.smart_key.access_points.all()}
         )
         serializer.is_valid(raise_exception=True)
         now = timezone.now()

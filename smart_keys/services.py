@@ -61,8 +61,10 @@ def issue_access_command(
     direction: Direction,
     lifetime_seconds: int,
     now: datetime,
+    access_point_id: int | None = None,
 ) -> AccessCommand:
-    """Sign and store a new command for the key's barriers, valid from now for
+    """Sign and store a new command for the key's barriers (or for ``access_point_id``
+    alone, one of them: the barrier the phone sees), valid from now for
     ``lifetime_seconds``, and open the key's window from now: each try gets a command, so a
     captured one soon stops working, and its higher counter makes barriers refuse older ones."""
     # Incremented in SQL, and the key's row stays locked until commit: parallel tries get
@@ -70,7 +72,15 @@ def issue_access_command(
     SmartKey.objects.filter(pk=smart_key_id).update(command_counter=F("command_counter") + 1)
     smart_key = SmartKey.objects.get(pk=smart_key_id)
     key_pair = current_key_pair(secured_parking_id=smart_key.secured_parking_id, now=now)
-    macs = sorted(smart_key.access_points.values_list("mac_address", flat=True))
+    access_points = smart_key.access_points.all()
+    if access_point_id is not None:
+        # Named alone, a barrier is the only one a sniffed or shared command opens.
+        access_points = access_points.filter(pk=access_point_id)
+    macs = sorted(access_points.values_list("mac_address", flat=True))
+    if access_point_id is not None and not macs:
+        raise ValueError(
+            f"Smart key #{smart_key_id} does not open access point #{access_point_id}."
+        )
     command = AccessCommand(
         direction=direction,
         key_id=bytes.fromhex(key_pair.key_id),

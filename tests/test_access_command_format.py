@@ -88,6 +88,28 @@ class TestTheDocumentedTestVector:
             "not_yet_valid"
         )
 
+    def test_the_one_barrier_vector_is_what_the_code_produces_and_behaves_as_documented(self):
+        issued = ISSUED_AT + timedelta(minutes=15)
+        command, public_key = signed(
+            direction="exit",
+            counter=4,
+            not_before=int(issued.timestamp()),
+            lifetime=1200,
+            access_point_tags=(access_point_tag(EXIT),),
+        )
+        last_moment = issued + timedelta(seconds=1199)
+
+        assert f"\n{command}\n" in DOC.read_text()
+        assert len(command) == 135 == command_size(1)[1]
+        opened = verify_access_command(command, public_key, EXIT, last_moment, 3, direction="exit")
+        assert opened.counter == 4
+        assert refusal(command, public_key, mac="76:86:BB:DE:63:B0", now=issued) == (
+            "wrong_access_point"
+        )
+        assert refusal(command, public_key, mac=EXIT, now=issued + timedelta(seconds=1200)) == (
+            "expired"
+        )
+
     def test_the_documented_size_table_is_the_real_size(self):
         command, _public_key = signed()
         table = dict(re.findall(r"^\| (\d+) \| \d+ \| \**(\d+)\**", DOC.read_text(), re.M))

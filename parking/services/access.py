@@ -15,20 +15,25 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 
-def issue_session_command(*, session: ParkingSession, now: datetime) -> None:
-    """A fresh signed command for the barriers the session's key opens now, logged."""
+def issue_session_command(
+    *, session: ParkingSession, now: datetime, access_point: AccessPoint | None = None
+) -> None:
+    """A fresh signed command for the barriers the session's key opens now (``access_point``
+    alone when the app named the barrier it sees), logged."""
     command = issue_access_command(
         smart_key_id=session.smart_key_id,
         parking_session_id=session.pk,
         direction=session.barrier_direction,
         lifetime_seconds=_command_lifetime(session, now),
         now=now,
+        access_point_id=access_point.pk if access_point else None,
     )
     record_access(
         session=session,
         event=AccessEvent.COMMAND_ISSUED,
         result=AccessResult.ISSUED,
         now=now,
+        access_point=access_point,
         detail=f"Counter {command.counter}, key {command.key_id.hex()}, "
         f"{len(command.access_point_tags)} access points, valid {command.lifetime} s.",
     )

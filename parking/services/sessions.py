@@ -27,7 +27,7 @@ from parking.services import paying
 from parking.services.access import issue_session_command, record_access
 from payments import services as payments
 from payments.models import Payment
-from smart_keys.models import AccessEvent, AccessResult, Direction
+from smart_keys.models import AccessEvent, AccessPoint, AccessResult, Direction
 from smart_keys.services import expire_key, issue_smart_key, point_key_at
 
 if TYPE_CHECKING:
@@ -51,9 +51,11 @@ def start_parking_session(
     secured_parking: SecuredParking,
     now: datetime,
     payment: Payment | None = None,
+    access_point: AccessPoint | None = None,
 ) -> ParkingSession:
     """Open a pay-per-use session in ``entering`` with a key for the entrance barriers, paid
-    by ``payment``'s hold (paying.hold_for_start) where the parking charges by card."""
+    by ``payment``'s hold (paying.hold_for_start) where the parking charges by card. Its
+    first command opens ``access_point`` alone when the app named the barrier it sees."""
     # Lock the driver, then the parking: a driver's starts queue up, so a parallel start
     # sees the session this one opens, and starts at one parking cannot overbook it.
     User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
@@ -88,15 +90,19 @@ def start_parking_session(
     if payment is not None:
         payments.attach(payment=payment, now=now)
     # Only now: a signed command names its session.
-    issue_session_command(session=session, now=now)
+    issue_session_command(session=session, now=now, access_point=access_point)
     return reloaded(session)
 
 
-def spend_entrance_try(*, session: ParkingSession, now: datetime) -> ParkingSession:
-    """Spend one entrance try and issue a fresh access command for the entrance barriers."""
+def spend_entrance_try(
+    *, session: ParkingSession, now: datetime, access_point: AccessPoint | None = None
+) -> ParkingSession:
+    """Spend one entrance try and issue a fresh access command for the entrance barriers
+    (``access_point`` alone, when given)."""
     return _spend_try(
         session,
         now,
+        access_point=access_point,
         event=AccessEvent.ENTRANCE_TRY,
         direction=Direction.ENTRANCE,
         wrong_state=_("Cannot try the entrance of a session that is {state}; it must be entering."),
@@ -117,8 +123,11 @@ def confirm_entrance(*, session: ParkingSession, now: datetime) -> ParkingSessio
 
 
 @transaction.atomic
-def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
-    """Fix the amount due now, have it captured, and turn the key towards the exit barriers.
+def request_exit(
+    *, session: ParkingSession, now: datetime, access_point: AccessPoint | None = None
+) -> ParkingSession:
+    """Fix the amount due now, have it captured, and turn the key towards the exit barriers
+    (its command opening ``access_point`` alone, when given).
 
     The capture runs in the background (retried while the provider is down): the car is
     never kept in for it, and what a refused card leaves unpaid is owed before the next start."""
@@ -137,15 +146,19 @@ def request_exit(*, session: ParkingSession, now: datetime) -> ParkingSession:
     if session.payment_id is not None:
         payments.fix_amount(payment_id=session.payment_id, amount=amount, now=now)
     point_key_at(smart_key=session.smart_key, direction=Direction.EXIT)
-    issue_session_command(session=session, now=now)
+    issue_session_command(session=session, now=now, access_point=access_point)
     return reloaded(session)
 
 
-def spend_exit_try(*, session: ParkingSession, now: datetime) -> ParkingSession:
-    """Spend one exit try and issue a fresh access command for the exit barriers."""
+def spend_exit_try(
+    *, session: ParkingSession, now: datetime, access_point: AccessPoint | None = None
+) -> ParkingSession:
+    """Spend one exit try and issue a fresh access command for the exit barriers
+    (``access_point`` alone, when given)."""
     return _spend_try(
         session,
         now,
+        access_point=access_point,
         event=AccessEvent.EXIT_TRY,
         direction=Direction.EXIT,
         wrong_state=_("Cannot try the exit of a session that is {state}; it must be exiting."),
@@ -271,6 +284,7 @@ def _spend_try(
     session: ParkingSession,
     now: datetime,
     *,
+    access_point: AccessPoint | None,
     event: AccessEvent,
     direction: Direction,
     wrong_state: "StrOrPromise",
@@ -283,9 +297,10 @@ def _spend_try(
                 event=event,
                 result=AccessResult.GRANTED,
                 direction=direction,
+                access_point=access_point,
                 now=now,
             )
-            issue_session_command(session=session, now=now)
+            issue_session_command(session=session, now=now, access_point=access_point)
     except SessionStateError as refusal:
         # Logged outside the rolled-back transaction, so the refusal stays on record.
         record_access(
@@ -293,6 +308,7 @@ def _spend_try(
             event=event,
             result=AccessResult.REFUSED,
             direction=direction,
+            access_point=access_point,
             now=now,
             detail=refusal.message,
         )
