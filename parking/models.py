@@ -15,6 +15,7 @@ from django.utils.formats import number_format
 from django.utils.translation import get_language, gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from payments.models import PaymentState
 from smart_keys.models import AccessPoint, Direction
 
 if TYPE_CHECKING:
@@ -243,6 +244,10 @@ class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
     def for_driver(self, driver: "User") -> Self:
         return self.filter(driver=driver)
 
+    def owing(self) -> Self:
+        """Sessions whose card payment left money owed (a capture or charge was refused)."""
+        return self.filter(payment__state=PaymentState.OUTSTANDING)
+
     def with_body(self) -> Self:
         """With everything the API's session body reads, in two queries."""
         return self.select_related("secured_parking__tariff", "smart_key").prefetch_related(
@@ -421,6 +426,16 @@ class ParkingSession(models.Model):
         except Tariff.DoesNotExist:
             return self.amount
         return tariff.amount_for(now - self.start_time)
+
+
+class Debt(ParkingSession):
+    """A session seen as what its driver owes: the back office's debts list
+    (``ParkingSessionQuerySet.owing``), beside the list of every session."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("debt")
+        verbose_name_plural = _("debts")
 
 
 class AuditAction(models.TextChoices):

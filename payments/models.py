@@ -164,6 +164,9 @@ class Payment(models.Model):
     dispute_updated_at = models.DateTimeField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
+    # When the capture left money owed (the back office's debts list); a failed attempt to
+    # pay it later does not move it.
+    outstanding_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -180,6 +183,12 @@ class Payment(models.Model):
                 fields=["captured_at"],
                 condition=Q(captured_at__isnull=False),
                 name="payment_captured_at",
+            ),
+            # The debts list, newest first: as many rows as there are debts, not payments.
+            models.Index(
+                fields=["-outstanding_since"],
+                condition=Q(state="outstanding"),
+                name="payment_outstanding_since",
             ),
         ]
         constraints = [
@@ -210,6 +219,10 @@ class Payment(models.Model):
             models.CheckConstraint(
                 condition=~Q(state="captured") | Q(captured_amount=F("amount")),
                 name="payment_captured_is_the_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="outstanding") | Q(outstanding_since__isnull=False),
+                name="payment_outstanding_has_a_since",
             ),
         ]
 

@@ -443,6 +443,7 @@ def _charge_rest(payment: Payment, rest: Decimal, now: datetime) -> None:
                 expected=PaymentState.CAPTURING,
                 failure_code=refusal.code,
                 failure_message=refusal.message[:500],
+                outstanding_since=now,
             )
             _record(
                 payment, PaymentEventKind.CAPTURE_FAILED, now, amount=rest, detail=refusal.message

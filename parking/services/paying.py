@@ -19,7 +19,7 @@ from parking.models import (
 )
 from payments import services as payments
 from payments.exceptions import NothingToPay, OutstandingBalance, PaymentNotCaptured
-from payments.models import Payment, PaymentState, Refund
+from payments.models import Payment, Refund
 
 
 def hold_amount_for(parking: SecuredParking) -> Decimal:
@@ -54,12 +54,7 @@ def hold_for_start(
 
 
 def ensure_nothing_outstanding(*, driver: User) -> None:
-    owing = (
-        ParkingSession.objects.for_driver(driver)
-        .filter(payment__state=PaymentState.OUTSTANDING)
-        .select_related("payment")
-        .first()
-    )
+    owing = ParkingSession.objects.for_driver(driver).owing().select_related("payment").first()
     if owing is not None and owing.payment is not None:
         raise OutstandingBalance(
             _(
