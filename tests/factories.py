@@ -18,6 +18,7 @@ from parking.models import (
 )
 from parking.services.occupancy import count_car_in
 from parking.services.operators import add_operator_staff
+from payments.models import Payment, PaymentState
 from smart_keys.models import AccessPoint, BarrierGateway, Direction, SmartKey
 
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
@@ -200,6 +201,35 @@ class ParkingSessionFactory(DjangoModelFactory):
         if session.state in PARKED_STATES:
             count_car_in(secured_parking_id=session.secured_parking_id)
         return session
+
+
+class PaymentFactory(DjangoModelFactory):
+    """A card payment as the payment services leave it (``state``, ``amount``,
+    ``captured_amount``, …); give it to a session with ``paid_by``. No provider is called."""
+
+    class Meta:
+        model = Payment
+
+    driver = factory.SubFactory(DriverFactory)
+    provider = "stripe"
+    idempotency_key = factory.Sequence(lambda n: f"payment-key-{n}")
+    state = PaymentState.AUTHORIZED
+    currency = "RON"
+    hold_amount = Decimal("40.00")
+    hold_reference = factory.Sequence(lambda n: f"pi_test_{n}")
+    created_at = factory.LazyFunction(timezone.now)
+    updated_at = factory.SelfAttribute("created_at")
+    outstanding_since = factory.LazyAttribute(
+        lambda o: o.updated_at if o.state == PaymentState.OUTSTANDING else None
+    )
+
+
+def paid_by(session: ParkingSession, **payment_fields) -> Payment:
+    """``session`` with a card payment of its driver (PaymentFactory's fields)."""
+    payment = PaymentFactory(driver=session.driver, currency=session.currency, **payment_fields)
+    session.payment = payment
+    session.save(update_fields=["payment"])
+    return payment
 
 
 class BarrierGatewayFactory(DjangoModelFactory):

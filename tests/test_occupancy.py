@@ -404,7 +404,7 @@ def test_the_migration_counts_the_cars_parked_and_goes_back():
     )
     ParkingSessionFactory(secured_parking=other, state=State.ACTIVE)
     executor = MigrationExecutor(connection)
-    before = [("parking", "0010_access_point_required")]
+    before = [("parking", "0012_refund_permission_and_audit")]
 
     executor.migrate(before)
     with connection.cursor() as cursor:

@@ -31,7 +31,7 @@ def forget_counts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('parking', '0010_access_point_required'),
+        ('parking', '0012_refund_permission_and_audit'),
     ]
 
     operations = [
