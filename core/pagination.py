@@ -8,7 +8,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from core.paginators import CappedCountPaginator, CountedWithPagePaginator
+from core.paginators import CappedCountPaginator
 
 Row = TypeVar("Row")
 
@@ -87,10 +87,3 @@ class PagePagination(PageNumberPagination):
                 "results": schema,
             },
         }
-
-
-class ShortListPagination(PagePagination):
-    """``PagePagination`` for lists as long as what operators create: the count read with
-    the page (``CountedWithPagePaginator``)."""
-
-    django_paginator_class = CountedWithPagePaginator

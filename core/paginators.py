@@ -3,8 +3,8 @@
 from functools import cached_property
 from typing import Any
 
-from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
-from django.db.models import Count, QuerySet, Window
+from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+from django.db.models import QuerySet
 
 
 class CappedCountPaginator(Paginator):
@@ -48,25 +48,3 @@ def wanted_page(paginator: Paginator, number: int | str) -> int:
     if wanted > 1 and (wanted - 1) * paginator.per_page >= CappedCountPaginator.count_limit:
         raise EmptyPage(paginator.error_messages["no_results"])
     return wanted
-
-
-class CountedWithPagePaginator(CappedCountPaginator):
-    """For lists as long as what operators create (the parkings), not as long as use makes
-    them: the count comes with the page's rows, ``COUNT(*) OVER ()`` in the page's own
-    statement, so a page is one statement rather than a count and a page. The window counts
-    every matching row; PostgreSQL still runs the select list's subqueries (a parking's
-    occupancy) only for the rows up to the page's end."""
-
-    def page(self, number: int | str) -> Page:
-        wanted = wanted_page(self, number)
-        offset = (wanted - 1) * self.per_page
-        rows = list(
-            self.object_list.annotate(listed_count=Window(Count("*")))[
-                offset : offset + self.per_page
-            ]
-        )
-        if rows or wanted == 1:
-            self.__dict__["counted"] = rows[0].listed_count if rows else 0
-        # Past the last page Django's check refuses it, as on every list (an empty page past
-        # the end counts apart, to say so).
-        return Page(rows, self.validate_number(wanted), self)

@@ -1,7 +1,9 @@
-"""The history's pages: each page and the driver's count of sessions in one statement
-(``parking.selectors.driver_history_page``), in the page format of every list."""
+"""Pages read with their count in one statement (the history,
+``parking.selectors.driver_history_page``; the parking list, ``parking_list_page``), in the
+page format of every list."""
 
 from functools import cached_property
+from typing import Any, Protocol
 
 from django.core.paginator import InvalidPage, Page, Paginator
 from rest_framework.exceptions import NotFound
@@ -9,17 +11,22 @@ from rest_framework.request import Request
 
 from core.pagination import PagePagination
 from core.paginators import CappedCountPaginator, wanted_page
-from parking.models import ParkingSession
-from parking.selectors import driver_history_page
 
 
-class DriverHistoryPaginator(Paginator):
-    """Django's paginator over one driver's sessions, counted up to
+class PageRead(Protocol):
+    """Rows ``offset`` to ``offset + limit`` and how many there are, counted up to
+    ``count_limit`` + 1."""
+
+    def __call__(self, *, limit: int, offset: int, count_limit: int) -> tuple[list[Any], int]: ...
+
+
+class PageReadPaginator(Paginator):
+    """Django's paginator over a ``PageRead``, counted up to
     ``CappedCountPaginator.count_limit`` as every list is, the count read with the page."""
 
-    def __init__(self, driver_id: int, per_page: int) -> None:
+    def __init__(self, read: PageRead, per_page: int) -> None:
         super().__init__((), per_page)
-        self.driver_id = driver_id
+        self.read = read
 
     @cached_property
     def count(self) -> int:
@@ -28,25 +35,23 @@ class DriverHistoryPaginator(Paginator):
 
     def page(self, number: int | str) -> Page:
         wanted = wanted_page(self, number)
-        sessions, self.__dict__["count"] = self._read(
+        rows, self.__dict__["count"] = self._read(
             limit=self.per_page, offset=(wanted - 1) * self.per_page
         )
         # Past the last page (or the cap) Django's check refuses it, as on every list.
-        return Page(sessions, self.validate_number(wanted), self)
+        return Page(rows, self.validate_number(wanted), self)
 
-    def _read(self, *, limit: int, offset: int) -> tuple[list[ParkingSession], int]:
+    def _read(self, *, limit: int, offset: int) -> tuple[list[Any], int]:
         count_limit = CappedCountPaginator.count_limit
-        sessions, counted = driver_history_page(
-            self.driver_id, limit=limit, offset=offset, count_limit=count_limit
-        )
-        return sessions, min(counted, count_limit)
+        rows, counted = self.read(limit=limit, offset=offset, count_limit=count_limit)
+        return rows, min(counted, count_limit)
 
 
-class HistoryPagination(PagePagination):
-    def paginate_history(self, driver_id: int, request: Request) -> list[ParkingSession]:
-        """DRF's ``paginate_queryset``, over ``DriverHistoryPaginator``."""
+class PageReadPagination(PagePagination):
+    def paginate_read(self, read: PageRead, request: Request) -> list[Any]:
+        """DRF's ``paginate_queryset``, over ``PageReadPaginator``."""
         self.request = request
-        paginator = DriverHistoryPaginator(driver_id, self.get_page_size(request))
+        paginator = PageReadPaginator(read, self.get_page_size(request))
         page_number = self.get_page_number(request, paginator)
         try:
             self.page = paginator.page(page_number)

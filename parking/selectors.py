@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch, Window
 
 from accounts.models import User
 from accounts.selectors import OAuthCredentials, oauth_credentials_of
@@ -82,6 +82,77 @@ SELECT (SELECT count(*) FROM (
 FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
 ORDER BY page."session.start_time" DESC, page."session.id" DESC
 """
+
+
+# A page of the parking list and the count of parkings, in one statement (the count on every
+# row, on a row of NULLs when the page is empty). ``occupied_places`` is
+# SecuredParkingQuerySet.with_occupancy's rule in SQL: the parking's counter of cars parked
+# and its drivers at the entrance within the deadline, from the index of open sessions (the
+# state a literal, so the generic plan of the prepared statement can use it). PostgreSQL
+# runs that count after the sort, for the page's rows only.
+PARKING_LIST_PAGE_SQL = """
+WITH page AS (
+SELECT p.id AS "parking.id", p.name AS "parking.name",
+       p.description AS "parking.description", p.address AS "parking.address",
+       p.latitude AS "parking.latitude", p.longitude AS "parking.longitude",
+       p.is_active AS "parking.is_active", p.is_online AS "parking.is_online",
+       p.currency AS "parking.currency", p.capacity AS "parking.capacity",
+       COALESCE(o.parked, 0) + (
+           SELECT count(*) FROM parking_parkingsession e
+           WHERE e.secured_parking_id = p.id AND e.state = 'entering' AND e.start_time > %s
+       ) AS "parking.occupied_places",
+       t.secured_parking_id AS "tariff.secured_parking_id",
+       t.free_minutes AS "tariff.free_minutes", t.period_minutes AS "tariff.period_minutes",
+       t.price_per_period AS "tariff.price_per_period", t.daily_cap AS "tariff.daily_cap"
+FROM parking_securedparking p
+LEFT JOIN parking_parkingoccupancy o ON o.secured_parking_id = p.id
+LEFT JOIN parking_tariff t ON t.secured_parking_id = p.id
+ORDER BY p.name, p.id
+LIMIT %s OFFSET %s
+)
+SELECT (SELECT count(*) FROM (
+            SELECT 1 FROM parking_securedparking c LIMIT %s
+        ) AS capped) AS "page.count",
+       page.*
+FROM (SELECT 1) AS one LEFT JOIN page ON TRUE
+ORDER BY page."parking.name", page."parking.id"
+"""
+
+
+def parking_list_page(
+    *, now: datetime, limit: int, offset: int, count_limit: int
+) -> tuple[list[SecuredParking], int]:
+    """The parkings ``offset`` to ``offset + limit`` by name, each with its tariff and
+    ``occupied_places`` now (``with_occupancy``), and how many there are, counted up to
+    ``count_limit`` + 1: one query on PostgreSQL.
+
+    A driver looking for a place asks for it: hand-written SQL, as the session reads, since
+    building, compiling and loading the ORM's query took about half the request's CPU
+    (bench/results.md)."""
+    database = postgresql_database()
+    if database is None:
+        parkings = SecuredParking.objects.with_occupancy(now).select_related("tariff")
+        # The count with the page, as on PostgreSQL (the window counts every parking).
+        page: list[Any] = list(
+            parkings.annotate(listed_count=Window(Count("*"))).order_by("name", "id")[
+                offset : offset + limit
+            ]
+        )
+        if page:
+            return page, page[0].listed_count
+        return page, parkings.values("pk")[: count_limit + 1].count()
+    params = [entering_cutoff(now), limit, offset, count_limit + 1]
+    with database.cursor() as cursor:
+        rows = fetch_grouped_rows(cursor, PARKING_LIST_PAGE_SQL, params)
+    count = rows[0]["page"]["count"]
+    return [_parking_from_row(row) for row in rows if row["parking"]["id"] is not None], count
+
+
+def _parking_from_row(row: dict[str, dict[str, Any]]) -> SecuredParking:
+    parking = model_instance(SecuredParking, row["parking"])
+    if row["tariff"]["secured_parking_id"] is not None:
+        parking.tariff = model_instance(Tariff, row["tariff"])
+    return parking
 
 
 def current_session_for(driver_id: int, *, now: datetime) -> ParkingSession | None:

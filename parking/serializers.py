@@ -71,9 +71,9 @@ def smart_key_body(smart_key: SmartKey, parking: SecuredParking) -> dict[str, An
 
 
 def parking_body(parking: SecuredParking) -> dict[str, Any]:
-    """An item of the parking list, loaded with ``with_occupancy()`` and its tariff: what
-    ``SecuredParkingSerializer`` describes, built without DRF's per-field machinery (the
-    list is the app's screen for finding a place; a page holds 20)."""
+    """An item of the parking list, loaded by ``parking_list_page`` with its tariff and
+    ``occupied_places``: what ``SecuredParkingSerializer`` describes, built without DRF's
+    per-field machinery (the list is the app's screen for finding a place; a page holds 20)."""
     tariff = getattr(parking, "tariff", None)
     return {
         "id": parking.pk,

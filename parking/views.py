@@ -1,6 +1,7 @@
 import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -20,7 +21,6 @@ from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
 from core.errors import DomainError
-from core.pagination import ShortListPagination
 from core.schema import Errors
 from core.serializers import EmptyBodySerializer
 from parking.idempotency import (
@@ -33,12 +33,14 @@ from parking.idempotency import (
     run_until_answered,
     validate_idempotency_key,
 )
-from parking.models import ParkingSession, SecuredParking, State
-from parking.pagination import HistoryPagination
+from parking.models import ParkingSession, State
+from parking.pagination import PageReadPagination
 from parking.receipts import receipt_for
 from parking.selectors import (
     current_session_for,
+    driver_history_page,
     driver_session,
+    parking_list_page,
     valid_smart_keys_for,
 )
 from parking.serializers import (
@@ -137,7 +139,7 @@ class CurrentParkingSessionView(APIView):
 class ParkingSessionsView(APIView):
     """The driver's sessions, newest first (GET), and starting a new one (POST)."""
 
-    pagination_class = HistoryPagination
+    pagination_class = PageReadPagination
 
     response_links = {"201": SESSION_LINKS}
 
@@ -153,7 +155,7 @@ class ParkingSessionsView(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         now = timezone.now()
         paginator = self.pagination_class()
-        page = paginator.paginate_history(request.user.pk, request)
+        page = paginator.paginate_read(partial(driver_history_page, request.user.pk), request)
         return paginator.get_paginated_response([session_body(session, now) for session in page])
 
     @extend_schema(
@@ -470,7 +472,7 @@ class OpenBarrierView(APIView):
 class SecuredParkingsView(APIView):
     """Parkings a driver can choose from, with tariff and free places right now."""
 
-    pagination_class = ShortListPagination
+    pagination_class = PageReadPagination
 
     @extend_schema(
         operation_id="listSecuredParkings",
@@ -481,14 +483,8 @@ class SecuredParkingsView(APIView):
         ),
     )
     def get(self, request: AuthenticatedRequest) -> Response:
-        now = timezone.now()
-        parkings = (
-            SecuredParking.objects.with_occupancy(now)
-            .select_related("tariff")
-            .order_by("name", "id")
-        )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(parkings, request, view=self)
+        page = paginator.paginate_read(partial(parking_list_page, now=timezone.now()), request)
         return paginator.get_paginated_response([parking_body(parking) for parking in page])
 
 

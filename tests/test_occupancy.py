@@ -25,6 +25,7 @@ from parking.models import (
     SessionAuditEntry,
     State,
 )
+from parking.selectors import parking_list_page
 from parking.services.back_office import cancel_by_operator, finalize_by_operator
 from parking.services.occupancy import OccupancyDrift, count_car_out, recount_occupancy
 from parking.services.sessions import cancel_stale_entering_sessions, start_parking_session
@@ -135,6 +136,25 @@ def test_a_stale_entering_session_frees_its_place_before_the_clean_up_writes_it(
     assert error_codes(start_session(make_driver_client(), parking)) == ["parking_unavailable"]
     assert cancel_stale_entering_sessions(now=timezone.now()) == 1
     assert (counter(parking), free_places(driver_client, parking)) == (0, 0)
+
+
+def test_the_list_counts_the_places_taken_as_the_start_does(settings):
+    now = timezone.now()
+    timeout = settings.PARKING_ENTERING_TIMEOUT
+    parking, other = SecuredParkingFactory.create_batch(2)
+    for state in (State.ENTERING, State.ACTIVE, State.EXITING, State.ACTIVE):
+        ParkingSessionFactory(secured_parking=parking, state=state, start_time=now)
+    ParkingSessionFactory(secured_parking=parking, state=State.ENTERING, start_time=now - timeout)
+    ParkingSessionFactory(secured_parking=other, state=State.ENTERING, start_time=now)
+
+    # Now, and once the fresh drivers at the entrance are past their deadline too.
+    for moment in (now, now + timeout):
+        listed, count = parking_list_page(now=moment, limit=20, offset=0, count_limit=20)
+        assert count == 2
+        assert {p.pk: p.occupied_places for p in listed} == {
+            p.pk: occupied(p, moment) for p in (parking, other)
+        }
+    assert [occupied(parking, now), occupied(parking, now + timeout)] == [4, 3]
 
 
 def test_capacity_lowered_below_the_cars_inside_refuses_starts_until_they_leave(
@@ -358,6 +378,10 @@ class Mix:
 
     def check(self) -> None:
         now = timezone.now()
+        listed, _ = parking_list_page(now=now, limit=20, offset=0, count_limit=20)
+        assert {p.pk: p.occupied_places for p in listed} == {
+            p.pk: occupied(p, now) for p in self.parkings
+        }
         for parking in self.parkings:
             assert counter(parking) == parked_sessions(parking), parking
             assert (
