@@ -28,6 +28,8 @@ OPERATOR_STAFF_PERMISSIONS = {
         "delete_accesspoint",
         "view_smartkey",
         "view_accesslogentry",
+        "view_accesspointkey",
+        "view_passagerecord",
         # Key pairs are read-only in the admin; "change" is what its rotate action asks for.
         "view_parkingkeypair",
         "change_parkingkeypair",
