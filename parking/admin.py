@@ -1,7 +1,7 @@
 import re
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypedDict, TypeVar, cast
 
 from django.contrib import admin, messages
 from django.db.models import Count, Model, QuerySet
@@ -20,13 +20,16 @@ from accounts.models import User
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
 from core.errors import DomainError
+from parking.admin_refunds import SessionRefundsAdmin
 from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
 from parking.forms import AccountDeletionForm, GrantTriesForm, SessionActionForm
 from parking.models import (
+    Debt,
     Operator,
     OperatorMembership,
     ParkingSession,
+    ParkingSessionQuerySet,
     SecuredParking,
     SessionAuditEntry,
     Tariff,
@@ -261,8 +264,44 @@ class SessionAuditEntryAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
         return audit_changes(entry)
 
 
+class SessionSearchAdmin(admin.ModelAdmin):
+    """The search box of the session lists (every session, debts)."""
+
+    # Searched by get_search_results below, one indexed lookup per kind of term; the
+    # fields are listed for the search box to show.
+    search_fields = ["id", "driver__email", "smart_key__access_points__mac_address"]
+    search_help_text = _(
+        "A session id (42), a driver's email or part of it, or a barrier's MAC address "
+        "(whole in any spelling, or its last bytes such as AB:CD)."
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        """Each kind of term gets the one lookup an index answers, never a LIKE over the
+        joined rows of a million sessions, and no DISTINCT (each filter is a semi-join)."""
+        term = search_term.strip()
+        mac = mac_search_term(term)
+        if not term:
+            return queryset, False
+        if mac != term or PARTIAL_MAC.match(term):
+            barriers = AccessPoint.objects.filter(
+                mac_address__contains=mac.upper().replace("-", ":")
+            )
+            keys = SmartKey.access_points.through.objects.filter(accesspoint__in=barriers)
+            return queryset.filter(smart_key__in=keys.values("smartkey_id")), False
+        if SESSION_ID.match(term):
+            return queryset.filter(pk=int(term.lstrip("#"))), False
+        drivers = User.objects.filter(email__icontains=term).values("pk")
+        return queryset.filter(driver__in=drivers), False
+
+
 @admin.register(ParkingSession)
-class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
+class ParkingSessionAdmin(
+    SessionRefundsAdmin,
+    ServiceWrittenAdmin,
+    SessionSearchAdmin,
+    LargeTableAdmin,
+    OperatorScopedAdmin,
+):
     parking_path = "secured_parking"
     list_display = [
         "id",
@@ -282,22 +321,16 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         ("start_time", admin.DateFieldListFilter),
     ]
     list_select_related = ["driver", "secured_parking__tariff", "smart_key", "payment"]
-    # Searched by get_search_results below, one indexed lookup per kind of term; the
-    # fields are listed for the search box to show.
-    search_fields = ["id", "driver__email", "smart_key__access_points__mac_address"]
-    search_help_text = _(
-        "A session id (42), a driver's email or part of it, or a barrier's MAC address "
-        "(whole in any spelling, or its last bytes such as AB:CD)."
-    )
     date_hierarchy = "start_time"
     ordering = ["-start_time", "-id"]
     # Sorting only by what an index already orders: anything else sorts a million rows.
     sortable_by = ["id", "start_time"]
-    actions = ["finalize_sessions", "cancel_sessions", "grant_extra_tries"]
+    actions = ["finalize_sessions", "cancel_sessions", "grant_extra_tries", "refund_sessions"]
     inlines = [SessionAuditEntryInline]
     readonly_fields = [
         "smart_key_details",
         "payment_details",
+        "refunds_made",
         "tariff_terms",
         "vat_rate",
         "created_at",
@@ -309,7 +342,16 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         (_("Tries left"), {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
         (
             _("Payment"),
-            {"fields": ["amount", "currency", "tariff_terms", "vat_rate", "payment_details"]},
+            {
+                "fields": [
+                    "amount",
+                    "currency",
+                    "tariff_terms",
+                    "vat_rate",
+                    "payment_details",
+                    "refunds_made",
+                ]
+            },
         ),
         (_("Smart key"), {"fields": ["smart_key", "smart_key_details"]}),
         (_("History"), {"fields": ["created_at", "updated_at"]}),
@@ -317,24 +359,6 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("parking.operate_parkingsession")
-
-    def get_search_results(self, request, queryset, search_term):
-        """Each kind of term gets the one lookup an index answers, never a LIKE over the
-        joined rows of a million sessions, and no DISTINCT (each filter is a semi-join)."""
-        term = search_term.strip()
-        mac = mac_search_term(term)
-        if not term:
-            return queryset, False
-        if mac != term or PARTIAL_MAC.match(term):
-            barriers = AccessPoint.objects.filter(
-                mac_address__contains=mac.upper().replace("-", ":")
-            )
-            keys = SmartKey.access_points.through.objects.filter(accesspoint__in=barriers)
-            return queryset.filter(smart_key__in=keys.values("smartkey_id")), False
-        if SESSION_ID.match(term):
-            return queryset.filter(pk=int(term.lstrip("#"))), False
-        drivers = User.objects.filter(email__icontains=term).values("pk")
-        return queryset.filter(driver__in=drivers), False
 
     @admin.display(description=_("State"), ordering="state")
     def state_now(self, session: ParkingSession) -> str:
@@ -522,6 +546,60 @@ class ParkingSessionAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
                 changed.append(f"#{session.pk}")
         if changed:
             self.message_user(request, done.format(count=len(changed), ids=", ".join(changed)))
+
+
+@admin.register(Debt)
+class DebtAdmin(ServiceWrittenAdmin, SessionSearchAdmin, LargeTableAdmin, OperatorScopedAdmin):
+    """Sessions whose card payment is outstanding: who owes what, since when, and why.
+    Whoever may see the sessions may see their debts; each row leads to its session."""
+
+    parking_path = "secured_parking"
+    list_display = [
+        "session_link",
+        "driver",
+        "secured_parking",
+        "amount_owed",
+        "outstanding_since",
+        "failure",
+        "end_time",
+    ]
+    list_display_links = None
+    list_filter = [("secured_parking", ParkingFilter)]
+    list_select_related = ["driver", "secured_parking", "payment"]
+    # Read newest first from the payments' index of debts (payment_outstanding_since): a page
+    # costs as many rows as there are debts, however many sessions and payments there are.
+    ordering = ["-payment__outstanding_since", "-pk"]
+    sortable_by = ["outstanding_since"]
+
+    def get_queryset(self, request: HttpRequest) -> ParkingSessionQuerySet:
+        # Debt's manager is ParkingSession's; django-stubs types it as a plain QuerySet.
+        return cast(ParkingSessionQuerySet, super().get_queryset(request)).owing()
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("parking.view_parkingsession")
+
+    @admin.display(description=_("Session"))
+    def session_link(self, debt: Debt) -> SafeString:
+        url = reverse("admin:parking_parkingsession_change", args=[debt.pk])
+        return format_html('<a href="{}">#{}</a>', url, debt.pk)
+
+    @admin.display(description=_("Amount owed"))
+    def amount_owed(self, debt: Debt) -> str:
+        assert debt.payment is not None  # owing() lists sessions with a payment only
+        return f"{debt.payment.outstanding_amount} {debt.payment.currency}"
+
+    @admin.display(description=_("Owed since"), ordering="payment__outstanding_since")
+    def outstanding_since(self, debt: Debt) -> datetime | None:
+        assert debt.payment is not None
+        return debt.payment.outstanding_since
+
+    @admin.display(description=_("Why it was not paid"))
+    def failure(self, debt: Debt) -> str:
+        assert debt.payment is not None
+        payment = debt.payment
+        if not payment.failure_code:
+            return payment.failure_message or "—"
+        return f"{payment.failure_message} ({payment.failure_code})"
 
 
 admin.site.unregister(User)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -19,6 +19,10 @@ from parking.models import ParkingSession, SecuredParking, State
 from parking.selectors import back_office_parkings
 
 HOURS = 24
+# Revenue is the money the card payments took and kept, not the amounts sessions computed:
+# a capture that failed (a debt) or a refund is not revenue. Sessions that pay no card
+# (a parking that does not charge by card) have no payment and add nothing.
+MONEY_KEPT = Sum(F("payment__captured_amount") - F("payment__refunded_amount"))
 BAR_WIDTH = 10
 BAR_GAP = 2
 CHART_HEIGHT = 48
@@ -94,7 +98,9 @@ class Dashboard:
 
 
 def dashboard_for(*, user: User, now: datetime) -> Dashboard:
-    """The dashboard of the parkings ``user`` runs, as of ``now``, in five queries."""
+    """The dashboard of the parkings ``user`` runs, as of ``now``, in five queries. Today's
+    revenue is what the payments of the sessions finished since midnight captured, less
+    what was refunded of it."""
     parkings = list(back_office_parkings(user).order_by("name", "id"))
     sessions = ParkingSession.objects.filter(secured_parking_id__in=[p.pk for p in parkings])
     local_now = timezone.localtime(now)
@@ -105,7 +111,8 @@ def dashboard_for(*, user: User, now: datetime) -> Dashboard:
     open_now = _per_parking(sessions.open(now), Count("id"))
     started_today = _per_parking(sessions.filter(start_time__gte=midnight), Count("id"))
     revenue = _per_parking(
-        sessions.filter(state=State.FINISHED, end_time__gte=midnight), Sum("amount")
+        sessions.filter(state=State.FINISHED, end_time__gte=midnight, payment__isnull=False),
+        MONEY_KEPT,
     )
     hourly = _started_per_parking_and_hour(sessions, since=hours[0])
 

@@ -15,6 +15,7 @@ from django.utils.formats import number_format
 from django.utils.translation import get_language, gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from payments.models import PaymentState
 from smart_keys.models import AccessPoint, Direction
 
 if TYPE_CHECKING:
@@ -243,6 +244,10 @@ class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):
     def for_driver(self, driver: "User") -> Self:
         return self.filter(driver=driver)
 
+    def owing(self) -> Self:
+        """Sessions whose card payment left money owed (a capture or charge was refused)."""
+        return self.filter(payment__state=PaymentState.OUTSTANDING)
+
     def with_body(self) -> Self:
         """With everything the API's session body reads, in two queries."""
         return self.select_related("secured_parking__tariff", "smart_key").prefetch_related(
@@ -328,6 +333,7 @@ class ParkingSession(models.Model):
         ordering = ["-start_time", "-id"]
         permissions = [
             ("operate_parkingsession", "Can finalize, cancel and grant tries from the back office"),
+            ("refund_parkingsession", "Can refund a finished session's payment"),
         ]
         # The back-office list is ordered by start time and filtered by state, parking and
         # driver: each filter has an index that also yields that order, so a page is read
@@ -400,10 +406,15 @@ class ParkingSession(models.Model):
 
     @property
     def vat_amount(self) -> Decimal:
-        """The VAT included in the amount fixed at exit, rounded half-up to the cent."""
+        """The VAT included in the amount, rounded half-up to the cent."""
+        return self.vat_included_in(self.amount)
+
+    def vat_included_in(self, amount: Decimal) -> Decimal:
+        """The VAT included in ``amount`` at the session's rate, rounded half-up to the cent
+        (``vat_included`` is the same rule in SQL)."""
         if not self.vat_rate:
             return Decimal("0.00")
-        return (self.amount * self.vat_rate / (1 + self.vat_rate)).quantize(CENT, ROUND_HALF_UP)
+        return (amount * self.vat_rate / (1 + self.vat_rate)).quantize(CENT, ROUND_HALF_UP)
 
     def charge_for_stay(self, now: datetime) -> Decimal:
         """What the stay from its start to ``now`` costs at the tariff agreed at its start
@@ -417,11 +428,22 @@ class ParkingSession(models.Model):
         return tariff.amount_for(now - self.start_time)
 
 
+class Debt(ParkingSession):
+    """A session seen as what its driver owes: the back office's debts list
+    (``ParkingSessionQuerySet.owing``), beside the list of every session."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("debt")
+        verbose_name_plural = _("debts")
+
+
 class AuditAction(models.TextChoices):
     FINALIZE = "finalize", _("Finalized")
     CANCEL = "cancel", _("Cancelled")
     GRANT_TRIES = "grant_tries", _("Granted extra tries")
     DELETE_ACCOUNT = "delete_account", _("Deleted a driver's account")
+    REFUND = "refund", _("Refunded")
 
 
 class SessionAuditEntry(models.Model):

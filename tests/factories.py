@@ -10,6 +10,7 @@ from oauth2_provider.models import AccessToken, Application, set_token_value
 from accounts.models import User
 from parking.models import Operator, ParkingSession, SecuredParking, State, Tariff
 from parking.services.operators import add_operator_staff
+from payments.models import Payment, PaymentState
 from smart_keys.models import AccessPoint, BarrierGateway, Direction, SmartKey
 
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
@@ -184,6 +185,35 @@ class ParkingSessionFactory(DjangoModelFactory):
     entrance_remaining_tries = factory.SelfAttribute("secured_parking.entrance_tries")
     exit_remaining_tries = factory.SelfAttribute("secured_parking.exit_tries")
     currency = factory.SelfAttribute("secured_parking.currency")
+
+
+class PaymentFactory(DjangoModelFactory):
+    """A card payment as the payment services leave it (``state``, ``amount``,
+    ``captured_amount``, …); give it to a session with ``paid_by``. No provider is called."""
+
+    class Meta:
+        model = Payment
+
+    driver = factory.SubFactory(DriverFactory)
+    provider = "stripe"
+    idempotency_key = factory.Sequence(lambda n: f"payment-key-{n}")
+    state = PaymentState.AUTHORIZED
+    currency = "RON"
+    hold_amount = Decimal("40.00")
+    hold_reference = factory.Sequence(lambda n: f"pi_test_{n}")
+    created_at = factory.LazyFunction(timezone.now)
+    updated_at = factory.SelfAttribute("created_at")
+    outstanding_since = factory.LazyAttribute(
+        lambda o: o.updated_at if o.state == PaymentState.OUTSTANDING else None
+    )
+
+
+def paid_by(session: ParkingSession, **payment_fields) -> Payment:
+    """``session`` with a card payment of its driver (PaymentFactory's fields)."""
+    payment = PaymentFactory(driver=session.driver, currency=session.currency, **payment_fields)
+    session.payment = payment
+    session.save(update_fields=["payment"])
+    return payment
 
 
 class BarrierGatewayFactory(DjangoModelFactory):

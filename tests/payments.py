@@ -9,12 +9,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from django.utils import timezone
 
-from tests.api import API, json_body
+from parking.models import ParkingSession
+from payments.models import Payment, PaymentState
+from tests.api import API, act, json_body, start_session
+from tests.jobs import wait_until
 from tests.tools import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +58,12 @@ class LocalStripe:
         """Stop the server (its store is kept on disk: start() brings it back as it was)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # Nothing to lose: localstripe writes its store on each change, not on exit.
+                self.process.kill()
+                self.process.wait(timeout=10)
 
     def get(self, path: str, **params) -> dict:
         response = requests.get(
@@ -74,6 +84,13 @@ class LocalStripe:
 
     def payment_intents(self) -> list[dict]:
         return self.get("/v1/payment_intents", limit=100)["data"]
+
+    def cancel_payment_intent(self, reference: str) -> None:
+        """A hold gone at Stripe (cancelled there, or expired)."""
+        response = requests.post(
+            f"{self.url}/v1/payment_intents/{reference}/cancel", auth=(SECRET_KEY, ""), timeout=5
+        )
+        response.raise_for_status()
 
     def latest_charge(self, intent_reference: str) -> dict:
         charge = self.payment_intent(intent_reference)["latest_charge"]
@@ -153,3 +170,34 @@ def save_card(client, stripe: LocalStripe, number: str = CARD_OK) -> dict:
     assert response.ok, response.text
     cards = json_body(client.get(PAYMENT_METHODS_URL), 200)
     return next(card for card in cards if card["last4"] == number[-4:])
+
+
+def refund_at_stripe(stripe: LocalStripe, intent_reference: str, amount: int) -> dict:
+    """A refund made in Stripe's dashboard (no key or metadata of ours), ``amount`` in bani."""
+    response = requests.post(
+        f"{stripe.url}/v1/refunds",
+        data={"payment_intent": intent_reference, "amount": str(amount)},
+        auth=(SECRET_KEY, ""),
+        timeout=5,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def parked_for(client, parking, duration: timedelta) -> ParkingSession:
+    """A started, entered session whose stay began ``duration`` ago."""
+    body = json_body(start_session(client, parking), 201)
+    session_id = body["parking_session"]["id"]
+    act(client, session_id, "enter")
+    ParkingSession.objects.filter(pk=session_id).update(start_time=timezone.now() - duration)
+    return ParkingSession.objects.get(pk=session_id)
+
+
+def wait_for_state(payment_id: int, state: PaymentState, timeout: float = 40) -> Payment:
+    """The payment once a job worker has brought it to ``state``."""
+    wait_until(
+        lambda: Payment.objects.get(pk=payment_id).state == state,
+        what=f"payment {payment_id} {state}",
+        timeout=timeout,
+    )
+    return Payment.objects.get(pk=payment_id)

@@ -11,9 +11,17 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from accounts.models import User
-from parking.models import Operator, OperatorMembership, ParkingSession, SecuredParking, State
+from parking.models import (
+    Debt,
+    Operator,
+    OperatorMembership,
+    ParkingSession,
+    SecuredParking,
+    State,
+)
 from parking.services.access import record_access
 from parking.services.operators import OPERATOR_STAFF_GROUP, add_operator_staff
+from payments.models import PaymentState
 from smart_keys.models import (
     AccessEvent,
     AccessLogEntry,
@@ -33,6 +41,7 @@ from tests.factories import (
     OperatorFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
+    paid_by,
 )
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +52,7 @@ SCOPED_MODELS = [
     AccessPoint,
     SmartKey,
     ParkingSession,
+    Debt,
     ParkingKeyPair,
     BarrierGateway,
     AccessLogEntry,
@@ -60,7 +70,7 @@ class Company:
             return [self.parking]
         if model is SmartKey:
             return [self.session.smart_key]
-        if model is ParkingSession:
+        if model in (ParkingSession, Debt):
             return [self.session]
         return list(model.objects.filter(secured_parking=self.parking).order_by("pk"))
 
@@ -71,6 +81,7 @@ def a_company(name: str) -> Company:
     operator = OperatorFactory(name=name)
     parking = SecuredParkingFactory(operator=operator, access_points=1)
     session = ParkingSessionFactory(secured_parking=parking, driver__email=f"driver@{name}.ro")
+    paid_by(session, state=PaymentState.OUTSTANDING, amount="10.00")  # a debt
     current_key_pair(secured_parking_id=parking.pk, now=now)
     BarrierGatewayFactory(secured_parking=parking)
     record_access(

@@ -36,7 +36,9 @@ def paid_session(state: PaymentState, **payment_fields):
 
 
 def test_the_session_list_filters_by_payment_state(superuser_client):
-    owing = paid_session(PaymentState.OUTSTANDING, captured_amount=Decimal("4.00"))
+    owing = paid_session(
+        PaymentState.OUTSTANDING, captured_amount=Decimal("4.00"), outstanding_since=timezone.now()
+    )
     paid = paid_session(PaymentState.CAPTURED, captured_amount=Decimal("10.00"))
 
     response = superuser_client.get(LIST_URL, {"payment__state": "outstanding"})

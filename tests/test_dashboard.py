@@ -1,5 +1,6 @@
-"""The back-office dashboard: per parking, occupancy now, today's sessions and revenue,
-and sessions started per hour over the last day, drawn server-side."""
+"""The back-office dashboard: per parking, occupancy now, today's sessions and revenue (the
+money card payments captured, less refunds), and sessions started per hour over the last
+day, drawn server-side."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -9,17 +10,23 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from parking.dashboard import HOURS, dashboard_for
 from parking.models import State
+from payments.models import Payment, PaymentState
+from tests.api import act
 from tests.back_office import staff_client
 from tests.factories import (
     DriverFactory,
     OperatorFactory,
+    OperatorStaffFactory,
     ParkingSessionFactory,
     SecuredParkingFactory,
     SuperuserFactory,
+    paid_by,
 )
+from tests.payments import PAYMENT_METHODS_URL, parked_for, save_card, wait_for_state
 
 pytestmark = pytest.mark.django_db
 
@@ -45,14 +52,29 @@ def session_at(parking, start: datetime, state=State.FINISHED, **kwargs):
     )
 
 
+def paid_session_at(parking, start: datetime, amount: str, *, captured: str, refunded="0", **kw):
+    """A finished session whose card payment captured ``captured`` of ``amount``."""
+    session = session_at(parking, start, amount=amount, **kw)
+    state = PaymentState.CAPTURED if captured == amount else PaymentState.OUTSTANDING
+    paid_by(
+        session,
+        state=state,
+        amount=Decimal(amount),
+        captured_amount=Decimal(captured),
+        refunded_amount=Decimal(refunded),
+    )
+    return session
+
+
 def test_the_dashboard_counts_open_sessions_today_and_revenue(operator, parking):
     session_at(parking, NOW - timedelta(minutes=5), State.ENTERING)
     session_at(parking, NOW - timedelta(hours=3), State.ACTIVE)
     session_at(parking, NOW - timedelta(hours=20), State.EXITING, amount="7.00")
     session_at(parking, NOW - timedelta(hours=2), State.ENTERING)  # past its deadline
-    session_at(parking, NOW - timedelta(hours=2), amount="5.00")  # finished today
-    session_at(parking, NOW - timedelta(hours=4), amount="2.50")  # finished today
-    session_at(parking, NOW - timedelta(days=1, hours=2), amount="9.00")  # finished yesterday
+    paid_session_at(parking, NOW - timedelta(hours=2), "5.00", captured="5.00")  # today
+    paid_session_at(parking, NOW - timedelta(hours=4), "2.50", captured="2.50")  # today
+    # Finished yesterday.
+    paid_session_at(parking, NOW - timedelta(days=1, hours=2), "9.00", captured="9.00")
     user = SuperuserFactory()
 
     figures = dashboard_for(user=user, now=NOW).parkings[0]
@@ -84,11 +106,68 @@ def test_the_chart_has_a_bar_per_hour_scaled_to_the_busiest(parking):
     assert chart.bars[-1].label == "14:00–15:00"
 
 
+def test_revenue_is_the_money_captured_less_refunds_not_the_amounts_computed(parking):
+    today = NOW - timedelta(hours=2)
+    paid_session_at(parking, today, "10.00", captured="10.00")
+    # Amount fixed at exit, capture refused: a debt, not revenue.
+    paid_session_at(parking, today, "10.00", captured="0.00")
+    # The hold captured, the charge above it refused: what the hold took is revenue.
+    paid_session_at(parking, today, "15.00", captured="5.00")
+    paid_session_at(parking, today, "8.00", captured="8.00", refunded="3.00")
+    # A stay at a parking that does not charge by card: no money came in through the app.
+    session_at(parking, today, amount="7.00")
+
+    dashboard = dashboard_for(user=SuperuserFactory(), now=NOW)
+
+    assert dashboard.parkings[0].revenue_today == Decimal("20.00")  # 10 + 5 + (8 - 3)
+    assert dashboard.revenue_today == {"RON": Decimal("20.00")}
+
+
+def test_staff_see_only_their_operators_revenue(operator, parking):
+    theirs = SecuredParkingFactory(operator=OperatorFactory(), name="Theirs")
+    paid_session_at(parking, NOW - timedelta(hours=2), "6.00", captured="6.00")
+    paid_session_at(theirs, NOW - timedelta(hours=2), "50.00", captured="50.00")
+
+    dashboard = dashboard_for(user=OperatorStaffFactory(operator=operator), now=NOW)
+
+    assert [figures.parking for figures in dashboard.parkings] == [parking]
+    assert dashboard.revenue_today == {"RON": Decimal("6.00")}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_real_capture_is_revenue_and_a_capture_that_failed_is_not(
+    make_driver_client, localstripe, job_worker, operator
+):
+    parking = SecuredParkingFactory(operator=operator, charges_by_card=True)
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    paying, owing = make_driver_client(), make_driver_client()
+    save_card(paying, localstripe)
+    owing_card = save_card(owing, localstripe)
+    paid = parked_for(paying, parking, timedelta(minutes=70))
+    unpaid = parked_for(owing, parking, timedelta(minutes=70))
+    # By exit time the owing driver's hold is gone at Stripe and the card removed: neither
+    # the capture nor a charge instead can take the 10.00.
+    localstripe.cancel_payment_intent(Payment.objects.get(pk=unpaid.payment_id).hold_reference)
+    owing.delete(f"{PAYMENT_METHODS_URL}/{owing_card['id']}")
+
+    for client, session in ((paying, paid), (owing, unpaid)):
+        act(client, session.pk, "exit")
+        act(client, session.pk, "finalize")
+    captured = wait_for_state(paid.payment_id, PaymentState.CAPTURED)
+    debt = wait_for_state(unpaid.payment_id, PaymentState.OUTSTANDING)
+
+    assert (captured.amount, captured.captured_amount) == (Decimal("10.00"), Decimal("10.00"))
+    assert (debt.amount, debt.captured_amount) == (Decimal("10.00"), Decimal("0.00"))
+    figures = dashboard_for(user=SuperuserFactory(), now=timezone.now()).parkings
+    assert [row.revenue_today for row in figures if row.parking == parking] == [Decimal("10.00")]
+
+
 def test_revenue_is_added_up_per_currency(operator):
     lei = SecuredParkingFactory(operator=operator, currency="RON")
     euro = SecuredParkingFactory(operator=operator, currency="EUR")
-    session_at(lei, NOW - timedelta(hours=2), amount="5.00")
-    session_at(euro, NOW - timedelta(hours=2), amount="3.00")
+    paid_session_at(lei, NOW - timedelta(hours=2), "5.00", captured="5.00")
+    paid_session_at(euro, NOW - timedelta(hours=2), "3.00", captured="3.00")
 
     dashboard = dashboard_for(user=SuperuserFactory(), now=NOW)
 

@@ -1,5 +1,6 @@
 """Money invariants held by PostgreSQL whatever the code does: nothing captured beyond the
-amount, nothing refunded beyond what was captured, a paid payment took exactly its amount."""
+amount, nothing refunded beyond what was captured, a paid payment took exactly its amount,
+a debt knows since when it is owed."""
 
 from decimal import Decimal
 
@@ -38,6 +39,8 @@ def payment(**fields) -> Payment:
         {"state": PaymentState.CAPTURED, "captured_amount": Decimal("9.99")},
         {"hold_amount": Decimal("0")},
         {"state": "paid"},
+        # A debt says since when (the back office lists debts by it).
+        {"state": PaymentState.OUTSTANDING, "outstanding_since": None},
     ],
 )
 def test_the_database_refuses_money_that_does_not_add_up(fields):

@@ -32,7 +32,7 @@ from tests.factories import (
     SecuredParkingFactory,
 )
 from tests.jobs import wait_until
-from tests.payments import save_card
+from tests.payments import parked_for, save_card, wait_for_state
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -40,24 +40,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def parking(db):
     return SecuredParkingFactory(charges_by_card=True)
-
-
-def wait_for_state(payment_id, state, timeout=40):
-    wait_until(
-        lambda: Payment.objects.get(pk=payment_id).state == state,
-        what=f"payment {payment_id} {state}",
-        timeout=timeout,
-    )
-    return Payment.objects.get(pk=payment_id)
-
-
-def parked_for(client, parking, duration: timedelta) -> ParkingSession:
-    """A started, entered session whose stay began ``duration`` ago."""
-    body = json_body(start_session(client, parking), 201)
-    session_id = body["parking_session"]["id"]
-    act(client, session_id, "enter")
-    ParkingSession.objects.filter(pk=session_id).update(start_time=timezone.now() - duration)
-    return ParkingSession.objects.get(pk=session_id)
 
 
 def test_exit_captures_the_amount_and_releases_the_rest_of_the_hold(
@@ -256,22 +238,46 @@ class StallingProxy:
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _relay(self, client: socket.socket) -> None:
+        # Both ways as streams: a request or an answer can come in several pieces (headers,
+        # then body), and the capture's request must reach Stripe whole.
         with client, socket.create_connection(("127.0.0.1", self.target_port)) as upstream:
+            holding_back = threading.Event()
+            answers = threading.Thread(
+                target=self._answer, args=(upstream, client, holding_back), daemon=True
+            )
+            answers.start()
             client.settimeout(5)
-            while True:
+            while not self.stopping.is_set():
                 try:
                     request = client.recv(65536)
-                except (TimeoutError, OSError):
+                except TimeoutError:
+                    if holding_back.is_set():
+                        continue  # the worker waits for its answer until it is killed
+                    return
+                except OSError:
                     return
                 if not request:
                     return
-                upstream.sendall(request)
-                answer = upstream.recv(65536)
                 if b"/capture" in request.split(b"\r\n", 1)[0]:
-                    self.captures.set()
-                    self.stopping.wait(60)  # never answered: the worker is killed meanwhile
-                    return
-                client.sendall(answer)
+                    holding_back.set()
+                upstream.sendall(request)
+
+    def _answer(
+        self, upstream: socket.socket, client: socket.socket, holding_back: threading.Event
+    ) -> None:
+        # The client asks again only once it has a whole answer, so everything before the
+        # capture's answer has gone through when holding back starts.
+        while True:
+            try:
+                answer = upstream.recv(65536)
+            except OSError:
+                return
+            if not answer:
+                return
+            if holding_back.is_set():
+                self.captures.set()  # Stripe has captured and said so; the worker never hears
+                return
+            client.sendall(answer)
 
     def close(self) -> None:
         self.stopping.set()
@@ -421,6 +427,7 @@ class TestDeletingAnAccountThatPaid:
             hold_amount=Decimal("5.00"),
             amount=Decimal("15.00"),
             captured_amount=Decimal("5.00"),
+            outstanding_since=timezone.now(),
             created_at=timezone.now(),
             updated_at=timezone.now(),
         )
