@@ -547,7 +547,9 @@ class AccessLogEntryAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         return super().get_search_results(request, queryset, mac_search_term(search_term))
 
     @admin.display(description=_("Parking session"), ordering="parking_session")
-    def parking_session_link(self, entry: AccessLogEntry) -> SafeString:
+    def parking_session_link(self, entry: AccessLogEntry) -> SafeString | None:
+        if entry.parking_session_id is None:
+            return None
         url = reverse("admin:parking_parkingsession_change", args=[entry.parking_session_id])
         return format_html('<a href="{}">#{}</a>', url, entry.parking_session_id)
 

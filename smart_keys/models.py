@@ -485,6 +485,7 @@ class AccessEvent(models.TextChoices):
     EXIT_TRY = "exit_try", _("Exit try")
     OPEN_REQUEST = "open_request", _("Open request")
     PASSAGE = "passage", _("Passage")
+    ANOMALY = "anomaly", _("Anomaly")
 
 
 class AccessResult(models.TextChoices):
@@ -496,6 +497,7 @@ class AccessResult(models.TextChoices):
     GATEWAY_TIMEOUT = "gateway_timeout", _("Gateway timeout")
     GATEWAY_UNREACHABLE = "gateway_unreachable", _("Gateway unreachable")
     PASSED = "passed", _("Passed")
+    FLAGGED = "flagged", _("Flagged")
 
 
 class AccessLogEntry(models.Model):
@@ -524,16 +526,22 @@ class AccessLogEntry(models.Model):
         on_delete=models.PROTECT,
         related_name="access_log_entries",
     )
+    # Empty only for an anomaly about no session (a passage naming a session that is not
+    # there): every issued command, try, open request and passage has both.
     parking_session = models.ForeignKey(
         "parking.ParkingSession",
         verbose_name=_("parking session"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="access_log_entries",
     )
     smart_key = models.ForeignKey(
         SmartKey,
         verbose_name=_("smart key"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="access_log_entries",
     )
     access_point = models.ForeignKey(

@@ -67,3 +67,27 @@ def relay(client, *barriers: ReferenceBarrier, now: datetime | None = None) -> d
 
 def statuses(body: dict) -> list[tuple[str, str | None]]:
     return [(result["status"], result["reason"]) for result in body["results"]]
+
+
+class Clock:
+    """The backend's clock (``django.utils.timezone.now``) moved on by the test: stays of
+    hours in a test that lasts seconds. Barriers are given the same ``now``."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.real_now = timezone.now
+        self.offset = timedelta(0)
+        monkeypatch.setattr(timezone, "now", self.now)
+
+    def now(self) -> datetime:
+        return self.real_now() + self.offset
+
+    def advance(self, **delta: float) -> datetime:
+        self.offset += timedelta(**delta)
+        return self.now()
+
+
+def long_lived(client):
+    """A driver client whose token outlives the clock's travels."""
+    client.access_token.expires = timezone.now() + timedelta(days=30)
+    client.access_token.save(update_fields=["expires"])
+    return client

@@ -20,6 +20,7 @@ OPERATOR_STAFF_PERMISSIONS = {
         "view_parkingsession",
         "operate_parkingsession",
         "view_sessionauditentry",
+        "view_anomaly",
     ],
     "smart_keys": [
         "view_accesspoint",
