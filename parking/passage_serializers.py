@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from core.serializers import StrictCharField, StrictSerializer
+from core.serializers import StrictCharField, StrictSerializer, UtcSecondsDateTimeField
 from parking.services.passages import Upload
 from smart_keys.passage_records import RECORD_SIZE
 
@@ -63,6 +63,21 @@ class AcknowledgementSerializer(serializers.Serializer):
         help_text="Signed with the parking's key (docs/passage-record.md): hand it to the "
         "barrier, which then forgets those records."
     )
+    time_statement = serializers.CharField(
+        help_text="The backend's time, signed with the parking's key: hand it to the "
+        "barrier with the acknowledgement, to correct its clock."
+    )
+
+
+class TimeStatementSerializer(serializers.Serializer):
+    time_statement = serializers.CharField(
+        help_text="Signed with the parking's key (docs/passage-record.md, \"Time "
+        "statement\"): hand it to the parking's barriers before the access command."
+    )
+    issued_at = UtcSecondsDateTimeField()
+    valid_seconds = serializers.IntegerField(
+        help_text="A barrier corrects its clock to within this of `issued_at`: hand it over soon."
+    )
 
 
 class PassageUploadAnswerSerializer(serializers.Serializer):
@@ -92,7 +107,8 @@ def upload_body(upload: Upload) -> dict[str, Any]:
                 "barrier_key_id": key.key_id,
                 "received_through": key.received_through,
                 "acknowledgement": acknowledgement,
+                "time_statement": statement,
             }
-            for key, acknowledgement in upload.acknowledgements
+            for key, acknowledgement, statement in upload.acknowledgements
         ],
     }

@@ -1,17 +1,25 @@
-"""Phones relay what barriers signed: ``POST passages``."""
+"""Phones relay what barriers signed (``POST passages``) and carry the backend's time to
+barriers without a network (``GET secured_parkings/{id}/time_statement``)."""
 
+from django.conf import settings
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import AuthenticatedRequest
+from core.datetimes import iso_seconds
+from core.schema import Errors
+from parking.models import SecuredParking
 from parking.passage_serializers import (
     PassageUploadAnswerSerializer,
     PassageUploadSerializer,
+    TimeStatementSerializer,
     upload_body,
 )
 from parking.services.passages import upload_passage_records
+from smart_keys.passages import time_statement_for
 
 
 class PassagesView(APIView):
@@ -41,3 +49,30 @@ class PassagesView(APIView):
             records=serializer.validated_data["records"], now=timezone.now()
         )
         return Response(upload_body(upload))
+
+
+class TimeStatementView(APIView):
+    """A fresh signed time statement for the barriers of one parking."""
+
+    @extend_schema(
+        operation_id="getTimeStatement",
+        summary="The backend's time, signed for the parking's barriers",
+        description="A time statement signed with the parking's key (docs/passage-record.md): "
+        "the app fetches one while it has a network and hands it to a barrier before its "
+        "access command, so a barrier that is never online keeps its clock right. Any "
+        "driver may fetch one for any parking.",
+        responses={
+            200: OpenApiResponse(TimeStatementSerializer, description="The statement."),
+            404: Errors("not_found"),
+        },
+    )
+    def get(self, request: AuthenticatedRequest, parking_id: int) -> Response:
+        parking = get_object_or_404(SecuredParking, pk=parking_id)
+        now = timezone.now()
+        return Response(
+            {
+                "time_statement": time_statement_for(secured_parking_id=parking.pk, now=now),
+                "issued_at": iso_seconds(now),
+                "valid_seconds": int(settings.TIME_STATEMENT_VALIDITY.total_seconds()),
+            }
+        )

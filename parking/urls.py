@@ -28,6 +28,11 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/pay", views.PayParkingSessionView.as_view()),
     path("parking_sessions/<int:session_id>/receipt", views.ReceiptView.as_view()),
     path("passages", passage_views.PassagesView.as_view(), name="passages"),
+    path(
+        "secured_parkings/<int:parking_id>/time_statement",
+        passage_views.TimeStatementView.as_view(),
+        name="time-statement",
+    ),
     path("account", account_views.AccountView.as_view(), name="account"),
     path("account/export", account_views.AccountExportView.as_view(), name="account-export"),
 ]

@@ -388,7 +388,7 @@ OFFLINE_EXIT_COMMAND_VALIDITY = timedelta(
 )
 # A barrier's clock offset is estimated from the records received in this window; beyond
 # the tolerance the barrier shows as drifting in the admin.
-BARRIER_CLOCK_WINDOW = timedelta(hours=env.int("BARRIER_CLOCK_WINDOW_HOURS", default=24))
+BARRIER_CLOCK_WINDOW = timedelta(seconds=env.int("BARRIER_CLOCK_WINDOW_SECONDS", default=60 * 60))
 BARRIER_CLOCK_TOLERANCE = timedelta(seconds=env.int("BARRIER_CLOCK_TOLERANCE_SECONDS", default=60))
 # A time statement claims the backend's time is within this of its issue when it reaches
 # the barrier; a barrier corrects its clock to that tolerance.

@@ -1,6 +1,7 @@
 from collections.abc import Callable, Sequence
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Prefetch, QuerySet
@@ -118,6 +119,9 @@ class AccessPointKeyInline(admin.TabularInline):
         "registered_at",
         "replaced_at",
         "accepted_until",
+        "received_through",
+        "clock_offset",
+        "clock_estimated_at",
     )
     extra = 0
     can_delete = False
@@ -130,6 +134,34 @@ class AccessPointKeyInline(admin.TabularInline):
         return False
 
 
+class ClockFilter(admin.SimpleListFilter):
+    """Barriers by their current key's clock estimate (docs/passage-record.md)."""
+
+    title = _("clock")
+    parameter_name = "clock"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("drifting", _("Drifting")),
+            ("right", _("Within tolerance")),
+            ("unknown", _("Not known yet")),
+        ]
+
+    def queryset(self, request, queryset):
+        tolerance = settings.BARRIER_CLOCK_TOLERANCE.total_seconds()
+        current = AccessPointKey.objects.current()
+        # The queryset side of AccessPointKey.is_drifting.
+        drifting = current.filter(clock_offset__gt=tolerance)
+        chosen = {
+            "drifting": drifting,
+            "right": current.filter(clock_offset__isnull=False).exclude(pk__in=drifting),
+            "unknown": current.filter(clock_offset__isnull=True),
+        }.get(self.value() or "")
+        if chosen is None:
+            return queryset
+        return queryset.filter(pk__in=chosen.values("access_point_id"))
+
+
 @admin.register(AccessPoint)
 class AccessPointAdmin(OperatorScopedAdmin):
     parking_path = "secured_parking"
@@ -140,9 +172,10 @@ class AccessPointAdmin(OperatorScopedAdmin):
         "direction",
         "secured_parking",
         "barrier_key",
+        "clock",
         "created_at",
     ]
-    list_filter = ["direction", ("secured_parking", ParkingFilter)]
+    list_filter = ["direction", ClockFilter, ("secured_parking", ParkingFilter)]
     list_select_related = ["secured_parking"]
     search_fields = ["mac_address", "name", "secured_parking__name"]
     ordering = ["secured_parking__name", "direction", "mac_address"]
@@ -164,6 +197,17 @@ class AccessPointAdmin(OperatorScopedAdmin):
     def barrier_key(self, access_point: AccessPoint) -> str | None:
         keys = getattr(access_point, "current_keys", [])
         return keys[0].key_id if keys else None
+
+    @admin.display(description=_("Clock"))
+    def clock(self, access_point: AccessPoint) -> SafeString | None:
+        keys = getattr(access_point, "current_keys", [])
+        if not keys or keys[0].clock_offset is None:
+            return None
+        key = keys[0]
+        text = gettext("{offset:+d} s").format(offset=key.clock_offset)
+        if key.is_drifting(settings.BARRIER_CLOCK_TOLERANCE):
+            return format_html("<strong>{}</strong> {}", text, gettext("drifting"))
+        return format_html("{}", text)
 
     def save_model(self, request, obj: AccessPoint, form, change: bool) -> None:
         super().save_model(request, obj, form, change)

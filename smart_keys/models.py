@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -115,6 +115,18 @@ class AccessPointKey(models.Model):
         default=0,
         help_text=_("Every record of this key up to this sequence number is held here."),
     )
+    # How far ahead of the backend the barrier's clock is, at least (docs/passage-record.md,
+    # "Barrier clocks"): the largest lead of barrier time over arrival among the records
+    # received in BARRIER_CLOCK_WINDOW; negative when behind or only late phones relayed.
+    clock_offset = models.IntegerField(
+        verbose_name=_("clock offset (s)"),
+        null=True,
+        blank=True,
+        help_text=_("How far ahead of the backend the barrier's clock runs, in seconds."),
+    )
+    clock_estimated_at = models.DateTimeField(
+        verbose_name=_("clock estimated at"), null=True, blank=True
+    )
 
     objects = AccessPointKeyQuerySet.as_manager()
 
@@ -146,6 +158,11 @@ class AccessPointKey(models.Model):
     @property
     def is_current(self) -> bool:
         return self.replaced_at is None
+
+    def is_drifting(self, tolerance: timedelta) -> bool:
+        """Known to run ahead by more than ``tolerance``. An estimate below zero proves
+        nothing: the clock may be behind, or its records were relayed late."""
+        return self.clock_offset is not None and self.clock_offset > tolerance.total_seconds()
 
     def takes_record_signed_at(self, signed_at: datetime, now: datetime) -> bool:
         """Whether a record this key signed at ``signed_at`` is evidence: always for the

@@ -11,6 +11,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DurationField, ExpressionWrapper, F, Max
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +21,7 @@ from smart_keys.models import AccessPoint, AccessPointKey, PassageRecord
 from smart_keys.passage_records import (
     Acknowledgement,
     PassageRecordRefused,
+    TimeStatement,
     decode_passage_record,
     sign,
 )
@@ -108,13 +110,14 @@ def receive_passage_record(*, text: str, now: datetime) -> Receipt:
         return Receipt(Outcome.REFUSED, refusal.reason)
     refused = partial(Receipt, Outcome.REFUSED, barrier_key=barrier_key, sequence=fields.sequence)
     signed_at = _from_timestamp(fields.barrier_time)
-    if not barrier_key.takes_record_signed_at(signed_at, now):
+    if not barrier_key.takes_record_signed_at(_corrected(signed_at, barrier_key, now), now):
         return refused("barrier_key_replaced")
     stored = PassageRecord.objects.filter(barrier_key=barrier_key, sequence=fields.sequence)
     if (existing := stored.first()) is not None:
         if existing.record != text:
             return refused("sequence_reused")
         return Receipt(Outcome.DUPLICATE, "", existing, barrier_key, fields.sequence)
+    _estimate_clock(barrier_key, lead=signed_at - now, now=now)
     record = PassageRecord.objects.create(
         barrier_key=barrier_key,
         access_point_id=barrier_key.access_point_id,
@@ -124,8 +127,7 @@ def receive_passage_record(*, text: str, now: datetime) -> Receipt:
         named_session_id=fields.parking_session_id,
         command_counter=fields.command_counter,
         barrier_time=signed_at,
-        # Never after its arrival: a barrier clock running ahead does not date it later.
-        passed_at=min(signed_at, now),
+        passed_at=_corrected(signed_at, barrier_key, now),
         received_at=now,
         record=text,
     )
@@ -148,6 +150,37 @@ def _signing_barrier_key(
         )
         return AccessPointKey.objects.select_for_update().get(pk=candidate.pk)
     raise PassageRecordRefused("unknown_barrier_key", "No barrier holds this key.")
+
+
+def _estimate_clock(barrier_key: AccessPointKey, *, lead: timedelta, now: datetime) -> None:
+    """How far ahead the barrier's clock is, at least: the largest lead of barrier time over
+    arrival among its records received in ``BARRIER_CLOCK_WINDOW``, this one's included.
+
+    A record arrives after its passage, so every lead is the offset less the delay of its
+    relay: the largest is the offset less the shortest delay, close to it as soon as one
+    phone relayed at once. Phones that relay late only lower leads, so they never move the
+    estimate; a clock set right again is followed once its older records leave the window."""
+    recent = PassageRecord.objects.filter(
+        barrier_key=barrier_key, received_at__gt=now - settings.BARRIER_CLOCK_WINDOW
+    )
+    largest = recent.aggregate(
+        lead=Max(
+            ExpressionWrapper(F("barrier_time") - F("received_at"), output_field=DurationField())
+        )
+    )["lead"]
+    offset = round(max(lead, largest or lead).total_seconds())
+    AccessPointKey.objects.filter(pk=barrier_key.pk).update(
+        clock_offset=offset, clock_estimated_at=now
+    )
+    barrier_key.clock_offset, barrier_key.clock_estimated_at = offset, now
+
+
+def _corrected(barrier_time: datetime, barrier_key: AccessPointKey, now: datetime) -> datetime:
+    """When the passage happened: the barrier's time less how far ahead its clock is known to
+    be, never after the record arrived. A clock that seems behind is left as it is: its
+    records may as well have been relayed late."""
+    ahead = timedelta(seconds=max(barrier_key.clock_offset or 0, 0))
+    return min(barrier_time - ahead, now)
 
 
 def _advance_received_through(barrier_key: AccessPointKey) -> None:
@@ -179,6 +212,19 @@ def acknowledgement_for(*, barrier_key: AccessPointKey, now: datetime) -> str:
         received_through=barrier_key.received_through,
     )
     return sign(acknowledgement, key_pair.private_key())
+
+
+def time_statement_for(*, secured_parking_id: int, now: datetime) -> str:
+    """ "The backend's time is ``now``", worth ``TIME_STATEMENT_VALIDITY``, signed with the
+    parking's key that signs now: a phone carries it to a barrier without a network, which
+    corrects its clock with it (docs/passage-record.md, "Time statement")."""
+    key_pair = current_key_pair(secured_parking_id=secured_parking_id, now=now)
+    statement = TimeStatement(
+        parking_key_id=bytes.fromhex(key_pair.key_id),
+        issued_at=int(now.timestamp()),
+        lifetime=int(settings.TIME_STATEMENT_VALIDITY.total_seconds()),
+    )
+    return sign(statement, key_pair.private_key())
 
 
 def _from_timestamp(seconds: int) -> datetime:

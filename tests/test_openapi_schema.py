@@ -64,6 +64,7 @@ OPERATION_IDS = {
     ("delete", "/payment_methods/{card_id}"): "removePaymentMethod",
     ("post", "/payment_methods/{card_id}/default"): "setDefaultPaymentMethod",
     ("post", "/passages"): "uploadPassageRecords",
+    ("get", "/secured_parkings/{parking_id}/time_statement"): "getTimeStatement",
 }
 
 

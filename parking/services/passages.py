@@ -25,6 +25,7 @@ from smart_keys.passages import (
     Receipt,
     acknowledgement_for,
     receive_passage_record,
+    time_statement_for,
 )
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ class Upload:
     barrier key the upload brought records of."""
 
     receipts: list[Receipt]
-    acknowledgements: list[tuple[AccessPointKey, str]]
+    # (barrier key, its acknowledgement, a time statement for its parking)
+    acknowledgements: list[tuple[AccessPointKey, str, str]]
 
 
 def upload_passage_records(*, records: list[str], now: datetime) -> Upload:
@@ -53,7 +55,14 @@ def upload_passage_records(*, records: list[str], now: datetime) -> Upload:
     )
     return Upload(
         receipts,
-        [(key, acknowledgement_for(barrier_key=key, now=now)) for key in keys.order_by("pk")],
+        [
+            (
+                key,
+                acknowledgement_for(barrier_key=key, now=now),
+                time_statement_for(secured_parking_id=key.access_point.secured_parking_id, now=now),
+            )
+            for key in keys.order_by("pk")
+        ],
     )
 
 
