@@ -602,7 +602,7 @@ class AccessLogEntryAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
 class PassageRecordAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
     """What barriers signed for their openings, as phones relayed it: read-only evidence."""
 
-    parking_path = "access_point__secured_parking"
+    parking_path = "secured_parking"
     list_display = [
         "passed_at",
         "direction",
@@ -613,7 +613,7 @@ class PassageRecordAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdm
         "barrier_time",
         "received_at",
     ]
-    list_filter = ["direction", ("access_point__secured_parking", ParkingFilter)]
+    list_filter = ["direction", ("secured_parking", ParkingFilter)]
     list_select_related = ["access_point"]
     search_fields = [
         "named_session_id__exact",

@@ -191,6 +191,14 @@ class PassageRecord(models.Model):
         on_delete=models.PROTECT,
         related_name="passage_records",
     )
+    # The access point's, kept on the row: the back office lists one operator's records
+    # newest first from an index.
+    secured_parking = models.ForeignKey(
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="passage_records",
+    )
     sequence = models.PositiveBigIntegerField(verbose_name=_("sequence"))
     direction = models.CharField(
         verbose_name=_("direction"), max_length=8, choices=Direction.choices
@@ -237,6 +245,7 @@ class PassageRecord(models.Model):
             models.Index(fields=["parking_session", "passed_at"], name="passage_session"),
             models.Index(fields=["barrier_key", "received_at"], name="passage_barrier_received"),
             models.Index(fields=["-passed_at", "-id"], name="passage_time"),
+            models.Index(fields=["secured_parking", "-passed_at"], name="passage_parking_time"),
         ]
         constraints = [
             models.UniqueConstraint(

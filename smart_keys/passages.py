@@ -121,6 +121,7 @@ def receive_passage_record(*, text: str, now: datetime) -> Receipt:
     record = PassageRecord.objects.create(
         barrier_key=barrier_key,
         access_point_id=barrier_key.access_point_id,
+        secured_parking_id=barrier_key.access_point.secured_parking_id,
         sequence=fields.sequence,
         direction=fields.direction,
         named_smart_key_id=fields.smart_key_id,
@@ -148,7 +149,8 @@ def _signing_barrier_key(
         check_signature(
             bytes.fromhex(candidate.public_key), signature, payload, PassageRecordRefused
         )
-        return AccessPointKey.objects.select_for_update().get(pk=candidate.pk)
+        locked = AccessPointKey.objects.select_for_update(of=("self",))
+        return locked.select_related("access_point").get(pk=candidate.pk)
     raise PassageRecordRefused("unknown_barrier_key", "No barrier holds this key.")
 
 

@@ -120,7 +120,7 @@ def flag(
         passage_record=record,
         kind=kind,
         defaults={
-            "secured_parking_id": record.access_point.secured_parking_id,
+            "secured_parking_id": record.secured_parking_id,
             "parking_session": session,
             "detected_at": now,
             "detail": _in_log_language(detail)[:255],
@@ -147,7 +147,7 @@ def _session_named_by(record: PassageRecord) -> ParkingSession | None:
         .filter(
             pk=record.named_session_id,
             smart_key_id=record.named_smart_key_id,
-            secured_parking_id=record.access_point.secured_parking_id,
+            secured_parking_id=record.secured_parking_id,
         )
         .first()
     )

@@ -78,7 +78,9 @@ class Command(BaseCommand):
     def _init(self, options) -> ReferenceBarrier:
         mac = normalize_mac_address(options["mac"])
         access_point = AccessPoint.objects.filter(mac_address=mac).first()
-        direction = options["direction"] or (access_point and access_point.direction)
+        direction: str | None = options["direction"] or (
+            access_point.direction if access_point else None
+        )
         if direction is None:
             raise CommandError("No access point has this MAC here: give --direction.")
         if options["public_keys"]:
