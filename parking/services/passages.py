@@ -15,6 +15,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.datetimes import iso_seconds
+from core.errors import DomainError
 from parking.exceptions import OpenSessionExists
 from parking.models import Anomaly, AnomalyKind, AuditAction, ParkingSession, State
 from parking.services import sessions
@@ -71,7 +72,12 @@ def _receive(text: str, now: datetime) -> Receipt:
     receipt = receive_passage_record(text=text, now=now)
     if receipt.outcome == Outcome.ACCEPTED:
         assert receipt.record is not None
-        apply_passage(record=receipt.record, now=now)
+        try:
+            with transaction.atomic():
+                apply_passage(record=receipt.record, now=now)
+        except DomainError as refusal:
+            # The evidence is kept whatever a session's rules made of it.
+            logger.warning("passage record %s not applied: %s", receipt.record.pk, refusal)
     elif receipt.outcome == Outcome.REFUSED:
         # Forged or tampered records are worth knowing about; the log line holds no token.
         logger.warning("passage record refused (%s): %s", receipt.reason, text[:200])
