@@ -98,17 +98,16 @@ class Dashboard:
 
 
 def dashboard_for(*, user: User, now: datetime) -> Dashboard:
-    """The dashboard of the parkings ``user`` runs, as of ``now``, in five queries. Today's
+    """The dashboard of the parkings ``user`` runs, as of ``now``, in four queries. Today's
     revenue is what the payments of the sessions finished since midnight captured, less
     what was refunded of it."""
-    parkings = list(back_office_parkings(user).order_by("name", "id"))
+    parkings = list(back_office_parkings(user).with_occupancy(now).order_by("name", "id"))
     sessions = ParkingSession.objects.filter(secured_parking_id__in=[p.pk for p in parkings])
     local_now = timezone.localtime(now)
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     this_hour = local_now.replace(minute=0, second=0, microsecond=0)
     hours = [this_hour - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
 
-    open_now = _per_parking(sessions.open(now), Count("id"))
     started_today = _per_parking(sessions.filter(start_time__gte=midnight), Count("id"))
     revenue = _per_parking(
         sessions.filter(state=State.FINISHED, end_time__gte=midnight, payment__isnull=False),
@@ -119,7 +118,7 @@ def dashboard_for(*, user: User, now: datetime) -> Dashboard:
     figures = [
         ParkingFigures(
             parking=parking,
-            open_sessions=open_now.get(parking.pk, 0),
+            open_sessions=parking.occupied_places,
             started_today=started_today.get(parking.pk, 0),
             revenue_today=revenue.get(parking.pk) or Decimal("0.00"),
             started_per_hour=bar_chart(hours, [hourly[parking.pk][hour] for hour in hours]),

@@ -18,6 +18,7 @@ from oauth2_provider.settings import oauth2_settings
 from accounts.models import User
 from parking.models import (
     OPEN_STATES,
+    PARKED_STATES,
     Operator,
     ParkingSession,
     SecuredParking,
@@ -26,6 +27,7 @@ from parking.models import (
     Tariff,
 )
 from parking.services.access import issue_session_command
+from parking.services.occupancy import count_car_in, count_car_out
 from parking.services.operators import add_operator_staff
 from smart_keys.models import AccessPoint, Direction, SmartKey, SmartKeyType
 
@@ -173,6 +175,8 @@ def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -
         .first()
     )
     key = (session.smart_key if session else None) or SmartKey()
+    if session is not None and session.state in PARKED_STATES:
+        count_car_out(secured_parking_id=session.secured_parking_id)
     session = session or ParkingSession(driver=driver)
     session.smart_key = _seed_session_key(
         key=key, driver=driver, parking=parking, start_time=start_time
@@ -187,6 +191,7 @@ def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -
     session.amount = Decimal("0.00")
     session.currency = parking.currency
     session.save()
+    count_car_in(secured_parking_id=parking.pk)
     # A genuine signed command (valid for ACCESS_COMMAND_VALIDITY from now), not a placeholder.
     issue_session_command(session=session, now=now)
     # The demo key stays valid for a day from the session's start, not a fresh command's window.
