@@ -10,8 +10,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from parking.models import Anomaly, AnomalyKind, ParkingSession, State
+from parking.models import Anomaly, AnomalyKind, ParkingOccupancy, ParkingSession, State
 from parking.services.back_office import cancel_by_operator
+from parking.services.occupancy import recount_occupancy
 from payments.models import PaymentState
 from smart_keys.access_commands import (
     AccessCommand,
@@ -183,6 +184,7 @@ class TestTheFreeStayAttack:
             (AnomalyKind.CLOSED_SESSION_PASSAGE, first_id, False),
             (AnomalyKind.EXIT_WITHOUT_ENTRANCE, second_id, True),
         ]
+        assert recount_occupancy() == []  # the counter followed the reopened stay
         flagged = AccessLogEntry.objects.filter(event=AccessEvent.ANOMALY)
         assert set(flagged.values_list("result", flat=True)) == {AccessResult.FLAGGED}
         assert flagged.count() == 2
@@ -204,6 +206,8 @@ class TestTheFreeStayAttack:
         assert json_body(driver.get(CURRENT_URL), 200)["amount"] == "10.00"
         refused = driver.post(SESSIONS_URL, {"secured_parking_id": parking.pk}, format="json")
         assert refused.status_code == 409
+        assert ParkingOccupancy.objects.get(secured_parking=parking).parked == 1
+        assert recount_occupancy() == []
 
     def test_a_session_an_operator_cancelled_is_flagged_not_reopened(
         self, driver, passer_by, parking, gates, clock

@@ -282,6 +282,7 @@ def reopen_parking_session(
             required_state=State.CANCELLED,
             wrong_state=_("Cannot reopen a session that is {state}; it must be cancelled."),
         )
+    occupancy.count_car_in(secured_parking_id=session.secured_parking_id)
     if session.payment_id is not None:
         payments.reclaim_hold(payment_id=session.payment_id, now=now)
     return reloaded(session)
