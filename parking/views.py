@@ -40,7 +40,7 @@ from parking.idempotency import (
 from parking.models import ParkingSession, SecuredParking, State
 from parking.pagination import HistoryPagination
 from parking.receipts import receipt_for
-from parking.renderers import ReceiptPageRenderer
+from parking.renderers import AcceptHeaderNegotiation, ReceiptPageRenderer
 from parking.selectors import (
     current_session_for,
     driver_session,
@@ -577,6 +577,7 @@ class ReceiptView(APIView):
     ``Accept: text/html`` the same document as a printable page. Errors stay JSON."""
 
     renderer_classes = [*APIView.renderer_classes, ReceiptPageRenderer]
+    content_negotiation_class = AcceptHeaderNegotiation
 
     @extend_schema(
         operation_id="getReceipt",
@@ -586,6 +587,8 @@ class ReceiptView(APIView):
         "`Accept: text/html` answers the same receipt as a printable page (print CSS, no "
         "scripts, nothing loaded from elsewhere) in the request's language "
         "(`Accept-Language`). Errors are JSON either way. 404 until the session is finished.",
+        # Chosen by Accept alone (AcceptHeaderNegotiation): no ?format= to describe.
+        parameters=[OpenApiParameter("format", exclude=True)],
         responses={
             (200, "application/json"): OpenApiResponse(
                 ReceiptSerializer,

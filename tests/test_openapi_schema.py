@@ -280,11 +280,14 @@ class TestBodies:
         assert tariff == {"oneOf": [{"$ref": "#/components/schemas/Tariff"}, {"type": "null"}]}
 
     def test_the_receipt_is_json_or_a_printable_page_and_its_errors_only_json(self, schema):
-        responses = operation(schema, "get", "/parking_sessions/{session_id}/receipt")["responses"]
+        op = operation(schema, "get", "/parking_sessions/{session_id}/receipt")
+        responses = op["responses"]
         assert responses["200"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Receipt"
         }
         assert responses["200"]["content"]["text/html"]["schema"] == {"type": "string"}
+        # Chosen by Accept alone: no ?format= parameter.
+        assert [p["name"] for p in op["parameters"]] == ["session_id"]
         for status, response in responses.items():
             if status != "200":
                 assert list(response["content"]) == ["application/json"], status

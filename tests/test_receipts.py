@@ -208,3 +208,10 @@ def test_an_unservable_accept_is_a_json_406(driver_client, finished):
 
     assert response.status_code == 406
     assert error_code(response) == "not_acceptable"
+
+
+@pytest.mark.parametrize("query", ["?format=html", "?format=", "?format=json"])
+def test_a_query_string_does_not_choose_the_format(driver_client, finished, query):
+    response = driver_client.get(session_url(finished.pk, "receipt") + query)
+
+    assert json_body(response, 200)["number"] == f"{finished.pk:08d}"
