@@ -28,7 +28,9 @@ def main() -> None:
     if store_path is not None and store_path.exists():
         with store_path.open("rb") as file:
             dict.update(store, pickle.load(file))
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    # The store is written on each change: a stop need not wait for idle keep-alive clients
+    # (aiohttp's default waits up to 60 s).
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, shutdown_timeout=1)
 
 
 if __name__ == "__main__":

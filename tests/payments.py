@@ -58,7 +58,12 @@ class LocalStripe:
         """Stop the server (its store is kept on disk: start() brings it back as it was)."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # Nothing to lose: localstripe writes its store on each change, not on exit.
+                self.process.kill()
+                self.process.wait(timeout=10)
 
     def get(self, path: str, **params) -> dict:
         response = requests.get(
