@@ -20,6 +20,7 @@ from accounts.models import User
 from core.admin import OperatorScopedAdmin, ParkingFilter, ServiceWrittenAdmin
 from core.admin_large_tables import LargeTableAdmin
 from core.errors import DomainError
+from parking.admin_refunds import SessionRefundsAdmin
 from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
 from parking.forms import AccountDeletionForm, GrantTriesForm, SessionActionForm
@@ -295,7 +296,11 @@ class SessionSearchAdmin(admin.ModelAdmin):
 
 @admin.register(ParkingSession)
 class ParkingSessionAdmin(
-    ServiceWrittenAdmin, SessionSearchAdmin, LargeTableAdmin, OperatorScopedAdmin
+    SessionRefundsAdmin,
+    ServiceWrittenAdmin,
+    SessionSearchAdmin,
+    LargeTableAdmin,
+    OperatorScopedAdmin,
 ):
     parking_path = "secured_parking"
     list_display = [
@@ -320,11 +325,12 @@ class ParkingSessionAdmin(
     ordering = ["-start_time", "-id"]
     # Sorting only by what an index already orders: anything else sorts a million rows.
     sortable_by = ["id", "start_time"]
-    actions = ["finalize_sessions", "cancel_sessions", "grant_extra_tries"]
+    actions = ["finalize_sessions", "cancel_sessions", "grant_extra_tries", "refund_sessions"]
     inlines = [SessionAuditEntryInline]
     readonly_fields = [
         "smart_key_details",
         "payment_details",
+        "refunds_made",
         "tariff_terms",
         "vat_rate",
         "created_at",
@@ -336,7 +342,16 @@ class ParkingSessionAdmin(
         (_("Tries left"), {"fields": ["entrance_remaining_tries", "exit_remaining_tries"]}),
         (
             _("Payment"),
-            {"fields": ["amount", "currency", "tariff_terms", "vat_rate", "payment_details"]},
+            {
+                "fields": [
+                    "amount",
+                    "currency",
+                    "tariff_terms",
+                    "vat_rate",
+                    "payment_details",
+                    "refunds_made",
+                ]
+            },
         ),
         (_("Smart key"), {"fields": ["smart_key", "smart_key_details"]}),
         (_("History"), {"fields": ["created_at", "updated_at"]}),

@@ -1,3 +1,4 @@
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -31,6 +32,32 @@ class GrantTriesForm(SessionActionForm):
         if not cleaned.get("entrance_tries") and not cleaned.get("exit_tries"):
             raise forms.ValidationError(_("Grant at least one entrance or exit try."))
         return cleaned
+
+
+class RefundForm(SessionActionForm):
+    """The confirmation of a refund: how much (all that is left by default) and why."""
+
+    amount = forms.DecimalField(
+        label=_("Amount to refund"),
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=10,
+        decimal_places=2,
+        help_text=_("Leave it empty to refund all that is left of each session's payment."),
+    )
+    field_order = ["amount", "reason"]
+
+    def __init__(self, *args: Any, sessions: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions = sessions
+
+    def clean_amount(self) -> Decimal | None:
+        amount = self.cleaned_data["amount"]
+        if amount is not None and self.sessions > 1:
+            raise forms.ValidationError(
+                _("An amount is for one session; leave it empty to refund several in full.")
+            )
+        return amount
 
 
 class AccountDeletionForm(forms.Form):

@@ -333,6 +333,7 @@ class ParkingSession(models.Model):
         ordering = ["-start_time", "-id"]
         permissions = [
             ("operate_parkingsession", "Can finalize, cancel and grant tries from the back office"),
+            ("refund_parkingsession", "Can refund a finished session's payment"),
         ]
         # The back-office list is ordered by start time and filtered by state, parking and
         # driver: each filter has an index that also yields that order, so a page is read
@@ -405,10 +406,15 @@ class ParkingSession(models.Model):
 
     @property
     def vat_amount(self) -> Decimal:
-        """The VAT included in the amount fixed at exit, rounded half-up to the cent."""
+        """The VAT included in the amount, rounded half-up to the cent."""
+        return self.vat_included_in(self.amount)
+
+    def vat_included_in(self, amount: Decimal) -> Decimal:
+        """The VAT included in ``amount`` at the session's rate, rounded half-up to the cent
+        (``vat_included`` is the same rule in SQL)."""
         if not self.vat_rate:
             return Decimal("0.00")
-        return (self.amount * self.vat_rate / (1 + self.vat_rate)).quantize(CENT, ROUND_HALF_UP)
+        return (amount * self.vat_rate / (1 + self.vat_rate)).quantize(CENT, ROUND_HALF_UP)
 
     def charge_for_stay(self, now: datetime) -> Decimal:
         """What the stay from its start to ``now`` costs at the tariff agreed at its start
@@ -437,6 +443,7 @@ class AuditAction(models.TextChoices):
     CANCEL = "cancel", _("Cancelled")
     GRANT_TRIES = "grant_tries", _("Granted extra tries")
     DELETE_ACCOUNT = "delete_account", _("Deleted a driver's account")
+    REFUND = "refund", _("Refunded")
 
 
 class SessionAuditEntry(models.Model):

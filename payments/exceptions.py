@@ -42,3 +42,18 @@ class PaymentInProgress(DomainError):
     """A payment is still being captured or released; the API answers 409."""
 
     code = "payment_in_progress"
+
+
+class RefundRefused(DomainError):
+    """A refund that cannot be made: more than is left to refund, or a payment not paid in
+    full yet. Nothing is asked of the provider."""
+
+    code = "refund_refused"
+
+
+class PaymentNotCaptured(RefundRefused):
+    code = "payment_not_captured"
+
+
+class RefundExceedsRefundable(RefundRefused):
+    code = "refund_exceeds_refundable"

@@ -9,7 +9,9 @@ from typing import Self
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 
 class Card(models.Model):
@@ -149,6 +151,9 @@ class Payment(models.Model):
     attached_at = models.DateTimeField(null=True, blank=True)
     amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     captured_amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    # When it was paid in full (the capture, or the debt settled): the accounting export's
+    # day for what it captured.
+    captured_at = models.DateTimeField(null=True, blank=True)
     refunded_amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     # A charge above the hold, made off-session at exit.
     extra_charge_reference = models.CharField(max_length=255, blank=True)
@@ -173,6 +178,11 @@ class Payment(models.Model):
             models.Index(fields=["state", "updated_at"], name="payment_state_updated"),
             models.Index(
                 fields=["driver"], condition=Q(state="outstanding"), name="payment_outstanding"
+            ),
+            models.Index(
+                fields=["captured_at"],
+                condition=Q(captured_at__isnull=False),
+                name="payment_captured_at",
             ),
             # The debts list, newest first: as many rows as there are debts, not payments.
             models.Index(
@@ -226,6 +236,23 @@ class Payment(models.Model):
             return Decimal("0.00")
         return self.amount - self.captured_amount
 
+    @property
+    def kept_amount(self) -> Decimal:
+        """What the payment took and kept: captured less refunded."""
+        return self.captured_amount - self.refunded_amount
+
+    def charges(self) -> dict[str, Decimal]:
+        """What each provider charge of the payment took, by its reference, oldest first:
+        the hold's capture, a charge above the hold, a debt settled. Read from the history,
+        which records each one in the transaction that adds it to ``captured_amount``."""
+        taken: dict[str, Decimal] = {}
+        events = self.events.filter(
+            kind__in=[PaymentEventKind.CAPTURED, PaymentEventKind.CHARGED], amount__gt=0
+        ).order_by("created_at", "id")
+        for reference, amount in events.values_list("reference", "amount"):
+            taken[reference] = taken.get(reference, Decimal("0")) + (amount or Decimal("0"))
+        return taken
+
 
 class PaymentEventKind(models.TextChoices):
     HOLD_PLACED = "hold_placed", "Hold placed"
@@ -236,6 +263,7 @@ class PaymentEventKind(models.TextChoices):
     CAPTURED = "captured", "Captured"
     CHARGED = "charged", "Charged"
     CAPTURE_FAILED = "capture_failed", "Capture failed"
+    REFUNDED = "refunded", "Refunded"
     PROVIDER_EVENT = "provider_event", "Reported by the provider"
 
 
@@ -281,3 +309,106 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class RefundState(models.TextChoices):
+    PENDING = "pending", _("Asked of the provider")
+    SUCCEEDED = "succeeded", _("Refunded")
+    FAILED = "failed", _("Refused by the provider")
+
+
+class RefundQuerySet(models.QuerySet["Refund"]):
+    def succeeded(self) -> Self:
+        return self.filter(state=RefundState.SUCCEEDED)
+
+    def not_failed(self) -> Self:
+        """Refunds made or under way: their money cannot be refunded again."""
+        return self.exclude(state=RefundState.FAILED)
+
+    def total(self) -> Decimal:
+        total: Decimal = self.aggregate(total=Coalesce(Sum("amount"), Decimal("0")))["total"]
+        return total
+
+
+class Refund(models.Model):
+    """Money given back on a captured payment, one per refund at the provider: asked from the
+    back office (``actor``, who gave ``reason``) or made in the provider's dashboard (no
+    actor). A refund asked for more than one charge of the payment holds is made as one
+    ``Refund`` per charge it takes money back from (``charge_reference``)."""
+
+    payment = models.ForeignKey(
+        Payment, verbose_name=_("payment"), on_delete=models.PROTECT, related_name="refunds"
+    )
+    amount = models.DecimalField(verbose_name=_("amount"), max_digits=10, decimal_places=2)
+    reason = models.TextField(verbose_name=_("reason"))
+    # Emptied if the staff account goes; the reason and the audit trail stay.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payment_refunds",
+    )
+    state = models.CharField(verbose_name=_("state"), max_length=16, choices=RefundState.choices)
+    # The provider charge (a Stripe PaymentIntent) the money goes back from.
+    charge_reference = models.CharField(verbose_name=_("charge reference"), max_length=255)
+    # The provider's refund (a Stripe Refund id), once it is made.
+    provider_reference = models.CharField(
+        verbose_name=_("provider reference"), max_length=255, blank=True
+    )
+    # What the payment kept after this refund (captured less refunded): the VAT a refund
+    # gives back is the VAT of what was kept before it less that of what is kept after, so
+    # a receipt's or an export's figures add up to the cent.
+    kept_after = models.DecimalField(
+        verbose_name=_("kept after"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    failure_message = models.CharField(
+        verbose_name=_("failure message"), max_length=500, blank=True
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    # When the provider made it: the accounting export's day for it.
+    refunded_at = models.DateTimeField(verbose_name=_("refunded at"), null=True, blank=True)
+
+    objects = RefundQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["refunded_at"],
+                condition=Q(state="succeeded"),
+                name="refund_succeeded_at",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(condition=~Q(reason=""), name="refund_reason_required"),
+            models.CheckConstraint(
+                condition=Q(state__in=RefundState.values), name="refund_state_valid"
+            ),
+            # A provider refund is recorded once, whichever way it is heard of first.
+            models.UniqueConstraint(
+                fields=["provider_reference"],
+                condition=~Q(provider_reference=""),
+                name="one_refund_per_provider_reference",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="succeeded")
+                | (
+                    ~Q(provider_reference="")
+                    & Q(refunded_at__isnull=False, kept_after__isnull=False, kept_after__gte=0)
+                ),
+                name="refund_succeeded_is_recorded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund #{self.pk} ({self.amount}, {self.state})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key the provider is asked under: a retry of this refund never refunds twice."""
+        return f"refund-{self.pk}"

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -20,8 +21,10 @@ from payments.exceptions import (
     PaymentDeclined,
     PaymentInProgress,
     PaymentMethodRequired,
+    PaymentNotCaptured,
     PaymentProviderUnavailable,
     PaymentRequiresAction,
+    RefundExceedsRefundable,
 )
 from payments.models import (
     SETTLED_STATES,
@@ -33,15 +36,19 @@ from payments.models import (
     PaymentState,
     ProviderCustomer,
     ProviderEvent,
+    Refund,
+    RefundState,
 )
 from payments.providers import (
     CardSetupStart,
     Hold,
     HoldStatus,
+    ProviderRefund,
     ProviderRefused,
     ProviderUnavailable,
     provider,
 )
+from payments.signals import refund_recorded
 
 
 def unavailable() -> PaymentProviderUnavailable:
@@ -397,7 +404,9 @@ def capture(*, payment_id: int, now: datetime) -> None:
     if rest > 0:
         _charge_rest(payment, rest, now)
     else:
-        _set_state(payment, PaymentState.CAPTURED, now, expected=PaymentState.CAPTURING)
+        _set_state(
+            payment, PaymentState.CAPTURED, now, expected=PaymentState.CAPTURING, captured_at=now
+        )
 
 
 def _capture_hold(payment: Payment, amount: Decimal, now: datetime) -> None:
@@ -445,6 +454,7 @@ def _charge_rest(payment: Payment, rest: Decimal, now: datetime) -> None:
             captured_amount=F("captured_amount") + rest,
             extra_charge_reference=reference,
             state=PaymentState.CAPTURED,
+            captured_at=now,
             updated_at=now,
         )
         _record(payment, PaymentEventKind.CHARGED, now, amount=rest, reference=reference)
@@ -491,6 +501,7 @@ def settle(*, payment: Payment, now: datetime) -> Payment:
         Payment.objects.filter(pk=payment.pk).update(
             captured_amount=F("captured_amount") + rest,
             state=PaymentState.CAPTURED,
+            captured_at=now,
             failure_code="",
             failure_message="",
             updated_at=now,
@@ -538,6 +549,30 @@ def retry_captures(*, now: datetime) -> int:
     return count
 
 
+def retry_refunds(*, now: datetime) -> int:
+    """Refunds still pending after their jobs gave up (the provider down for long): deferred
+    again."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    stuck = Refund.objects.filter(
+        state=RefundState.PENDING, created_at__lt=now - settings.PAYMENT_RETRY_STUCK_AFTER
+    ).values_list("pk", "payment_id")
+    count = 0
+    for refund_id, payment_id in stuck:
+        try:
+            with transaction.atomic():
+                defer_task(
+                    "payments.send_refund",
+                    refund_id=refund_id,
+                    lock=f"payment:{payment_id}",
+                    queueing_lock=f"retry-refund:{refund_id}",
+                )
+                count += 1
+        except AlreadyEnqueued:
+            pass
+    return count
+
+
 def renew_holds(*, now: datetime) -> int:
     """Holds about to expire during a long stay: a new one is placed, then the old released."""
     due = Payment.objects.select_related("card", "driver").filter(
@@ -578,6 +613,188 @@ def renew_holds(*, now: datetime) -> int:
     return renewed
 
 
+# Refunds
+
+
+def refund(
+    *, payment: Payment, amount: Decimal | None, reason: str, actor: User | None, now: datetime
+) -> list[Refund]:
+    """Give ``amount`` of a payment back to the card, all that is left to refund when
+    ``None``. The one way refunds are made, whoever asks.
+
+    Refuses (``RefundRefused``) a payment not paid in full and more than is left to refund;
+    then nothing is asked of the provider. Otherwise the refunds are recorded ``pending``
+    first, one per charge the money goes back from, and asked of the provider outside any
+    transaction, each under a key of its own row. What the provider makes is added to the
+    payment's ``refunded_amount`` (``refund_recorded`` is sent in that transaction); what it
+    refuses is ``failed``; what it did not answer stays ``pending`` and a job asks again."""
+    claimed = _claim_refunds(
+        payment_id=payment.pk, amount=amount, reason=reason, actor=actor, now=now
+    )
+    refunds = []
+    for one in claimed:
+        try:
+            refunds.append(send_refund(refund_id=one.pk, now=now))
+        except ProviderUnavailable:
+            refunds.append(one)
+    return refunds
+
+
+@transaction.atomic
+def _claim_refunds(
+    *, payment_id: int, amount: Decimal | None, reason: str, actor: User | None, now: datetime
+) -> list[Refund]:
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("A refund needs a reason.")
+    # Locked until commit: two refunds at once, or a refund and the capture's last update,
+    # each see the other's money.
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.state != PaymentState.CAPTURED:
+        raise PaymentNotCaptured(
+            _("Only a payment taken in full can be refunded; this one is %(state)s.")
+            % {"state": payment.get_state_display()}
+        )
+    left_by_charge = _left_to_refund_by_charge(payment)
+    left = min(
+        payment.captured_amount - payment.refunds.not_failed().total(),
+        sum(left_by_charge.values(), Decimal("0")),
+    )
+    amount = left if amount is None else amount
+    if amount <= 0 or amount > left:
+        raise RefundExceedsRefundable(
+            _("%(amount)s %(currency)s cannot be refunded: %(left)s %(currency)s is left.")
+            % {"amount": amount, "left": left, "currency": payment.currency}
+        )
+    refunds = []
+    for charge, left_on_charge in left_by_charge.items():
+        part = min(amount, left_on_charge)
+        if part <= 0:
+            continue
+        refunds.append(
+            Refund.objects.create(
+                payment=payment,
+                amount=part,
+                reason=reason,
+                actor=actor,
+                state=RefundState.PENDING,
+                charge_reference=charge,
+                created_at=now,
+            )
+        )
+        amount -= part
+        if amount == 0:
+            break
+    for one in refunds:
+        # Asked again a minute later if this request dies before it heard the provider.
+        defer_task(
+            "payments.send_refund",
+            refund_id=one.pk,
+            lock=f"payment:{payment.pk}",
+            schedule_in=60,
+        )
+    return refunds
+
+
+def _left_to_refund_by_charge(payment: Payment) -> dict[str, Decimal]:
+    """What each charge can still give back, newest first: a stay above its hold gives back
+    the charge above the hold (the stay's last hours) before the hold's capture."""
+    left = payment.charges()
+    for charge, amount in payment.refunds.not_failed().values_list("charge_reference", "amount"):
+        left[charge] = left.get(charge, Decimal("0")) - amount
+    return dict(reversed(left.items()))
+
+
+def send_refund(*, refund_id: int, now: datetime) -> Refund:
+    """Job, and the rest of :func:`refund`: ask the provider for a ``pending`` refund and
+    record what it did. Raises ``ProviderUnavailable`` (the job is retried)."""
+    refund = Refund.objects.get(pk=refund_id)
+    if refund.state != RefundState.PENDING:
+        return refund
+    # A run that lost the provider's answer finds the refund made: it records it instead of
+    # refunding twice (Stripe's idempotency keys do as much; localstripe ignores them).
+    made = next(
+        (
+            one
+            for one in provider().refunds(reference=refund.charge_reference)
+            if one.idempotency_key == refund.idempotency_key
+        ),
+        None,
+    )
+    if made is None:
+        try:
+            made = provider().refund(
+                reference=refund.charge_reference,
+                amount=refund.amount,
+                idempotency_key=refund.idempotency_key,
+            )
+        except ProviderRefused as refusal:
+            Refund.objects.filter(pk=refund.pk, state=RefundState.PENDING).update(
+                state=RefundState.FAILED, failure_message=refusal.message[:500]
+            )
+            refund.refresh_from_db()
+            return refund
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+        _record_refund_made(payment, refund, made, now)
+    refund.refresh_from_db()
+    return refund
+
+
+def record_provider_refunds(*, payment: Payment, reference: str, now: datetime) -> int:
+    """The refunds the provider made on the charge ``reference`` that the payment does not
+    have yet, recorded once each: made in the provider's dashboard (no actor), or ours whose
+    answer was lost. Read from the provider as they are now, so a replayed event, or events in
+    any order, record each refund once. The number recorded."""
+    recorded = 0
+    for made in provider().refunds(reference=reference):
+        with transaction.atomic():
+            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            if Refund.objects.filter(provider_reference=made.reference).exists():
+                continue
+            refund = next(
+                (
+                    one
+                    for one in locked.refunds.filter(state=RefundState.PENDING)
+                    if one.idempotency_key == made.idempotency_key
+                ),
+                None,
+            ) or Refund.objects.create(
+                payment=locked,
+                amount=made.amount,
+                reason=_("Refunded in the payment provider's dashboard."),
+                state=RefundState.PENDING,
+                charge_reference=reference,
+                created_at=made.created_at,
+            )
+            recorded += _record_refund_made(locked, refund, made, now)
+    return recorded
+
+
+def _record_refund_made(
+    payment: Payment, refund: Refund, made: ProviderRefund, now: datetime
+) -> bool:
+    """``refund`` (pending) made by the provider as ``made``: added to the payment, whose row
+    the caller locked. ``False`` when it was recorded already."""
+    kept_after = payment.kept_amount - refund.amount
+    if not Refund.objects.filter(pk=refund.pk, state=RefundState.PENDING).update(
+        state=RefundState.SUCCEEDED,
+        provider_reference=made.reference,
+        refunded_at=made.created_at,
+        kept_after=kept_after,
+    ):
+        return False
+    # In SQL, and checked by payment_refunds_within_captured: never more back than came in.
+    Payment.objects.filter(pk=payment.pk).update(
+        refunded_amount=F("refunded_amount") + refund.amount, updated_at=now
+    )
+    payment.refunded_amount += refund.amount
+    _record(payment, PaymentEventKind.REFUNDED, now, amount=refund.amount, reference=made.reference)
+    refund.refresh_from_db()
+    refund_recorded.send(sender=Refund, refund=refund, now=now)
+    return True
+
+
 # Reconciliation
 
 
@@ -601,17 +818,72 @@ def provider_differences() -> list[str]:
 def _differences_of(payment: Payment) -> list[str]:
     expected = payment.captured_amount - payment.refunded_amount
     found = Decimal("0")
-    for reference in filter(None, [payment.hold_reference, payment.extra_charge_reference]):
+    references = [payment.hold_reference, *payment.charges()]
+    charges = list(dict.fromkeys(filter(None, [*references, payment.extra_charge_reference])))
+    for reference in charges:
         hold = provider().hold(reference=reference)
         if payment.state == PaymentState.AUTHORIZED and hold.status != HoldStatus.AUTHORIZED:
             return [f"payment #{payment.pk}: authorized here, {hold.status} at the provider"]
         found += hold.kept
+    differences = []
     if found != expected:
-        return [
+        differences.append(
             f"payment #{payment.pk}: {expected} {payment.currency} kept here, "
             f"{found} at the provider"
-        ]
-    return []
+        )
+    if differences or payment.refunds.exists():
+        differences.extend(_refunds_at_provider_differences(payment, charges))
+    return differences
+
+
+def _refunds_at_provider_differences(payment: Payment, charges: list[str]) -> list[str]:
+    here = dict(payment.refunds.succeeded().values_list("provider_reference", "amount"))
+    there = {
+        made.reference: made.amount
+        for charge in charges
+        for made in provider().refunds(reference=charge)
+    }
+    differences = []
+    for reference, amount in there.items():
+        if reference not in here:
+            differences.append(
+                f"payment #{payment.pk}: refund {reference} of {amount} {payment.currency} "
+                "at the provider, not here"
+            )
+        elif here[reference] != amount:
+            differences.append(
+                f"payment #{payment.pk}: refund {reference} of {here[reference]} here, "
+                f"{amount} at the provider"
+            )
+    differences.extend(
+        f"payment #{payment.pk}: refund {reference} of {amount} {payment.currency} here, "
+        "not at the provider"
+        for reference, amount in here.items()
+        if reference not in there
+    )
+    return differences
+
+
+def refund_differences() -> list[str]:
+    """Payments whose ``refunded_amount`` is not what their refunds add up to, and refunds
+    the provider has not answered yet (the job asks again)."""
+    totals = Payment.objects.annotate(
+        refunds_total=Coalesce(
+            Sum("refunds__amount", filter=Q(refunds__state=RefundState.SUCCEEDED)),
+            Decimal("0"),
+        )
+    ).exclude(refunded_amount=F("refunds_total"))
+    differences = [
+        f"payment #{pk}: refunded {refunded}, its refunds add up to {total}"
+        for pk, refunded, total in totals.values_list("pk", "refunded_amount", "refunds_total")
+    ]
+    pending = Refund.objects.filter(state=RefundState.PENDING).order_by("pk")
+    differences.extend(
+        f"payment #{refund.payment_id}: refund #{refund.pk} of {refund.amount} not answered "
+        "by the provider yet"
+        for refund in pending
+    )
+    return differences
 
 
 # Webhooks
@@ -645,16 +917,22 @@ def apply_event(*, event_pk: int, now: datetime) -> None:
     event = ProviderEvent.objects.get(pk=event_pk)
     if event.processed_at is not None:
         return
-    payment = (
-        Payment.objects.filter(hold_reference=event.payment_reference).first()
-        or Payment.objects.filter(extra_charge_reference=event.payment_reference).first()
-        if event.payment_reference
-        else None
-    )
+    payment = _payment_charged(event.payment_reference) if event.payment_reference else None
     with transaction.atomic():
         if payment is not None:
             _apply_to(payment, event)
         ProviderEvent.objects.filter(pk=event.pk).update(processed_at=now)
+
+
+def _payment_charged(reference: str) -> Payment | None:
+    """The payment whose hold, charge above the hold or debt settled is ``reference``."""
+    return (
+        Payment.objects.filter(hold_reference=reference).first()
+        or Payment.objects.filter(extra_charge_reference=reference).first()
+        or Payment.objects.filter(
+            events__kind=PaymentEventKind.CHARGED, events__reference=reference
+        ).first()
+    )
 
 
 def _apply_to(payment: Payment, event: ProviderEvent) -> None:

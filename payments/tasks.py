@@ -31,6 +31,11 @@ def apply_provider_event(*, event_pk: int) -> None:
     services.apply_event(event_pk=event_pk, now=timezone.now())
 
 
+@app.task(name="payments.send_refund", retry=BACKOFF)
+def send_refund(*, refund_id: int) -> None:
+    services.send_refund(refund_id=refund_id, now=timezone.now())
+
+
 @app.task(name="payments.delete_customer", retry=BACKOFF)
 def delete_provider_customer(*, customer: str) -> None:
     services.delete_customer(customer=customer)
@@ -39,10 +44,11 @@ def delete_provider_customer(*, customer: str) -> None:
 @app.periodic(cron="*/5 * * * *")
 @app.task(name="payments.sweep", queueing_lock="payments.sweep", lock="payments.sweep")
 def sweep_payments(timestamp: int) -> None:
-    """Orphan holds released, stuck captures retried, holds near expiry renewed."""
+    """Orphan holds released, stuck captures and refunds retried, holds near expiry renewed."""
     now = timezone.now()
     services.release_orphan_holds(now=now)
     services.retry_captures(now=now)
+    services.retry_refunds(now=now)
     services.renew_holds(now=now)
 
 
@@ -53,6 +59,7 @@ BY_NAME: dict[str, Any] = {
         release_hold,
         release_unknown_hold,
         apply_provider_event,
+        send_refund,
         delete_provider_customer,
     )
 }

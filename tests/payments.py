@@ -159,6 +159,18 @@ def save_card(client, stripe: LocalStripe, number: str = CARD_OK) -> dict:
     return next(card for card in cards if card["last4"] == number[-4:])
 
 
+def refund_at_stripe(stripe: LocalStripe, intent_reference: str, amount: int) -> dict:
+    """A refund made in Stripe's dashboard (no key or metadata of ours), ``amount`` in bani."""
+    response = requests.post(
+        f"{stripe.url}/v1/refunds",
+        data={"payment_intent": intent_reference, "amount": str(amount)},
+        auth=(SECRET_KEY, ""),
+        timeout=5,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
 def parked_for(client, parking, duration: timedelta) -> ParkingSession:
     """A started, entered session whose stay began ``duration`` ago."""
     body = json_body(start_session(client, parking), 201)

@@ -4,6 +4,7 @@ audit entry."""
 
 from dataclasses import asdict
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -15,6 +16,7 @@ from accounts.models import User
 from parking.exceptions import SessionStateError
 from parking.models import AuditAction, ParkingSession, SessionAuditEntry, State
 from parking.services.accounts import AccountDeletion, delete_driver_account
+from parking.services.paying import refund_session
 from parking.services.sessions import (
     STALE,
     call_off,
@@ -23,6 +25,7 @@ from parking.services.sessions import (
     reloaded,
     request_exit,
 )
+from payments.models import Refund
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -128,6 +131,36 @@ def grant_extra_tries(
     )
 
 
+def refund_by_operator(
+    *, session: ParkingSession, actor: User, amount: Decimal | None, reason: str, now: datetime
+) -> list[Refund]:
+    """Give back ``amount`` of what a finished session paid (all that is left when ``None``),
+    through the payments' one refund service, and audit it with what each refund became.
+
+    Not one transaction: the payment's row is locked only while the refund is claimed and
+    while each refund made is recorded, never while Stripe is asked."""
+    reason = _required_reason(reason)
+    before = _audited_fields(reloaded(session))
+    refunds = refund_session(session=session, amount=amount, reason=reason, actor=actor, now=now)
+    after = reloaded(session)
+    _audited(
+        before,
+        after,
+        actor=actor,
+        action=AuditAction.REFUND,
+        reason=reason,
+        now=now,
+        extra={
+            "refunds": [
+                f"#{refund.pk} {refund.amount} {refund.state}"
+                f"{' ' + refund.provider_reference if refund.provider_reference else ''}"
+                for refund in refunds
+            ]
+        },
+    )
+    return refunds
+
+
 @transaction.atomic
 def delete_account_by_operator(
     *, driver: User, actor: User, reason: str, now: datetime
@@ -190,7 +223,7 @@ def _audited(
     action: AuditAction,
     reason: str,
     now: datetime,
-    extra: dict[str, int] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> ParkingSession:
     # [before, after] of what the back office can change, so the trail reads on its own.
     details: dict[str, object] = {

@@ -1,10 +1,12 @@
 """How a parking session pays, through the payments app: the hold a start places, the
-capture at exit, the release when nothing will be charged, and settling a debt. Sessions
-know only these calls; which provider does the work is the payments app's business."""
+capture at exit, the release when nothing will be charged, settling a debt, and refunds.
+Sessions know only these calls; which provider does the work is the payments app's business."""
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -16,8 +18,8 @@ from parking.models import (
     Tariff,
 )
 from payments import services as payments
-from payments.exceptions import NothingToPay, OutstandingBalance
-from payments.models import Payment
+from payments.exceptions import NothingToPay, OutstandingBalance, PaymentNotCaptured
+from payments.models import Payment, Refund
 
 
 def hold_amount_for(parking: SecuredParking) -> Decimal:
@@ -86,3 +88,30 @@ def pay_outstanding(*, session: ParkingSession, now: datetime) -> Payment:
         raise NothingToPay(_("This parking session has nothing left to pay."))
     payment = Payment.objects.get(pk=session.payment_id)
     return payments.settle(payment=payment, now=now)
+
+
+def refund_session(
+    *,
+    session: ParkingSession,
+    amount: Decimal | None,
+    reason: str,
+    actor: User | None,
+    now: datetime,
+) -> list[Refund]:
+    """Give back ``amount`` of what a finished session paid (all that is left when ``None``):
+    payments' refund, whose every refund made lowers the session's amount
+    (:func:`lower_amount_by_refund`)."""
+    if session.payment_id is None or session.state != State.FINISHED:
+        raise PaymentNotCaptured(_("Only a finished session paid by card can be refunded."))
+    payment = Payment.objects.get(pk=session.payment_id)
+    return payments.refund(payment=payment, amount=amount, reason=reason, actor=actor, now=now)
+
+
+def lower_amount_by_refund(*, refund: Refund, now: datetime, **signal: Any) -> None:
+    """A session says what its payment kept: captured less refunded. Called in the refund's
+    transaction (payments.signals.refund_recorded), however the refund came: the back office,
+    its retry job, or a refund made in Stripe's dashboard."""
+    # In SQL: two refunds in a row each take their own amount off; amount_not_negative holds.
+    ParkingSession.objects.filter(payment=refund.payment_id).update(
+        amount=F("amount") - refund.amount, updated_at=now
+    )

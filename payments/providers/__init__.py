@@ -70,6 +70,18 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class ProviderRefund:
+    """A refund the provider made (or is making) on one of its charges."""
+
+    reference: str
+    amount: Decimal
+    created_at: datetime
+    # The key it was asked under, when we asked for it; empty for one made elsewhere (the
+    # provider's dashboard).
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
 class SavedCard:
     reference: str
     brand: str
@@ -134,6 +146,15 @@ class PaymentProvider(Protocol):
         description: str,
     ) -> str:
         """Charge off-session now; the charge's reference. Raises ``ProviderRefused``."""
+        ...
+
+    def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
+        """Give ``amount`` back from the charge ``reference`` (a hold captured or a charge).
+        Raises ``ProviderRefused`` (nothing refunded) or ``ProviderUnavailable``."""
+        ...
+
+    def refunds(self, *, reference: str) -> list[ProviderRefund]:
+        """The refunds made on the charge ``reference``, whoever asked for them."""
         ...
 
     def webhook_event(self, *, payload: bytes, headers: dict[str, str]) -> WebhookEvent:

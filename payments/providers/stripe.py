@@ -18,6 +18,7 @@ from payments.providers import (
     Hold,
     HoldStatus,
     InvalidEvent,
+    ProviderRefund,
     ProviderRefused,
     ProviderUnavailable,
     SavedCard,
@@ -55,12 +56,34 @@ def _hold_from(intent: Any) -> Hold:
 
 
 def _kept(intent: Any) -> Decimal:
-    """Captured less refunded, from the PaymentIntent's charge (localstripe, like Stripe's
-    older API versions, counts the released rest of a partial capture as refunded)."""
+    """Captured less refunded, from the PaymentIntent's charge. Stripe says what it captured
+    (``amount_captured``); localstripe does not, and, like Stripe's older API versions,
+    counts the released rest of a partial capture as refunded."""
     charge = intent.latest_charge
     if charge is None or isinstance(charge, str):
         return Decimal(intent.amount_received or 0) / MINOR_UNITS
-    return Decimal(charge.amount - charge.amount_refunded) / MINOR_UNITS
+    captured = _field(charge, "amount_captured", None)
+    if captured is None:
+        captured = charge.amount
+    return Decimal(captured - charge.amount_refunded) / MINOR_UNITS
+
+
+def _refund_from(refund: Any) -> ProviderRefund:
+    return ProviderRefund(
+        reference=str(refund.id),
+        amount=Decimal(refund.amount) / MINOR_UNITS,
+        created_at=datetime.fromtimestamp(int(refund.created), tz=UTC),
+        idempotency_key=str(_field(_field(refund, "metadata", {}) or {}, "idempotency_key", "")),
+    )
+
+
+def _field(obj: Any, name: str, default: Any) -> Any:
+    """A field Stripe may leave out (a StripeObject is no dict: it has no ``get``)."""
+    return obj[name] if name in obj else default
+
+
+# A refund in these states has given, or is giving, the money back.
+REFUND_MADE = ("succeeded", "pending")
 
 
 class StripeProvider:
@@ -210,6 +233,36 @@ class StripeProvider:
         if intent.status != "succeeded":
             raise ProviderRefused("authentication_required", "The card needs authentication.")
         return str(intent.id)
+
+    def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> ProviderRefund:
+        client = self._client()
+        refund = self._call(
+            client.v1.refunds.create,
+            {
+                "payment_intent": reference,
+                "amount": to_minor_units(amount),
+                # Kept on the refund, so that listing a charge's refunds tells ours apart.
+                "metadata": {"idempotency_key": idempotency_key},
+            },
+            {"idempotency_key": idempotency_key},
+        )
+        if refund.status not in REFUND_MADE:
+            raise ProviderRefused(
+                str(_field(refund, "failure_reason", None) or refund.status),
+                "Stripe did not refund.",
+            )
+        return _refund_from(refund)
+
+    def refunds(self, *, reference: str) -> list[ProviderRefund]:
+        client = self._client()
+        listed = self._call(client.v1.refunds.list, {"payment_intent": reference, "limit": 100})
+        return [
+            _refund_from(refund)
+            for refund in listed.data
+            # localstripe lists the released rest of a partial capture as a refund of the
+            # charge, without a PaymentIntent; Stripe names the PaymentIntent on every refund.
+            if refund.status in REFUND_MADE and _field(refund, "payment_intent", None)
+        ]
 
     def webhook_event(self, *, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
         secret = settings.STRIPE_WEBHOOK_SECRET
