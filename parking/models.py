@@ -416,6 +416,12 @@ class ParkingSession(models.Model):
             return Decimal("0.00")
         return (amount * self.vat_rate / (1 + self.vat_rate)).quantize(CENT, ROUND_HALF_UP)
 
+    def vat_given_back(self, *, amount: Decimal, kept_after: Decimal) -> Decimal:
+        """The VAT a refund of ``amount`` gives back, leaving ``kept_after``: the VAT of what
+        was kept before it less that of what is kept after, so that the VAT of what was
+        captured, less the refunds', is the VAT of the amount, to the cent."""
+        return self.vat_included_in(kept_after + amount) - self.vat_included_in(kept_after)
+
     def charge_for_stay(self, now: datetime) -> Decimal:
         """What the stay from its start to ``now`` costs at the tariff agreed at its start
         (sessions started before tariffs were kept: the parking's tariff now)."""

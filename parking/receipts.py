@@ -7,7 +7,7 @@ from typing import Any
 
 from core.datetimes import iso_seconds
 from parking.models import CENT, ParkingSession, Tariff, TariffTerms
-from payments.models import Payment
+from payments.models import Refund
 
 
 def receipt_for(session: ParkingSession) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def receipt_for(session: ParkingSession) -> dict[str, Any]:
         "vat_rate": str(session.vat_rate) if session.vat_rate is not None else None,
         "vat_amount": _money(vat),
         "amount_without_vat": _money(session.amount - vat),
-        "payment": _payment(session.payment),
+        "payment": _payment(session),
     }
 
 
@@ -53,15 +53,32 @@ def _tariff_summary(session: ParkingSession) -> str:
     return agreed.summary
 
 
-def _payment(payment: Payment | None) -> dict[str, Any] | None:
+def _payment(session: ParkingSession) -> dict[str, Any] | None:
+    payment = session.payment
     if payment is None:
         return None
     return {
         "state": payment.state,
         "reference": payment.hold_reference,
         "captured_amount": _money(payment.captured_amount),
+        "captured_vat_amount": _money(session.vat_included_in(payment.captured_amount)),
         "refunded_amount": _money(payment.refunded_amount),
         "outstanding_amount": _money(payment.outstanding_amount),
+        "refunds": [_refund(session, refund) for refund in payment.refunds_made],
+    }
+
+
+def _refund(session: ParkingSession, refund: Refund) -> dict[str, Any]:
+    """A refund, VAT included: the receipt's amount is what was captured less the refunds,
+    and its VAT that of the capture less the refunds' (ParkingSession.vat_given_back)."""
+    assert refund.kept_after is not None and refund.refunded_at is not None  # succeeded
+    return {
+        "amount": _money(refund.amount),
+        "vat_amount": _money(
+            session.vat_given_back(amount=refund.amount, kept_after=refund.kept_after)
+        ),
+        "refunded_at": iso_seconds(refund.refunded_at),
+        "reference": refund.provider_reference,
     }
 
 

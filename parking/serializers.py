@@ -257,12 +257,28 @@ class ReceiptTariffSerializer(serializers.Serializer):
     daily_cap = serializers.CharField(allow_null=True)
 
 
+class ReceiptRefundSerializer(serializers.Serializer):
+    amount = serializers.CharField()
+    vat_amount = serializers.CharField(
+        help_text="The VAT it gives back: that of what was kept before it less that of what "
+        "is kept after."
+    )
+    refunded_at = serializers.CharField()
+    reference = serializers.CharField(help_text="Stripe's refund id (re_…).")
+
+
 class ReceiptPaymentSerializer(serializers.Serializer):
     state = serializers.CharField()
     reference = serializers.CharField(help_text="The provider's reference (Stripe PaymentIntent).")
     captured_amount = serializers.CharField()
+    captured_vat_amount = serializers.CharField(help_text="The VAT included in what was captured.")
     refunded_amount = serializers.CharField()
     outstanding_amount = serializers.CharField()
+    refunds = ReceiptRefundSerializer(
+        many=True,
+        help_text="Money given back, oldest first. The receipt's amount is what was captured "
+        "less these, and its VAT the captured VAT less theirs.",
+    )
 
 
 class ReceiptSerializer(serializers.Serializer):

@@ -521,7 +521,8 @@ class ParkingSessionPaymentView(APIView):
         operation_id="getParkingSessionPayment",
         summary="The payment of one of the driver's parking sessions",
         description="The hold placed at start, the amount fixed at exit, what was captured, "
-        "refunded and is still owed, and every step in order. 404 for a session that pays "
+        "refunded (each refund: amount, when, Stripe's reference) and is still owed, and "
+        "every step in order. 404 for a session that pays "
         "no card (a free parking).",
         responses={
             200: OpenApiResponse(PaymentSerializer, description="The payment."),
@@ -532,7 +533,7 @@ class ParkingSessionPaymentView(APIView):
         session = get_object_or_404(ParkingSession.objects.for_driver(request.user), pk=session_id)
         if session.payment_id is None:
             raise NotFound(_("This parking session has no card payment."))
-        payment = Payment.objects.prefetch_related("events").get(pk=session.payment_id)
+        payment = Payment.objects.prefetch_related("events", "refunds").get(pk=session.payment_id)
         return Response(PaymentSerializer(payment).data)
 
 
@@ -562,9 +563,9 @@ class PayParkingSessionView(APIView):
 
 def _finished_session(request: AuthenticatedRequest, session_id: int) -> ParkingSession:
     session = get_object_or_404(
-        ParkingSession.objects.for_driver(request.user).select_related(
-            "secured_parking__operator", "payment"
-        ),
+        ParkingSession.objects.for_driver(request.user)
+        .select_related("secured_parking__operator", "payment")
+        .prefetch_related("payment__refunds"),
         pk=session_id,
     )
     if session.state != State.FINISHED:

@@ -241,6 +241,13 @@ class Payment(models.Model):
         """What the payment took and kept: captured less refunded."""
         return self.captured_amount - self.refunded_amount
 
+    @property
+    def refunds_made(self) -> list["Refund"]:
+        """The refunds the provider made, in the order it made them (read from a prefetch of
+        ``refunds`` when there is one)."""
+        made = [refund for refund in self.refunds.all() if refund.state == RefundState.SUCCEEDED]
+        return sorted(made, key=lambda refund: (refund.refunded_at, refund.pk))
+
     def charges(self) -> dict[str, Decimal]:
         """What each provider charge of the payment took, by its reference, oldest first:
         the hold's capture, a charge above the hold, a debt settled. Read from the history,

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from payments.models import Card, Payment, PaymentEvent
+from payments.models import Card, Payment, PaymentEvent, Refund
 
 
 class CardSerializer(serializers.ModelSerializer[Card]):
@@ -25,9 +25,25 @@ class PaymentEventSerializer(serializers.ModelSerializer[PaymentEvent]):
         fields = ["kind", "amount", "reference", "detail", "created_at"]
 
 
+class RefundSerializer(serializers.ModelSerializer[Refund]):
+    reference = serializers.CharField(
+        source="provider_reference", help_text="Stripe's refund id (re_…)."
+    )
+
+    class Meta:
+        model = Refund
+        fields = ["amount", "refunded_at", "reference"]
+
+
 class PaymentSerializer(serializers.ModelSerializer[Payment]):
     outstanding_amount = serializers.DecimalField(max_digits=10, decimal_places=2)
     history = PaymentEventSerializer(source="events", many=True)
+    refunds = RefundSerializer(
+        source="refunds_made",
+        many=True,
+        help_text="The money given back to the card, oldest first: from the back office or "
+        "Stripe's dashboard.",
+    )
 
     class Meta:
         model = Payment
@@ -39,5 +55,6 @@ class PaymentSerializer(serializers.ModelSerializer[Payment]):
             "captured_amount",
             "refunded_amount",
             "outstanding_amount",
+            "refunds",
             "history",
         ]

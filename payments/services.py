@@ -50,6 +50,9 @@ from payments.providers import (
 )
 from payments.signals import refund_recorded
 
+# Provider events that may tell of a refund made elsewhere (Stripe's dashboard).
+REFUND_EVENTS = ("charge.refunded", "charge.refund.updated", "refund.created", "refund.updated")
+
 
 def unavailable() -> PaymentProviderUnavailable:
     return PaymentProviderUnavailable(
@@ -911,13 +914,17 @@ def record_webhook(*, payload: bytes, headers: dict[str, str], now: datetime) ->
 
 
 def apply_event(*, event_pk: int, now: datetime) -> None:
-    """Job: what a provider event says about a payment. Disputes are flagged; other events
-    go into the payment's history. Events may come in any order: a dispute's status is only
+    """Job: what a provider event says about a payment. Disputes are flagged; a refund event
+    has the charge's refunds recorded (:func:`record_provider_refunds`); every event goes
+    into the payment's history. Events may come in any order: a dispute's status is only
     replaced by that of a later event."""
     event = ProviderEvent.objects.get(pk=event_pk)
     if event.processed_at is not None:
         return
     payment = _payment_charged(event.payment_reference) if event.payment_reference else None
+    if payment is not None and event.type in REFUND_EVENTS:
+        # Outside the transaction: it asks the provider for the charge's refunds.
+        record_provider_refunds(payment=payment, reference=event.payment_reference, now=now)
     with transaction.atomic():
         if payment is not None:
             _apply_to(payment, event)
