@@ -3,7 +3,7 @@ times, the tariff agreed at entry, the amount with its VAT, and the payment; as 
 same receipt as a printable page in the request's language (errors stay JSON)."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,7 @@ from django.utils import formats, timezone
 
 from parking.models import ParkingSession, State
 from payments.models import PaymentState
-from tests.api import act, error_code, json_body, new_session, session_url
+from tests.api import DriverClient, act, error_code, json_body, new_session, session_url
 from tests.factories import (
     OperatorFactory,
     ParkingSessionFactory,
@@ -215,3 +215,34 @@ def test_a_query_string_does_not_choose_the_format(driver_client, finished, quer
     response = driver_client.get(session_url(finished.pk, "receipt") + query)
 
     assert json_body(response, 200)["number"] == f"{finished.pk:08d}"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_page_lists_each_refund_with_its_vat(localstripe, job_worker):
+    from payments.services import refund
+    from tests.refunds import captured_session
+
+    job_worker(env={"STRIPE_API_BASE": localstripe.url})
+    parking = SecuredParkingFactory(charges_by_card=True)
+    session = captured_session(localstripe, parking, timedelta(minutes=70))
+    refund(
+        payment=session.payment,
+        amount=Decimal("4.00"),
+        reason="Barrier fault",
+        actor=None,
+        now=timezone.now(),
+    )
+    client = DriverClient(session.driver)
+
+    body = json_body(client.get(session_url(session.pk, "receipt")), 200)
+    page = page_text(receipt_page(client, session.pk))
+
+    (made,) = body["payment"]["refunds"]
+    assert made["amount"] == "4.00"
+    when = formats.date_format(
+        timezone.localtime(datetime.fromisoformat(made["refunded_at"])), "SHORT_DATETIME_FORMAT"
+    )
+    assert re.search(rf"Refunded {re.escape(when)}</th><td>−4.00 RON</td>", page)
+    assert re.search(rf"of which VAT</th><td>−{made['vat_amount']} RON</td>", page)
+    assert re.search(r"Paid by card</th><td>10.00 RON</td>", page)
