@@ -303,6 +303,8 @@ class ParkingSessionAdmin(
     OperatorScopedAdmin,
 ):
     parking_path = "secured_parking"
+    # With the revenue export linked (parking.admin_revenue).
+    change_list_template = "admin/parking/parkingsession/change_list.html"
     list_display = [
         "id",
         "state_now",

@@ -60,6 +60,31 @@ class RefundForm(SessionActionForm):
         return amount
 
 
+class RevenueExportForm(forms.Form):
+    """The days of a revenue export, Europe/Bucharest days, both included."""
+
+    MAX_DAYS = 366
+
+    first_day = forms.DateField(
+        label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    last_day = forms.DateField(
+        label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, last = cleaned.get("first_day"), cleaned.get("last_day")
+        if first and last:
+            if last < first:
+                raise forms.ValidationError(_("The last day comes before the first."))
+            if (last - first).days >= self.MAX_DAYS:
+                raise forms.ValidationError(
+                    _("Export at most %(days)s days at a time.") % {"days": self.MAX_DAYS}
+                )
+        return cleaned
+
+
 class AccountDeletionForm(forms.Form):
     """The confirmation of a deletion request carried out from the back office."""
 

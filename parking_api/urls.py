@@ -9,6 +9,7 @@ from oauth2_provider import views as oauth2_views
 from accounts.forms import EmailAuthenticationForm
 from accounts.oauth_views import AuthorizationView, TokenView
 from parking.admin import dashboard_view
+from parking.admin_revenue import revenue_export_view
 from parking_api import health, webhooks
 from parking_api.admin_views import view_on_site
 from parking_api.api_docs import ApiDocsOAuthRedirectView, ApiDocsView
@@ -32,6 +33,7 @@ urlpatterns = [
     path("api/car_driver/", include("payments.urls")),
     # Before admin.site.urls, whose catch-all would answer 404; admin_view asks for staff.
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path("admin/revenue/", admin.site.admin_view(revenue_export_view), name="admin-revenue"),
     path(
         "admin/r/<int:content_type_id>/<path:object_id>/",
         admin.site.admin_view(view_on_site),

@@ -47,8 +47,9 @@ def _hold_from(intent: Any) -> Hold:
         return Hold(
             intent.id,
             HoldStatus.DECLINED,
-            failure_code=(error and error.get("code")) or "card_declined",
-            failure_message=(error and error.get("message")) or "The card was declined.",
+            # A StripeObject: attributes, no dict methods.
+            failure_code=getattr(error, "code", None) or "card_declined",
+            failure_message=getattr(error, "message", None) or "The card was declined.",
         )
     if status == "succeeded":
         return Hold(intent.id, HoldStatus.CAPTURED, kept=_kept(intent))
