@@ -332,6 +332,25 @@ def borrow_defaults(cur, defaults: dict[str, dict[str, str]]) -> list[tuple[str,
     return borrowed
 
 
+# The parking list reads each parking's count of parked cars (parking.ParkingOccupancy),
+# which the services keep as sessions change; after bulk loads and deletes it is set from the
+# sessions. Older commits served with --app-ref have no such table.
+OCCUPANCY_SQL = """
+INSERT INTO parking_parkingoccupancy (secured_parking_id, parked)
+SELECT sp.id, (SELECT count(*) FROM parking_parkingsession s
+               WHERE s.secured_parking_id = sp.id AND s.state IN ('active', 'exiting'))
+FROM parking_securedparking sp
+ON CONFLICT (secured_parking_id) DO UPDATE SET parked = EXCLUDED.parked
+"""
+
+
+def count_parked_cars(cur) -> None:
+    cur.execute("SELECT to_regclass('parking_parkingoccupancy') IS NOT NULL")
+    if cur.fetchone()[0]:
+        cur.execute(OCCUPANCY_SQL)
+        cur.execute("ANALYZE parking_parkingoccupancy")
+
+
 def load(conn, layout: Layout, app_dir: Path = ROOT, defaults: dict | None = None) -> None:
     params = {
         "drivers": layout.drivers,
@@ -377,6 +396,7 @@ def load(conn, layout: Layout, app_dir: Path = ROOT, defaults: dict | None = Non
         cur.execute(PLAN_SQL, params)
         for statement in LOAD_SQL:
             cur.execute(statement, params)
+        count_parked_cars(cur)
         for table, column in borrowed:
             cur.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP DEFAULT')
         for table in SEQUENCE_TABLES:
@@ -509,6 +529,7 @@ def remove_written_sessions(db: str, layout: Layout) -> int:
         for table, column in cur.fetchall():
             cur.execute(f'DELETE FROM {table} WHERE "{column}" IS NOT NULL')
         cur.execute("DELETE FROM payments_payment")
+        count_parked_cars(cur)
     conn.commit()
     conn.close()
     return removed

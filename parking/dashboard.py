@@ -95,16 +95,15 @@ class Dashboard:
 
 
 def dashboard_for(*, user: User, now: datetime) -> Dashboard:
-    """The dashboard of the parkings ``user`` runs, as of ``now``, in six queries. Today's
+    """The dashboard of the parkings ``user`` runs, as of ``now``, in five queries. Today's
     revenue is what card payments took in full since midnight, less the refunds made since."""
-    parkings = list(back_office_parkings(user).order_by("name", "id"))
+    parkings = list(back_office_parkings(user).with_occupancy(now).order_by("name", "id"))
     sessions = ParkingSession.objects.filter(secured_parking_id__in=[p.pk for p in parkings])
     local_now = timezone.localtime(now)
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
     this_hour = local_now.replace(minute=0, second=0, microsecond=0)
     hours = [this_hour - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
 
-    open_now = _per_parking(sessions.open(now), Count("id"))
     started_today = _per_parking(sessions.filter(start_time__gte=midnight), Count("id"))
     # Money taken, not the amounts sessions computed: a debt is not revenue, a refund takes
     # it back; the accounting export's rule (parking.revenue), over today so far.
@@ -116,7 +115,7 @@ def dashboard_for(*, user: User, now: datetime) -> Dashboard:
     figures = [
         ParkingFigures(
             parking=parking,
-            open_sessions=open_now.get(parking.pk, 0),
+            open_sessions=parking.occupied_places,
             started_today=started_today.get(parking.pk, 0),
             revenue_today=revenue.get(parking.pk) or Decimal("0.00"),
             started_per_hour=bar_chart(hours, [hourly[parking.pk][hour] for hour in hours]),

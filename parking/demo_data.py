@@ -23,6 +23,7 @@ from oauth2_provider.settings import oauth2_settings
 from accounts.models import User
 from parking.models import (
     OPEN_STATES,
+    PARKED_STATES,
     Operator,
     ParkingSession,
     SecuredParking,
@@ -32,6 +33,7 @@ from parking.models import (
 )
 from parking.services import paying
 from parking.services.access import issue_session_command
+from parking.services.occupancy import count_car_in, count_car_out
 from parking.services.operators import add_operator_staff
 from payments import services as payments
 from payments.demo import CARD_OK, confirm_card_setup
@@ -230,6 +232,8 @@ def seed_open_session(
     start_time = now - SESSION_AGE
     session = _open_session_of(driver)
     key = (session.smart_key if session else None) or SmartKey()
+    if session is not None and session.state in PARKED_STATES:
+        count_car_out(secured_parking_id=session.secured_parking_id)
     session = session or ParkingSession(driver=driver)
     session.smart_key = _seed_session_key(
         key=key, driver=driver, parking=parking, start_time=start_time
@@ -248,6 +252,7 @@ def seed_open_session(
     session.vat_rate = None
     session.payment = payment
     session.save()
+    count_car_in(secured_parking_id=parking.pk)
     if payment is not None:
         payments.attach(payment=payment, now=now)
     # A genuine signed command (valid for ACCESS_COMMAND_VALIDITY from now), not a placeholder.

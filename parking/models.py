@@ -35,6 +35,8 @@ class State(models.TextChoices):
 
 
 OPEN_STATES = (State.ENTERING, State.ACTIVE, State.EXITING)
+# A car is inside: what ParkingOccupancy counts.
+PARKED_STATES = (State.ACTIVE, State.EXITING)
 CLOSED_STATES = (State.FINISHED, State.CANCELLED)
 # From ``exit`` on, the session's key opens the exit barriers.
 EXIT_STATES = (State.EXITING, State.FINISHED)
@@ -108,19 +110,30 @@ class SecuredParkingQuerySet(models.QuerySet["SecuredParking"]):
         return self.filter(operator__memberships__user=user)
 
     def with_occupancy(self, now: datetime) -> Self:
-        """Annotate ``occupied_places``: the open sessions holding a place right now."""
-        # One count per parking, read from the index of open sessions (session_open_parking):
-        # its cost follows the cars parked now, never the finished sessions behind them.
-        occupied = (
-            ParkingSession.objects.filter(secured_parking=OuterRef("pk"))
-            .open(now)
+        """Annotate ``occupied_places``: the places taken right now, by the cars parked
+        (``ParkingOccupancy``'s counter) and the drivers at the entrance within its deadline.
+
+        Its cost follows the parkings listed, never the sessions behind them."""
+        # Sessions in ``entering`` are not in the counter but counted here from the index of
+        # open sessions (session_open_parking), by start time: one past its deadline holds
+        # no place from that instant, as on every read, whether or not the clean-up job has
+        # written its cancellation yet. The range holds only drivers who started within the
+        # deadline, each of whom took a free place: bounded by the capacity, never by history
+        # or by stale sessions left for the clean-up.
+        entering = (
+            ParkingSession.objects.filter(
+                secured_parking=OuterRef("pk"),
+                state=State.ENTERING,
+                start_time__gt=entering_cutoff(now),
+            )
             .order_by()
             .values("secured_parking")
             .annotate(count=models.Count("*"))
             .values("count")
         )
         return self.annotate(
-            occupied_places=Coalesce(Subquery(occupied), 0, output_field=models.IntegerField())
+            occupied_places=Coalesce(F("occupancy__parked"), 0)
+            + Coalesce(Subquery(entering), 0, output_field=models.IntegerField())
         )
 
 
@@ -226,6 +239,39 @@ class SecuredParking(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ParkingOccupancy(models.Model):
+    """How many cars are parked in a secured parking: its sessions in ``active`` or
+    ``exiting``, counted up and down in the transaction of each state change that parks or
+    lets out a car (parking.services.occupancy), so the parking list reads one number per
+    parking instead of counting sessions.
+
+    A table of its own, not a column of the parking: saving a parking (the back office's
+    form) writes every column it read, and would write back a count that cars entering
+    meanwhile had changed. The row appears with the first car (a parking without one has
+    none parked). ``recount_occupancy`` repairs any drift from the sessions."""
+
+    secured_parking = models.OneToOneField(
+        SecuredParking,
+        verbose_name=_("secured parking"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="occupancy",
+    )
+    parked = models.PositiveIntegerField(verbose_name=_("parked cars"), default=0)
+
+    class Meta:
+        verbose_name = _("parking occupancy")
+        verbose_name_plural = _("parking occupancies")
+        constraints = [
+            # No upper bound: an operator may lower the capacity below the cars inside (a
+            # level closed); they leave as usual, and starts wait until there is room.
+            models.CheckConstraint(condition=Q(parked__gte=0), name="occupancy_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parked} parked at {self.secured_parking_id}"
 
 
 class ParkingSessionQuerySet(models.QuerySet["ParkingSession"]):

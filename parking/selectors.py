@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 
 from accounts.models import User
 from accounts.selectors import OAuthCredentials, oauth_credentials_of
@@ -14,6 +14,7 @@ from parking.models import (
     IdempotencyRecord,
     ParkingSession,
     SecuredParking,
+    SecuredParkingQuerySet,
     SessionAuditEntry,
     Tariff,
     entering_cutoff,
@@ -185,7 +186,7 @@ def valid_smart_keys_for(driver: User, *, now: datetime) -> list[SmartKey]:
     return [key]
 
 
-def back_office_parkings(user: User) -> QuerySet[SecuredParking]:
+def back_office_parkings(user: User) -> SecuredParkingQuerySet:
     """The parkings ``user`` runs in the back office: all for superusers, else their operators'."""
     if user.is_superuser:
         return SecuredParking.objects.all()

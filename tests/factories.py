@@ -9,7 +9,15 @@ from factory.django import DjangoModelFactory
 from oauth2_provider.models import AccessToken, Application, set_token_value
 
 from accounts.models import User
-from parking.models import Operator, ParkingSession, SecuredParking, State, Tariff
+from parking.models import (
+    PARKED_STATES,
+    Operator,
+    ParkingSession,
+    SecuredParking,
+    State,
+    Tariff,
+)
+from parking.services.occupancy import count_car_in
 from parking.services.operators import add_operator_staff
 from payments.models import Payment, PaymentState, Refund, RefundState
 from smart_keys.models import AccessPoint, BarrierGateway, Direction, SmartKey
@@ -186,6 +194,14 @@ class ParkingSessionFactory(DjangoModelFactory):
     entrance_remaining_tries = factory.SelfAttribute("secured_parking.entrance_tries")
     exit_remaining_tries = factory.SelfAttribute("secured_parking.exit_tries")
     currency = factory.SelfAttribute("secured_parking.currency")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # A session made parked holds a place, as if it had come through the entrance.
+        session = super()._create(model_class, *args, **kwargs)
+        if session.state in PARKED_STATES:
+            count_car_in(secured_parking_id=session.secured_parking_id)
+        return session
 
 
 class PaymentFactory(DjangoModelFactory):

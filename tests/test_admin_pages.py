@@ -22,7 +22,7 @@ from smart_keys.models import (
 )
 from smart_keys.services import current_key_pair, rotate_parking_key_pair
 from tests.api import new_session
-from tests.back_office import add_url, change_url, changelist_url, listed
+from tests.back_office import add_url, change_url, changelist_url, listed, parking_form_data
 from tests.factories import (
     AccessPointFactory,
     BarrierGatewayFactory,
@@ -194,38 +194,6 @@ def test_smart_key_change_page_lists_its_access_points(superuser_client):
     page = response.content.decode()
     for barrier in key.access_points.all():
         assert barrier.mac_address in page
-
-
-def parking_form_data(parking: SecuredParking, *access_points: dict) -> dict:
-    """The POST of the parking change page, with ``access_points`` as new inline rows."""
-    data = {
-        "name": parking.name,
-        "description": parking.description,
-        "address": parking.address,
-        "latitude": "",
-        "longitude": "",
-        "is_active": "on",
-        "currency": parking.currency,
-        "capacity": parking.capacity,
-        "entrance_tries": parking.entrance_tries,
-        "exit_tries": parking.exit_tries,
-        "access_points-TOTAL_FORMS": len(access_points),
-        "access_points-INITIAL_FORMS": 0,
-        "access_points-MIN_NUM_FORMS": 0,
-        "access_points-MAX_NUM_FORMS": 1000,
-        "tariff-TOTAL_FORMS": 1,
-        "tariff-INITIAL_FORMS": 1,
-        "tariff-MIN_NUM_FORMS": 1,
-        "tariff-MAX_NUM_FORMS": 1,
-        "tariff-0-secured_parking": parking.pk,
-        "tariff-0-free_minutes": parking.tariff.free_minutes,
-        "tariff-0-period_minutes": parking.tariff.period_minutes,
-        "tariff-0-price_per_period": parking.tariff.price_per_period,
-        "tariff-0-daily_cap": parking.tariff.daily_cap,
-    }
-    for index, access_point in enumerate(access_points):
-        data.update({f"access_points-{index}-{k}": v for k, v in access_point.items()})
-    return data
 
 
 def test_parking_page_adds_a_barrier_and_stores_its_mac_canonical(superuser_client):

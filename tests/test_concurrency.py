@@ -6,84 +6,24 @@ Each test fires its requests from real threads, released together by a barrier, 
 own client and its own database connection. The tests commit (``transaction=True``) so the
 threads see the rows the test made, and each other's."""
 
-import threading
-from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 
 import pytest
-from django.db import connection
-from django.http import HttpResponse
-from oauth2_provider.models import AccessToken
-from rest_framework.test import APIClient
 
-from accounts.models import User
 from parking.models import IdempotencyRecord, ParkingSession, State
 from smart_keys.access_commands import decode_access_command
 from smart_keys.models import AccessEvent, AccessLogEntry, ParkingKeyPair, SmartKey
-from tests.api import error_code, session_action, start_session
-from tests.factories import (
-    AccessTokenFactory,
-    DriverFactory,
-    ParkingSessionFactory,
-    SecuredParkingFactory,
+from tests.api import session_action, start_session
+from tests.factories import DriverFactory, ParkingSessionFactory, SecuredParkingFactory
+from tests.threads import (
+    clients_of_new_drivers,
+    clients_of_one_driver,
+    codes,
+    fire_together,
+    statuses,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict
-    headers: dict
-    response: HttpResponse
-
-
-def fire_together(requests: list[Callable[[], HttpResponse]]) -> list[Answer]:
-    """Send every request from its own thread, all released at the same moment."""
-    barrier = threading.Barrier(len(requests))
-
-    def send(request: Callable[[], HttpResponse]) -> Answer:
-        try:
-            barrier.wait(timeout=30)
-            response = request()
-            return Answer(response.status_code, response.json(), dict(response.headers), response)
-        finally:
-            # Each thread has its own connection; left open it would block the flush after the test.
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        return list(pool.map(send, requests))
-
-
-def bearer_client(token: AccessToken) -> APIClient:
-    # A 500 must come back as a status: the test client would otherwise re-raise the
-    # exception in whichever thread's request happened to be listening for it.
-    client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw_token}")
-    return client
-
-
-def clients_of_one_driver(driver: User, count: int) -> list[APIClient]:
-    """One bearer token in as many separate clients as phones tapping at once."""
-    token = AccessTokenFactory(user=driver)
-    return [bearer_client(token) for _ in range(count)]
-
-
-def clients_of_new_drivers(count: int) -> list[APIClient]:
-    return [bearer_client(AccessTokenFactory()) for _ in range(count)]
-
-
-def statuses(answers: list[Answer]) -> Counter:
-    return Counter(answer.status for answer in answers)
-
-
-def codes(answers: list[Answer], status: int) -> set[str]:
-    """The error codes of the answers with ``status``, each answer carrying exactly one."""
-    return {error_code(answer.response) for answer in answers if answer.status == status}
 
 
 def test_one_driver_starting_32_times_at_one_parking_gets_one_session_and_one_key():

@@ -106,6 +106,7 @@ def test_the_cron_jobs_of_the_project_are_periodic_tasks():
         task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()
     }
     assert schedules["parking.clean_up"] == "*/5 * * * *"
+    assert schedules["parking.recount_occupancy"] == "11 * * * *"
     assert schedules["accounts.clear_expired_tokens"] == "17 3 * * *"
     assert schedules["core.retry_stalled_jobs"] == "* * * * *"
     assert schedules["core.remove_old_jobs"] == "43 4 * * *"

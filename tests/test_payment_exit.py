@@ -33,6 +33,7 @@ from tests.factories import (
 )
 from tests.jobs import wait_until
 from tests.payments import parked_for, save_card, wait_for_state
+from tests.threads import bearer_client, fire_together, statuses
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -185,8 +186,6 @@ def test_stripe_down_at_exit_lets_the_car_out_and_the_worker_captures_when_it_is
 
 
 def test_a_double_tap_on_exit_captures_once(driver_client, localstripe, parking, job_worker):
-    from tests.test_concurrency import bearer_client, fire_together, statuses
-
     save_card(driver_client, localstripe)
     session = parked_for(driver_client, parking, timedelta(minutes=70))
     token = AccessTokenFactory(user=driver_client.driver)

@@ -15,6 +15,7 @@ from payments.models import Payment, PaymentState
 from tests.api import error_body, error_code, json_body, start_session
 from tests.factories import AccessTokenFactory, SecuredParkingFactory
 from tests.payments import CARD_3DS, CARD_DECLINED_ON_CHARGE, CARD_OK, save_card
+from tests.threads import bearer_client, fire_together, statuses
 from tests.tools import free_port
 
 pytestmark = pytest.mark.django_db
@@ -213,8 +214,6 @@ def test_a_parking_that_does_not_charge_by_card_starts_without_a_card(driver_cli
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_32_parallel_starts_with_one_idempotency_key_place_one_hold(localstripe, driver):
-    from tests.test_concurrency import bearer_client, fire_together, statuses
-
     token = AccessTokenFactory(user=driver)
     clients = [bearer_client(token) for _ in range(32)]
     save_card(clients[0], localstripe, CARD_OK)

@@ -22,8 +22,8 @@ from parking.exceptions import (
     ParkingUnavailable,
     SessionStateError,
 )
-from parking.models import ParkingSession, SecuredParking, State, Tariff
-from parking.services import paying
+from parking.models import PARKED_STATES, ParkingSession, SecuredParking, State, Tariff
+from parking.services import occupancy, paying
 from parking.services.access import issue_session_command, record_access
 from payments import services as payments
 from payments.models import Payment
@@ -64,7 +64,9 @@ def start_parking_session(
     cancel_stale_entering_sessions(driver=driver, now=now)
     _ensure_no_open_session(driver=driver, now=now)
     paying.ensure_nothing_outstanding(driver=driver)
-    if ParkingSession.objects.filter(secured_parking=parking).open(now).count() >= parking.capacity:
+    # Read after the lock, in a statement of its own: it sees every start before this one.
+    occupied = SecuredParking.objects.with_occupancy(now).get(pk=parking.pk).occupied_places
+    if occupied >= parking.capacity:
         raise ParkingUnavailable(
             format_lazy(_("{parking} is full."), parking=parking.name),
             secured_parking_id=parking.pk,
@@ -119,6 +121,7 @@ def confirm_entrance(*, session: ParkingSession, now: datetime) -> ParkingSessio
         wrong_state=_("Cannot enter with a session that is {state}; it must be entering."),
         state=State.ACTIVE,
     )
+    occupancy.count_car_in(secured_parking_id=session.secured_parking_id)
     return reloaded(session)
 
 
@@ -176,6 +179,7 @@ def finalize_parking_session(*, session: ParkingSession, now: datetime) -> Parki
         state=State.FINISHED,
         end_time=now,
     )
+    occupancy.count_car_out(secured_parking_id=session.secured_parking_id)
     expire_key(smart_key_id=session.smart_key_id, now=now)
     return reloaded(session)
 
@@ -204,6 +208,8 @@ def call_off(
         end_time=now,
         amount=0,
     )
+    if required_state in PARKED_STATES:
+        occupancy.count_car_out(secured_parking_id=session.secured_parking_id)
     if session.payment_id is not None:
         payments.release_holds(payment_ids=[session.payment_id], now=now)
     expire_key(smart_key_id=session.smart_key_id, now=now)
