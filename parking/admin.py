@@ -25,6 +25,7 @@ from parking.dashboard import dashboard_for
 from parking.exceptions import ParkingError
 from parking.forms import AccountDeletionForm, GrantTriesForm, SessionActionForm
 from parking.models import (
+    Anomaly,
     Debt,
     Operator,
     OperatorMembership,
@@ -262,6 +263,60 @@ class SessionAuditEntryAdmin(ServiceWrittenAdmin, OperatorScopedAdmin):
     @admin.display(description=_("Changes"))
     def changes(self, entry: SessionAuditEntry) -> SafeString:
         return audit_changes(entry)
+
+
+class ResolvedFilter(admin.SimpleListFilter):
+    title = _("resolved")
+    parameter_name = "resolved"
+
+    def lookups(self, request, model_admin):
+        return [("no", _("Not resolved")), ("yes", _("Resolved"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(resolved_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Anomaly)
+class AnomalyAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
+    """What barriers' records show that should not happen (parking.services.passages):
+    read-only, for operators to look into."""
+
+    parking_path = "secured_parking"
+    list_display = [
+        "detected_at",
+        "kind",
+        "secured_parking",
+        "session_link",
+        "barrier",
+        "passed_at",
+        "detail",
+        "resolution",
+    ]
+    list_filter = ["kind", ResolvedFilter, ("secured_parking", ParkingFilter)]
+    list_select_related = ["secured_parking", "passage_record__access_point"]
+    search_fields = ["parking_session__id__exact", "passage_record__access_point__mac_address"]
+    date_hierarchy = "detected_at"
+    ordering = ["-detected_at", "-id"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, mac_search_term(search_term))
+
+    @admin.display(description=_("Parking session"))
+    def session_link(self, anomaly: Anomaly) -> SafeString | None:
+        if anomaly.parking_session_id is None:
+            return None
+        url = reverse("admin:parking_parkingsession_change", args=[anomaly.parking_session_id])
+        return format_html('<a href="{}">#{}</a>', url, anomaly.parking_session_id)
+
+    @admin.display(description=_("Barrier"))
+    def barrier(self, anomaly: Anomaly) -> str:
+        return anomaly.passage_record.access_point.mac_address
+
+    @admin.display(description=_("Passed at"))
+    def passed_at(self, anomaly: Anomaly):
+        return anomaly.passage_record.passed_at
 
 
 class SessionSearchAdmin(admin.ModelAdmin):

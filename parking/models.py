@@ -490,6 +490,77 @@ class Debt(ParkingSession):
         verbose_name_plural = _("debts")
 
 
+class AnomalyKind(models.TextChoices):
+    SHARED_COMMAND = "shared_command", _("One command, two openings")
+    NO_SESSION = "no_session", _("Passage with no session")
+    EXIT_WITHOUT_ENTRANCE = "exit_without_entrance", _("Exit without an entrance")
+    CLOSED_SESSION_PASSAGE = "closed_session_passage", _("Passage of a closed session")
+
+
+class AnomalyQuerySet(models.QuerySet["Anomaly"]):
+    def unresolved(self) -> Self:
+        return self.filter(resolved_at__isnull=True)
+
+
+class Anomaly(models.Model):
+    """Something the barriers' records show that should not happen: one command opening
+    twice, a passage naming no session, an exit with no entrance on record, a passage of a
+    session that was cancelled or timed out. Written by passage evidence
+    (parking.services.passages), once per record and kind; operators read them in the back
+    office."""
+
+    kind = models.CharField(verbose_name=_("kind"), max_length=24, choices=AnomalyKind.choices)
+    secured_parking = models.ForeignKey(
+        SecuredParking,
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="anomalies",
+    )
+    parking_session = models.ForeignKey(
+        ParkingSession,
+        verbose_name=_("parking session"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="anomalies",
+    )
+    passage_record = models.ForeignKey(
+        "smart_keys.PassageRecord",
+        verbose_name=_("passage record"),
+        on_delete=models.PROTECT,
+        related_name="anomalies",
+    )
+    detected_at = models.DateTimeField(verbose_name=_("detected at"))
+    detail = models.CharField(verbose_name=_("detail"), max_length=255, blank=True)
+    # An exit without an entrance is resolved when the entrance's record comes in late, or
+    # when the stay it ends is found (the car came in on another session of the driver).
+    resolved_at = models.DateTimeField(verbose_name=_("resolved at"), null=True, blank=True)
+    resolution = models.CharField(verbose_name=_("resolution"), max_length=255, blank=True)
+
+    objects = AnomalyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("anomaly")
+        verbose_name_plural = _("anomalies")
+        ordering = ["-detected_at", "-id"]
+        indexes = [
+            models.Index(fields=["-detected_at", "-id"], name="anomaly_time"),
+            models.Index(fields=["secured_parking", "-detected_at"], name="anomaly_parking_time"),
+            models.Index(fields=["parking_session"], name="anomaly_session"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["passage_record", "kind"], name="one_anomaly_per_record_and_kind"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=AnomalyKind.values), name="anomaly_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
 class AuditAction(models.TextChoices):
     FINALIZE = "finalize", _("Finalized")
     CANCEL = "cancel", _("Cancelled")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from parking import account_views, views
+from parking import account_views, passage_views, views
 
 urlpatterns = [
     # First: the app asks for it on every launch, and Django tries the patterns in order.
@@ -27,6 +27,12 @@ urlpatterns = [
     path("parking_sessions/<int:session_id>/payment", views.ParkingSessionPaymentView.as_view()),
     path("parking_sessions/<int:session_id>/pay", views.PayParkingSessionView.as_view()),
     path("parking_sessions/<int:session_id>/receipt", views.ReceiptView.as_view()),
+    path("passages", passage_views.PassagesView.as_view(), name="passages"),
+    path(
+        "secured_parkings/<int:parking_id>/time_statement",
+        passage_views.TimeStatementView.as_view(),
+        name="time-statement",
+    ),
     path("account", account_views.AccountView.as_view(), name="account"),
     path("account/export", account_views.AccountExportView.as_view(), name="account-export"),
 ]

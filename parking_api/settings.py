@@ -374,6 +374,28 @@ BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS = env.bool(
     "BARRIER_GATEWAY_ALLOW_PRIVATE_NETWORKS", default=DEBUG
 )
 
+# What barriers report through the phones (docs/passage-record.md).
+# After a barrier's key is replaced, records its old key signed before are taken this long.
+BARRIER_KEY_OVERLAP = timedelta(
+    seconds=env.int("BARRIER_KEY_OVERLAP_SECONDS", default=7 * 24 * 60 * 60)
+)
+# Records one upload may carry (each about 140 characters; the body cap is 16 KiB).
+PASSAGE_UPLOAD_MAX_RECORDS = env.int("PASSAGE_UPLOAD_MAX_RECORDS", default=50)
+# The command of `exit` stays valid this long, so the driver walks to the car and leaves
+# without a network; tries' commands keep ACCESS_COMMAND_VALIDITY.
+OFFLINE_EXIT_COMMAND_VALIDITY = timedelta(
+    seconds=env.int("OFFLINE_EXIT_COMMAND_VALIDITY_SECONDS", default=20 * 60)
+)
+# A barrier's clock offset is estimated from the records received in this window; beyond
+# the tolerance the barrier shows as drifting in the admin.
+BARRIER_CLOCK_WINDOW = timedelta(seconds=env.int("BARRIER_CLOCK_WINDOW_SECONDS", default=60 * 60))
+BARRIER_CLOCK_TOLERANCE = timedelta(seconds=env.int("BARRIER_CLOCK_TOLERANCE_SECONDS", default=60))
+# A time statement claims the backend's time is within this of its issue when it reaches
+# the barrier; a barrier corrects its clock to that tolerance.
+TIME_STATEMENT_VALIDITY = timedelta(
+    seconds=env.int("TIME_STATEMENT_VALIDITY_SECONDS", default=2 * 60)
+)
+
 # Payments (README, "Payments"): the provider behind payments.providers, Stripe by default.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="payments.providers.stripe.StripeProvider")
 # Secret key; empty answers every payment with 503. Tests and `make run` use localstripe

@@ -327,7 +327,11 @@ def fix_amount(*, payment_id: int, amount: Decimal, now: datetime) -> None:
     """The stay's amount is known (at exit): capture it in the background, or release the
     hold of a free stay. Called in the transaction that fixes the amount."""
     state = PaymentState.CAPTURING if amount > 0 else PaymentState.RELEASING
-    updated = Payment.objects.filter(pk=payment_id, state=PaymentState.AUTHORIZED).update(
+    # A released hold is charged too: the stay was called off, then barrier records showed
+    # it happened after all (a reopened session). Its capture finds the hold gone and
+    # charges the whole amount off-session.
+    chargeable = [PaymentState.AUTHORIZED, *([PaymentState.RELEASED] if amount > 0 else [])]
+    updated = Payment.objects.filter(pk=payment_id, state__in=chargeable).update(
         state=state, amount=amount, updated_at=now
     )
     if not updated:
@@ -349,6 +353,14 @@ def release_holds(*, payment_ids: list[int], now: datetime) -> None:
         )
         if updated:
             defer_task("payments.release", payment_id=payment_id, lock=f"payment:{payment_id}")
+
+
+def reclaim_hold(*, payment_id: int, now: datetime) -> None:
+    """The stay called off is on again (a reopened session): a hold not released yet is kept
+    for its capture; one already released stays so, and the capture charges off-session."""
+    Payment.objects.filter(pk=payment_id, state=PaymentState.RELEASING).update(
+        state=PaymentState.AUTHORIZED, amount=None, updated_at=now
+    )
 
 
 def release_unattached(*, payment: Payment, now: datetime) -> None:

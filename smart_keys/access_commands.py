@@ -9,8 +9,6 @@ This module is pure (no database, no settings) so that it is the reference
 implementation integrators can read and run.
 """
 
-import base64
-import binascii
 import hashlib
 import re
 import struct
@@ -18,35 +16,56 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from smart_keys.signed_messages import (
+    DIRECTION_CODES,
+    DIRECTIONS_BY_CODE,
+    KEY_ID_SIZE,
+    SIGNATURE_SIZE,
+    BarrierKey,
+    MessageRefused,
+    barrier_keys,
+    check_signature,
+    decode_base64url,
+    encode_base64url,
+    key_id_for,
+    raw_public_key,
+    trusted_key,
+)
+
+__all__ = [
+    "DIRECTION_CODES",
+    "KEY_ID_SIZE",
+    "SIGNATURE_SIZE",
+    "AccessCommand",
+    "AccessCommandRefused",
+    "BarrierKey",
+    "access_point_tag",
+    "command_size",
+    "decode_access_command",
+    "key_id_for",
+    "mac_bytes",
+    "raw_public_key",
+    "sign_access_command",
+    "verify_access_command",
+]
 
 VERSION = 1
-DIRECTION_CODES = {"entrance": 1, "exit": 2}
-DIRECTIONS_BY_CODE = {code: direction for direction, code in DIRECTION_CODES.items()}
 # version, direction, key id, smart key id, session id, counter, not before, lifetime, count
 HEADER = struct.Struct(">BB4sQQIIHB")
 TAG_SIZE = 4
-SIGNATURE_SIZE = 64
-KEY_ID_SIZE = 4
 MAX_ACCESS_POINTS = 255
 MAX_COUNTER = 2**32 - 1
 MAX_LIFETIME_SECONDS = 2**16 - 1
-BASE64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 MAC_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}[:-]?){5}[0-9A-Fa-f]{2}$")
 
 
-class AccessCommandRefused(Exception):
+class AccessCommandRefused(MessageRefused):
     """Why a barrier must not open; ``reason`` is a stable code for logs and firmware."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -82,28 +101,6 @@ class AccessCommand:
         return header + b"".join(self.access_point_tags)
 
 
-@dataclass(frozen=True)
-class BarrierKey:
-    """A public key a barrier trusts: the parking's current one, the next one a routine
-    rotation published, or the previous one; each until its ``accepted_until``, if any."""
-
-    public_key: bytes
-    accepted_until: datetime | None = None
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id_for(self.public_key)
-
-
-def key_id_for(public_key: bytes) -> bytes:
-    """First 4 bytes of SHA-256 of the raw 32-byte public key: which key signed a command."""
-    return hashlib.sha256(public_key).digest()[:KEY_ID_SIZE]
-
-
-def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
-    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
 def mac_bytes(mac_address: str | bytes) -> bytes:
     """``AA:BB:CC:DD:EE:FF`` (any separator or case) or 6 raw bytes → 6 bytes."""
     if isinstance(mac_address, bytes):
@@ -129,14 +126,13 @@ def command_size(access_points: int) -> tuple[int, int]:
 def sign_access_command(command: AccessCommand, private_key: Ed25519PrivateKey) -> str:
     """The command as sent: payload, then its Ed25519 signature, in unpadded base64url."""
     payload = command.payload()
-    signed = payload + private_key.sign(payload)
-    return base64.urlsafe_b64encode(signed).rstrip(b"=").decode("ascii")
+    return encode_base64url(payload + private_key.sign(payload))
 
 
 def decode_access_command(text: str | bytes) -> tuple[AccessCommand, bytes, bytes]:
     """Parse without verifying: (fields, signed payload, signature). Nothing in it is to be
     trusted before the signature is checked."""
-    raw = _decode_base64url(text)
+    raw = decode_base64url(text, AccessCommandRefused)
     if len(raw) < HEADER.size + SIGNATURE_SIZE:
         raise AccessCommandRefused("malformed", "Too short to be an access command.")
     version, direction, key_id, smart_key, session, counter, not_before, lifetime, count = (
@@ -182,11 +178,8 @@ def verify_access_command(
     barrier's own, when it knows it. ``leeway_seconds`` absorbs a drifting barrier clock.
     """
     fields, payload, signature = decode_access_command(command)
-    key = _signing_key(fields.key_id, _barrier_keys(public_key), now)
-    try:
-        Ed25519PublicKey.from_public_bytes(key.public_key).verify(signature, payload)
-    except InvalidSignature:
-        raise AccessCommandRefused("bad_signature", "The signature does not verify.") from None
+    key = trusted_key(fields.key_id, barrier_keys(public_key), now, AccessCommandRefused)
+    check_signature(key.public_key, signature, payload, AccessCommandRefused)
     if direction is not None and fields.direction != direction:
         raise AccessCommandRefused(
             "wrong_direction", f"An {fields.direction} command at an {direction} barrier."
@@ -199,48 +192,6 @@ def verify_access_command(
             "replayed", f"Counter {fields.counter} is not above the last one, {last_counter}."
         )
     return fields
-
-
-def _decode_base64url(text: str | bytes) -> bytes:
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError:
-            raise AccessCommandRefused("malformed", "Not base64url text.") from None
-    if not BASE64URL.match(text) or len(text) % 4 == 1:
-        raise AccessCommandRefused("malformed", "Not unpadded base64url text.")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise AccessCommandRefused("malformed", "Not unpadded base64url text.") from None
-    # Unused low bits of the last character must be zero: one command, one spelling.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != text:
-        raise AccessCommandRefused("malformed", "Not the canonical base64url spelling.")
-    return raw
-
-
-def _barrier_keys(
-    public_key: bytes | Ed25519PublicKey | BarrierKey | Sequence[BarrierKey],
-) -> list[BarrierKey]:
-    if isinstance(public_key, BarrierKey):
-        return [public_key]
-    if isinstance(public_key, bytes):
-        return [BarrierKey(public_key)]
-    if isinstance(public_key, Ed25519PublicKey):
-        return [BarrierKey(raw_public_key(public_key))]
-    return list(public_key)
-
-
-def _signing_key(key_id: bytes, keys: list[BarrierKey], now: datetime) -> BarrierKey:
-    for key in keys:
-        if key.key_id != key_id:
-            continue
-        if key.accepted_until is not None and now >= key.accepted_until:
-            raise AccessCommandRefused(
-                "key_retired", f"Key {key_id.hex()} was rotated out and is no longer trusted."
-            )
-        return key
-    raise AccessCommandRefused("unknown_key", f"Signed with an unknown key {key_id.hex()}.")
 
 
 def _check_window(fields: AccessCommand, now: int, leeway: int) -> None:

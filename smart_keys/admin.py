@@ -1,9 +1,10 @@
 from collections.abc import Callable, Sequence
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -20,10 +21,13 @@ from smart_keys.mac_addresses import normalize_mac_address
 from smart_keys.models import (
     AccessLogEntry,
     AccessPoint,
+    AccessPointKey,
     BarrierGateway,
     ParkingKeyPair,
+    PassageRecord,
     SmartKey,
 )
+from smart_keys.passages import parse_barrier_key, register_barrier_key
 from smart_keys.services import (
     rotate_leaked_key_pair,
     rotate_parking_key_pair,
@@ -63,18 +67,183 @@ class AccessPointInline(admin.TabularInline):
     show_change_link = True
 
 
+class AccessPointForm(forms.ModelForm):
+    barrier_public_key = forms.CharField(
+        label=_("Barrier public key"),
+        required=False,
+        strip=True,
+        help_text=_(
+            "The Ed25519 public key the barrier made for itself, in hex (64 digits): its "
+            "passage records are verified with it. Entering another one replaces it; the "
+            "old key still verifies the records it signed before."
+        ),
+    )
+    old_key_compromised = forms.BooleanField(
+        label=_("The old key may be compromised"),
+        required=False,
+        help_text=_(
+            "The barrier was pulled off or its key read out: refuse every record of the "
+            "old key from now on, also those signed before."
+        ),
+    )
+
+    class Meta:
+        model = AccessPoint
+        fields = ["secured_parking", "name", "direction", "mac_address"]
+
+    def clean_barrier_public_key(self) -> str:
+        text = self.cleaned_data["barrier_public_key"]
+        if not text:
+            return ""
+        try:
+            key = parse_barrier_key(text)
+        except DomainError as refusal:
+            raise ValidationError(refusal.message) from refusal
+        holder = AccessPointKey.objects.elsewhere(key, self.instance.pk).first()
+        if holder is not None:
+            raise ValidationError(
+                gettext("This public key is already registered on access point #{id}.").format(
+                    id=holder.access_point_id
+                )
+            )
+        return key
+
+
+class AccessPointKeyInline(admin.TabularInline):
+    """The barrier's keys, newest first: written by registration only."""
+
+    model = AccessPointKey
+    fields = readonly_fields = (
+        "key_id",
+        "public_key",
+        "registered_at",
+        "replaced_at",
+        "accepted_until",
+        "received_through",
+        "clock_offset",
+        "clock_estimated_at",
+    )
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("Barrier keys")
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ClockFilter(admin.SimpleListFilter):
+    """Barriers by their current key's clock estimate (docs/passage-record.md)."""
+
+    title = _("clock")
+    parameter_name = "clock"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("drifting", _("Drifting")),
+            ("right", _("Within tolerance")),
+            ("unknown", _("Not known yet")),
+        ]
+
+    def queryset(self, request, queryset):
+        tolerance = settings.BARRIER_CLOCK_TOLERANCE.total_seconds()
+        current = AccessPointKey.objects.current()
+        # The queryset side of AccessPointKey.is_drifting.
+        drifting = current.filter(clock_offset__gt=tolerance)
+        chosen = {
+            "drifting": drifting,
+            "right": current.filter(clock_offset__isnull=False).exclude(pk__in=drifting),
+            "unknown": current.filter(clock_offset__isnull=True),
+        }.get(self.value() or "")
+        if chosen is None:
+            return queryset
+        return queryset.filter(pk__in=chosen.values("access_point_id"))
+
+
 @admin.register(AccessPoint)
 class AccessPointAdmin(OperatorScopedAdmin):
     parking_path = "secured_parking"
-    list_display = ["mac_address", "name", "direction", "secured_parking", "created_at"]
-    list_filter = ["direction", ("secured_parking", ParkingFilter)]
+    form = AccessPointForm
+    list_display = [
+        "mac_address",
+        "name",
+        "direction",
+        "secured_parking",
+        "barrier_key",
+        "clock",
+        "created_at",
+    ]
+    list_filter = ["direction", ClockFilter, ("secured_parking", ParkingFilter)]
     list_select_related = ["secured_parking"]
     search_fields = ["mac_address", "name", "secured_parking__name"]
     ordering = ["secured_parking__name", "direction", "mac_address"]
     readonly_fields = ["created_at"]
+    inlines = [AccessPointKeyInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessPoint]:
+        current = AccessPointKey.objects.current().order_by()
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("barrier_keys", queryset=current, to_attr="current_keys"))
+        )
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, mac_search_term(search_term))
+
+    @admin.display(description=_("Barrier key"))
+    def barrier_key(self, access_point: AccessPoint) -> str | None:
+        keys = getattr(access_point, "current_keys", [])
+        return keys[0].key_id if keys else None
+
+    @admin.display(description=_("Clock"))
+    def clock(self, access_point: AccessPoint) -> SafeString | None:
+        keys = getattr(access_point, "current_keys", [])
+        if not keys or keys[0].clock_offset is None:
+            return None
+        key = keys[0]
+        text = gettext("{offset:+d} s").format(offset=key.clock_offset)
+        if key.is_drifting(settings.BARRIER_CLOCK_TOLERANCE):
+            return format_html("<strong>{}</strong> {}", text, gettext("drifting"))
+        return format_html("{}", text)
+
+    def save_model(self, request, obj: AccessPoint, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        public_key = form.cleaned_data.get("barrier_public_key")
+        compromised = form.cleaned_data.get("old_key_compromised", False)
+        if public_key or compromised:
+            self._register(request, obj, public_key, compromised)
+
+    def _register(
+        self, request: HttpRequest, access_point: AccessPoint, public_key: str, compromised: bool
+    ) -> None:
+        current = AccessPointKey.objects.current().filter(access_point=access_point).first()
+        key = public_key or (current.public_key if current else "")
+        if not key:
+            return
+        try:
+            registered = register_barrier_key(
+                access_point=access_point,
+                public_key=key,
+                now=timezone.now(),
+                compromised=compromised,
+            )
+        except DomainError as refusal:
+            self.message_user(request, str(refusal.message), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            gettext("{barrier}: records are verified with key {key}.").format(
+                barrier=access_point, key=registered.key_id
+            )
+            if registered.is_current
+            else gettext("{barrier}: key {key} is trusted no longer.").format(
+                barrier=access_point, key=registered.key_id
+            ),
+            messages.SUCCESS,
+        )
 
 
 @admin.register(SmartKey)
@@ -422,6 +591,37 @@ class AccessLogEntryAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAd
         return super().get_search_results(request, queryset, mac_search_term(search_term))
 
     @admin.display(description=_("Parking session"), ordering="parking_session")
-    def parking_session_link(self, entry: AccessLogEntry) -> SafeString:
+    def parking_session_link(self, entry: AccessLogEntry) -> SafeString | None:
+        if entry.parking_session_id is None:
+            return None
         url = reverse("admin:parking_parkingsession_change", args=[entry.parking_session_id])
         return format_html('<a href="{}">#{}</a>', url, entry.parking_session_id)
+
+
+@admin.register(PassageRecord)
+class PassageRecordAdmin(ServiceWrittenAdmin, LargeTableAdmin, OperatorScopedAdmin):
+    """What barriers signed for their openings, as phones relayed it: read-only evidence."""
+
+    parking_path = "secured_parking"
+    list_display = [
+        "passed_at",
+        "direction",
+        "access_point",
+        "sequence",
+        "named_session_id",
+        "command_counter",
+        "barrier_time",
+        "received_at",
+    ]
+    list_filter = ["direction", ("secured_parking", ParkingFilter)]
+    list_select_related = ["access_point"]
+    search_fields = [
+        "named_session_id__exact",
+        "named_smart_key_id__exact",
+        "access_point__mac_address",
+    ]
+    date_hierarchy = "passed_at"
+    ordering = ["-passed_at", "-id"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, mac_search_term(search_term))

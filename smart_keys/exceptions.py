@@ -45,3 +45,15 @@ class NoNextKeyPair(DomainError):
     """There is no next key pair to switch to: rotate first."""
 
     code = "no_next_key_pair"
+
+
+class InvalidBarrierKey(DomainError):
+    """Not a raw Ed25519 public key in hex (64 hex digits)."""
+
+    code = "invalid_barrier_key"
+
+
+class BarrierKeyInUse(DomainError):
+    """The public key is registered on another access point: each barrier makes its own."""
+
+    code = "barrier_key_in_use"

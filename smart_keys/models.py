@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -58,6 +58,207 @@ class AccessPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.mac_address}"
+
+
+class AccessPointKeyQuerySet(models.QuerySet["AccessPointKey"]):
+    def current(self) -> Self:
+        return self.filter(replaced_at__isnull=True)
+
+    def elsewhere(self, public_key: str, access_point_id: int | None) -> Self:
+        """``public_key`` registered on another access point, or retired on this one: each
+        barrier makes its own key, and a retired key never comes back."""
+        same = self.filter(public_key=public_key)
+        return same.exclude(access_point_id=access_point_id, replaced_at__isnull=True)
+
+
+class AccessPointKey(models.Model):
+    """A barrier's own Ed25519 public key: its passage records are signed with the private
+    half, which never leaves the barrier (docs/passage-record.md).
+
+    Registered by an operator (the access point's page, or ``manage.py
+    import_barrier_keys``). A replaced key still verifies the records it signed before its
+    replacement, until ``accepted_until``: phones relay records late."""
+
+    access_point = models.ForeignKey(
+        AccessPoint,
+        verbose_name=_("access point"),
+        on_delete=models.PROTECT,
+        related_name="barrier_keys",
+    )
+    key_id = models.CharField(
+        _("key id"),
+        max_length=8,
+        help_text=_("First 4 bytes of SHA-256 of the public key, in hex."),
+    )
+    public_key = models.CharField(
+        verbose_name=_("public key"),
+        max_length=64,
+        unique=True,
+        help_text=_("Raw Ed25519 public key, in hex."),
+    )
+    registered_at = models.DateTimeField(verbose_name=_("registered at"))
+    replaced_at = models.DateTimeField(
+        verbose_name=_("replaced at"),
+        null=True,
+        blank=True,
+        help_text=_("Records signed from then on with this key are refused."),
+    )
+    accepted_until = models.DateTimeField(
+        verbose_name=_("accepted until"),
+        null=True,
+        blank=True,
+        help_text=_("After its replacement, the key's earlier records are taken until then."),
+    )
+
+    received_through = models.PositiveBigIntegerField(
+        verbose_name=_("received through"),
+        default=0,
+        help_text=_("Every record of this key up to this sequence number is held here."),
+    )
+    # How far ahead of the backend the barrier's clock is, at least (docs/passage-record.md,
+    # "Barrier clocks"): the largest lead of barrier time over arrival among the records
+    # received in BARRIER_CLOCK_WINDOW; negative when behind or only late phones relayed.
+    clock_offset = models.IntegerField(
+        verbose_name=_("clock offset (s)"),
+        null=True,
+        blank=True,
+        help_text=_("How far ahead of the backend the barrier's clock runs, in seconds."),
+    )
+    clock_estimated_at = models.DateTimeField(
+        verbose_name=_("clock estimated at"), null=True, blank=True
+    )
+
+    objects = AccessPointKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("barrier key")
+        verbose_name_plural = _("barrier keys")
+        ordering = ["access_point_id", "-registered_at", "-id"]
+        indexes = [models.Index(fields=["key_id"], name="barrier_key_id")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_point"],
+                condition=Q(replaced_at__isnull=True),
+                name="one_current_key_per_barrier",
+            ),
+            models.CheckConstraint(
+                condition=Q(public_key__regex=r"^[0-9a-f]{64}$"),
+                name="barrier_key_hex",
+            ),
+            models.CheckConstraint(
+                condition=Q(replaced_at__isnull=True, accepted_until__isnull=True)
+                | Q(replaced_at__isnull=False, accepted_until__gte=F("replaced_at")),
+                name="barrier_key_replacement_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Barrier key {self.key_id} of {self.access_point_id}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.replaced_at is None
+
+    def is_drifting(self, tolerance: timedelta) -> bool:
+        """Known to run ahead by more than ``tolerance``. An estimate below zero proves
+        nothing: the clock may be behind, or its records were relayed late."""
+        return self.clock_offset is not None and self.clock_offset > tolerance.total_seconds()
+
+    def takes_record_signed_at(self, signed_at: datetime, now: datetime) -> bool:
+        """Whether a record this key signed at ``signed_at`` is evidence: always for the
+        barrier's current key; for a replaced one, if signed before the replacement and
+        received within the overlap."""
+        if self.replaced_at is None:
+            return True
+        assert self.accepted_until is not None  # barrier_key_replacement_complete
+        return signed_at < self.replaced_at and now < self.accepted_until
+
+
+class PassageRecord(models.Model):
+    """One opening as a barrier signed it (docs/passage-record.md), relayed by a phone:
+    the evidence of a passage. Stored once per barrier key and sequence number; never
+    changed, but for the session it is found to be about."""
+
+    barrier_key = models.ForeignKey(
+        AccessPointKey,
+        verbose_name=_("barrier key"),
+        on_delete=models.PROTECT,
+        related_name="records",
+    )
+    access_point = models.ForeignKey(
+        AccessPoint,
+        verbose_name=_("access point"),
+        on_delete=models.PROTECT,
+        related_name="passage_records",
+    )
+    # The access point's, kept on the row: the back office lists one operator's records
+    # newest first from an index.
+    secured_parking = models.ForeignKey(
+        "parking.SecuredParking",
+        verbose_name=_("secured parking"),
+        on_delete=models.PROTECT,
+        related_name="passage_records",
+    )
+    sequence = models.PositiveBigIntegerField(verbose_name=_("sequence"))
+    direction = models.CharField(
+        verbose_name=_("direction"), max_length=8, choices=Direction.choices
+    )
+    # As the barrier signed them; the session and key are linked when they exist and
+    # belong together at the barrier's parking.
+    named_smart_key_id = models.PositiveBigIntegerField(verbose_name=_("smart key id signed"))
+    named_session_id = models.PositiveBigIntegerField(verbose_name=_("session id signed"))
+    command_counter = models.PositiveBigIntegerField(verbose_name=_("command counter"))
+    smart_key = models.ForeignKey(
+        "SmartKey",
+        verbose_name=_("smart key"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="passage_records",
+    )
+    parking_session = models.ForeignKey(
+        "parking.ParkingSession",
+        verbose_name=_("parking session"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="passage_records",
+    )
+    barrier_time = models.DateTimeField(
+        verbose_name=_("barrier time"), help_text=_("By the barrier's clock.")
+    )
+    passed_at = models.DateTimeField(
+        verbose_name=_("passed at"),
+        help_text=_("The barrier time corrected for the barrier's clock offset."),
+    )
+    received_at = models.DateTimeField(verbose_name=_("received at"))
+    record = models.CharField(
+        verbose_name=_("record"), max_length=200, help_text=_("As signed, in base64url.")
+    )
+
+    class Meta:
+        verbose_name = _("passage record")
+        verbose_name_plural = _("passage records")
+        ordering = ["-passed_at", "-id"]
+        indexes = [
+            models.Index(fields=["smart_key", "command_counter"], name="passage_command"),
+            models.Index(fields=["parking_session", "passed_at"], name="passage_session"),
+            models.Index(fields=["barrier_key", "received_at"], name="passage_barrier_received"),
+            models.Index(fields=["-passed_at", "-id"], name="passage_time"),
+            models.Index(fields=["secured_parking", "-passed_at"], name="passage_parking_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["barrier_key", "sequence"], name="one_record_per_barrier_sequence"
+            ),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="passage_sequence_positive"),
+            models.CheckConstraint(
+                condition=Q(direction__in=Direction.values), name="passage_direction_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Passage {self.sequence} at {self.access_point_id}"
 
 
 class SmartKeyType(models.TextChoices):
@@ -309,6 +510,8 @@ class AccessEvent(models.TextChoices):
     ENTRANCE_TRY = "entrance_try", _("Entrance try")
     EXIT_TRY = "exit_try", _("Exit try")
     OPEN_REQUEST = "open_request", _("Open request")
+    PASSAGE = "passage", _("Passage")
+    ANOMALY = "anomaly", _("Anomaly")
 
 
 class AccessResult(models.TextChoices):
@@ -319,6 +522,8 @@ class AccessResult(models.TextChoices):
     GATEWAY_ERROR = "gateway_error", _("Gateway error")
     GATEWAY_TIMEOUT = "gateway_timeout", _("Gateway timeout")
     GATEWAY_UNREACHABLE = "gateway_unreachable", _("Gateway unreachable")
+    PASSED = "passed", _("Passed")
+    FLAGGED = "flagged", _("Flagged")
 
 
 class AccessLogEntry(models.Model):
@@ -347,16 +552,22 @@ class AccessLogEntry(models.Model):
         on_delete=models.PROTECT,
         related_name="access_log_entries",
     )
+    # Empty only for an anomaly about no session (a passage naming a session that is not
+    # there): every issued command, try, open request and passage has both.
     parking_session = models.ForeignKey(
         "parking.ParkingSession",
         verbose_name=_("parking session"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="access_log_entries",
     )
     smart_key = models.ForeignKey(
         SmartKey,
         verbose_name=_("smart key"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="access_log_entries",
     )
     access_point = models.ForeignKey(

@@ -3,7 +3,7 @@ signing keys. They know keys, barriers and key pairs, not parking sessions: the 
 services (parking.services) say which session and direction a command is for, and call
 these inside their own transactions. Each takes ``now``."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
@@ -94,7 +94,8 @@ def issue_access_command(
     SmartKey.objects.filter(pk=smart_key_id).update(
         access_command=sign_access_command(command, key_pair.private_key()),
         start_time=now,
-        end_time=now + settings.SMART_KEY_VALIDITY,
+        # Offered at least as long as its command opens.
+        end_time=now + max(settings.SMART_KEY_VALIDITY, timedelta(seconds=lifetime_seconds)),
     )
     return command
 

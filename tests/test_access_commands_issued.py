@@ -145,7 +145,12 @@ class TestCommandsOnTheJourney:
         for action in ("entrance_try", "exit_try"):
             assert session_action(driver_client, session_id, action).status_code == 409
         direction = Direction.EXIT if closing == "finalize" else Direction.ENTRANCE
-        later = timezone.now() + settings.ACCESS_COMMAND_VALIDITY
+        validity = (
+            settings.OFFLINE_EXIT_COMMAND_VALIDITY
+            if closing == "finalize"
+            else settings.ACCESS_COMMAND_VALIDITY
+        )
+        later = timezone.now() + validity
         for mac in barrier_macs(parking, direction):
             assert refused_reason(last_command, parking, mac, now=later) == "expired"
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 from openapi_spec_validator import validate as validate_spec
@@ -32,6 +33,7 @@ from tests.api import (
     session_url,
     start_session,
 )
+from tests.barriers import PASSAGES_URL, install_barrier
 from tests.factories import ParkingSessionFactory, SecuredParkingFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +63,8 @@ OPERATION_IDS = {
     ("post", "/payment_methods"): "addPaymentMethod",
     ("delete", "/payment_methods/{card_id}"): "removePaymentMethod",
     ("post", "/payment_methods/{card_id}/default"): "setDefaultPaymentMethod",
+    ("post", "/passages"): "uploadPassageRecords",
+    ("get", "/secured_parkings/{parking_id}/time_statement"): "getTimeStatement",
 }
 
 
@@ -344,6 +348,20 @@ class TestLiveAnswersKeepTheSchema:
         nul = api_client.post(SIGN_UP_URL, {"email": "a\x00@example.com", "password": "1"}, "json")
         assert "null_characters_not_allowed" in [error["code"] for error in nul.json()["errors"]]
         assert_valid(schema, "post", "/accounts", nul)
+
+    def test_passage_uploads(self, schema, driver_client, make_driver_client):
+        parking = SecuredParkingFactory(access_points=1)
+        barrier = install_barrier(parking.access_points.get(direction="entrance"))
+        started = start_session(make_driver_client(), parking).json()
+        barrier.present(started["smart_key"]["access_command"], timezone.now())
+        records = [*barrier.hand_over(), "UAEB"]
+
+        answer = driver_client.post(PASSAGES_URL, {"records": records}, format="json")
+        assert [r["status"] for r in answer.json()["results"]] == ["accepted", "refused"]
+        assert answer.json()["acknowledgements"]
+        assert_valid(schema, "post", "/passages", answer)
+        refused = driver_client.post(PASSAGES_URL, {"records": []}, format="json")
+        assert_valid(schema, "post", "/passages", refused)
 
     @pytest.mark.parametrize("page", ["", "0", "x", "99"])
     def test_a_page_that_names_no_page_is_404(self, schema, driver_client, page):

@@ -20,6 +20,7 @@ OPERATOR_STAFF_PERMISSIONS = {
         "view_parkingsession",
         "operate_parkingsession",
         "view_sessionauditentry",
+        "view_anomaly",
     ],
     "smart_keys": [
         "view_accesspoint",
@@ -28,6 +29,8 @@ OPERATOR_STAFF_PERMISSIONS = {
         "delete_accesspoint",
         "view_smartkey",
         "view_accesslogentry",
+        "view_accesspointkey",
+        "view_passagerecord",
         # Key pairs are read-only in the admin; "change" is what its rotate action asks for.
         "view_parkingkeypair",
         "change_parkingkeypair",

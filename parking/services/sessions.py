@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -127,14 +128,21 @@ def confirm_entrance(*, session: ParkingSession, now: datetime) -> ParkingSessio
 
 @transaction.atomic
 def request_exit(
-    *, session: ParkingSession, now: datetime, access_point: AccessPoint | None = None
+    *,
+    session: ParkingSession,
+    now: datetime,
+    access_point: AccessPoint | None = None,
+    left_at: datetime | None = None,
 ) -> ParkingSession:
     """Fix the amount due now, have it captured, and turn the key towards the exit barriers
     (its command opening ``access_point`` alone, when given).
 
+    ``left_at``: the driver is already out, at that moment, as an exit barrier's record says
+    (parking.services.passages): the stay is charged up to then, and no command is issued.
+
     The capture runs in the background (retried while the provider is down): the car is
     never kept in for it, and what a refused card leaves unpaid is owed before the next start."""
-    amount = session.charge_for_stay(now)
+    amount = session.charge_for_stay(left_at or now)
     update_if_in_state(
         session,
         now,
@@ -149,7 +157,15 @@ def request_exit(
     if session.payment_id is not None:
         payments.fix_amount(payment_id=session.payment_id, amount=amount, now=now)
     point_key_at(smart_key=session.smart_key, direction=Direction.EXIT)
-    issue_session_command(session=session, now=now, access_point=access_point)
+    if left_at is None:
+        # Long enough to walk to the car and leave without a network (underground, say):
+        # the barrier's record of the exit tells the backend when the driver left.
+        issue_session_command(
+            session=session,
+            now=now,
+            access_point=access_point,
+            validity=settings.OFFLINE_EXIT_COMMAND_VALIDITY,
+        )
     return reloaded(session)
 
 
@@ -169,15 +185,19 @@ def spend_exit_try(
 
 
 @transaction.atomic
-def finalize_parking_session(*, session: ParkingSession, now: datetime) -> ParkingSession:
-    """The driver is out: close the session with the amount fixed at exit."""
+def finalize_parking_session(
+    *, session: ParkingSession, now: datetime, left_at: datetime | None = None
+) -> ParkingSession:
+    """The driver is out (at ``left_at``, when an exit barrier's record says so, else now):
+    close the session with the amount fixed at exit."""
     update_if_in_state(
         session,
         now,
         required_state=State.EXITING,
         wrong_state=_("Cannot finalize a session that is {state}; it must be exiting."),
         state=State.FINISHED,
-        end_time=now,
+        # A barrier clock running behind cannot end a stay before it began.
+        end_time=max(left_at, session.start_time) if left_at else now,
     )
     occupancy.count_car_out(secured_parking_id=session.secured_parking_id)
     expire_key(smart_key_id=session.smart_key_id, now=now)
@@ -231,6 +251,41 @@ def cancel_stale_entering_sessions(*, now: datetime, driver: User | None = None)
     stale = sessions.stale_entering(now)
     paying.release_holds_of(stale, now=now)
     return stale.update(state=State.CANCELLED, end_time=F("start_time"), amount=0, updated_at=now)
+
+
+@transaction.atomic
+def reopen_parking_session(
+    *, session: ParkingSession, entered_at: datetime, now: datetime
+) -> ParkingSession:
+    """An entrance barrier's record shows that the car of a session cancelled (or timed out
+    in ``entering``) came in at ``entered_at``: the session is ``active`` again, charged
+    from then, its hold kept if it is not released yet. Refused (``OpenSessionExists``)
+    while the driver has another open session."""
+    driver = session.driver
+    assert driver is not None  # an anonymised session stays closed
+    # Locked as a start locks them: a parallel start sees this session open, or this sees it.
+    User.objects.select_for_update().filter(pk=driver.pk).values_list("pk").get()
+    cancel_stale_entering_sessions(driver=driver, now=now)
+    _ensure_no_open_session(driver=driver, now=now)
+    updated = ParkingSession.objects.filter(pk=session.pk, state=State.CANCELLED).update(
+        state=State.ACTIVE,
+        # Never before the session began: a barrier clock running behind.
+        start_time=Greatest(F("start_time"), Value(entered_at)),
+        end_time=None,
+        amount=0,
+        updated_at=now,
+    )
+    if not updated:
+        raise _refusal(
+            session.pk,
+            now,
+            required_state=State.CANCELLED,
+            wrong_state=_("Cannot reopen a session that is {state}; it must be cancelled."),
+        )
+    occupancy.count_car_in(secured_parking_id=session.secured_parking_id)
+    if session.payment_id is not None:
+        payments.reclaim_hold(payment_id=session.payment_id, now=now)
+    return reloaded(session)
 
 
 def reloaded(session: ParkingSession) -> ParkingSession:
