@@ -391,6 +391,7 @@ class TestTheOfflineExit:
         assert refusal.value.reason == "expired"
 
 
+@pytest.mark.postgres  # the job worker's queue is PostgreSQL's
 class TestChargesFollowTheEvidence:
     """With card payments: a stay reopened after its hold was released is charged through
     the capture path, off-session; a refused card leaves it owed."""
