@@ -1,7 +1,8 @@
 """A driver's whole journey through the client openapi-python-client generates from the live
 schema, as a mobile team would write it: sign up, sign in (authorization code + PKCE, as
-the app's browser tab does), find a parking, start, try the entrance, enter, head out, try
-the exit, finalize, then read the history; and a second session cancelled.
+the app's browser tab does), save a card (confirmed with Stripe as the phone does: localstripe
+at ``STRIPE_API_BASE``), find a parking, start (a hold on the card), try the entrance, enter,
+head out, try the exit, finalize, then read the history; and a second session cancelled.
 
 Run by scripts/contract_test.sh with the generated ``parking_client`` on the path, after
 ``mypy --strict`` has checked it: answers are unions by status, narrowed with isinstance.
@@ -11,6 +12,7 @@ Run by scripts/contract_test.sh with the generated ``parking_client`` on the pat
 
 import base64
 import hashlib
+import os
 import re
 import secrets
 import sys
@@ -33,9 +35,12 @@ from parking_client.api.parking_sessions import (
     spend_exit_try,
     start_parking_session,
 )
+from parking_client.api.payment_methods import add_payment_method, list_payment_methods
 from parking_client.api.secured_parkings import list_secured_parkings
 from parking_client.api.smart_keys import list_smart_keys
 from parking_client.models import (
+    Card,
+    CardSetup,
     Driver,
     DriverSignUpRequest,
     Error404,
@@ -117,6 +122,25 @@ def check_metadata(base_url: str, issuer: str) -> None:
     assert metadata["issuer"] == issuer, (metadata, issuer)
     assert metadata["authorization_endpoint"] == f"{issuer}/o/authorize/", metadata
     assert metadata["code_challenge_methods_supported"] == ["S256"], metadata
+
+
+def save_card(client: AuthenticatedClient, stripe_base: str) -> None:
+    """The app saves a card: the backend makes a SetupIntent, the phone confirms it with
+    Stripe (the card number goes to Stripe only), and the card is listed, as the default."""
+    setup = expect(add_payment_method.sync_detailed(client=client), 201, CardSetup)
+    card = {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}
+    confirmed = httpx.post(
+        f"{stripe_base}/v1/setup_intents/{setup.setup_intent_id}/confirm",
+        data={
+            "key": setup.publishable_key,
+            "client_secret": setup.client_secret,
+            "payment_method_data[type]": "card",
+            **{f"payment_method_data[card][{name}]": value for name, value in card.items()},
+        },
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    cards = expect(list_payment_methods.sync_detailed(client=client), 200, list)
+    assert [(c.last4, c.is_default) for c in cards if isinstance(c, Card)] == [("4242", True)]
 
 
 def park(client: AuthenticatedClient) -> None:
@@ -202,8 +226,13 @@ def main(base_url: str) -> None:
     assert driver.email == email
     token, issuer = sign_in(base_url, email, PASSWORD)
     check_metadata(base_url, issuer)
-    park(AuthenticatedClient(base_url, token=token))
-    print(f"journey: {email} signed up, signed in, parked, paid and cancelled a second session")
+    client = AuthenticatedClient(base_url, token=token)
+    save_card(client, os.environ["STRIPE_API_BASE"])
+    park(client)
+    print(
+        f"journey: {email} signed up, signed in, saved a card, parked, paid and cancelled a "
+        "second session"
+    )
 
 
 if __name__ == "__main__":

@@ -113,11 +113,22 @@ class ParkingAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         declared = self.get_response_serializers()
         if isinstance(declared, dict):
-            responses = {
-                str(status): self._get_response_for_code(answer, str(status), direction=direction)
-                for status, answer in declared.items()
-                if not isinstance(answer, Errors)
-            }
+            responses: dict[str, Any] = {}
+            for key, answer in declared.items():
+                if isinstance(answer, Errors):
+                    continue
+                # (status, media type): one representation of several (a receipt's JSON
+                # and its printable page), merged into one response.
+                status, media_types = (
+                    (str(key[0]), list(key[1:])) if isinstance(key, tuple) else (str(key), None)
+                )
+                response = self._get_response_for_code(
+                    answer, status, media_types, direction=direction
+                )
+                if status in responses:
+                    responses[status]["content"].update(response["content"])
+                else:
+                    responses[status] = response
         else:
             responses = super()._get_response_bodies(direction)
         for status, codes in self._error_codes().items():

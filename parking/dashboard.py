@@ -1,6 +1,6 @@
 """What the back-office dashboard shows, and the geometry of its server-rendered charts.
 
-The figures are read in a fixed number of queries, one per metric grouped by parking,
+The figures are read in a fixed number of queries, grouped by parking,
 whatever the number of parkings, and scoped like every admin list.
 """
 
@@ -10,19 +10,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from accounts.models import User
-from parking.models import ParkingSession, SecuredParking, State
+from parking.models import ParkingSession, SecuredParking
+from parking.revenue import net_per_parking
 from parking.selectors import back_office_parkings
 
 HOURS = 24
-# Revenue is the money the card payments took and kept, not the amounts sessions computed:
-# a capture that failed (a debt) or a refund is not revenue. Sessions that pay no card
-# (a parking that does not charge by card) have no payment and add nothing.
-MONEY_KEPT = Sum(F("payment__captured_amount") - F("payment__refunded_amount"))
 BAR_WIDTH = 10
 BAR_GAP = 2
 CHART_HEIGHT = 48
@@ -98,9 +95,8 @@ class Dashboard:
 
 
 def dashboard_for(*, user: User, now: datetime) -> Dashboard:
-    """The dashboard of the parkings ``user`` runs, as of ``now``, in four queries. Today's
-    revenue is what the payments of the sessions finished since midnight captured, less
-    what was refunded of it."""
+    """The dashboard of the parkings ``user`` runs, as of ``now``, in five queries. Today's
+    revenue is what card payments took in full since midnight, less the refunds made since."""
     parkings = list(back_office_parkings(user).with_occupancy(now).order_by("name", "id"))
     sessions = ParkingSession.objects.filter(secured_parking_id__in=[p.pk for p in parkings])
     local_now = timezone.localtime(now)
@@ -109,9 +105,10 @@ def dashboard_for(*, user: User, now: datetime) -> Dashboard:
     hours = [this_hour - timedelta(hours=HOURS - 1 - i) for i in range(HOURS)]
 
     started_today = _per_parking(sessions.filter(start_time__gte=midnight), Count("id"))
-    revenue = _per_parking(
-        sessions.filter(state=State.FINISHED, end_time__gte=midnight, payment__isnull=False),
-        MONEY_KEPT,
+    # Money taken, not the amounts sessions computed: a debt is not revenue, a refund takes
+    # it back; the accounting export's rule (parking.revenue), over today so far.
+    revenue = net_per_parking(
+        parking_ids=[p.pk for p in parkings], start=midnight, end=midnight + timedelta(days=1)
     )
     hourly = _started_per_parking_and_hour(sessions, since=hours[0])
 
@@ -138,7 +135,7 @@ def dashboard_for(*, user: User, now: datetime) -> Dashboard:
     )
 
 
-def _per_parking(sessions: QuerySet[ParkingSession], aggregate: Count | Sum) -> dict[int, Any]:
+def _per_parking(sessions: QuerySet[ParkingSession], aggregate: Count) -> dict[int, Any]:
     rows = sessions.order_by().values("secured_parking_id").annotate(value=aggregate)
     return {row["secured_parking_id"]: row["value"] for row in rows}
 

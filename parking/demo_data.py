@@ -1,7 +1,12 @@
-"""Demo data for a local backend: one parking, the mobile app's OAuth client and some logins.
+"""Demo data for a local backend: one parking that charges by card, the mobile app's OAuth
+client, some logins, the demo driver's saved test card and their open session, paid by a
+hold on it.
 
 Every function finds its rows by a natural key (name, MAC address, client id, email) and
-puts the demo values back, so seeding twice leaves the same rows as seeding once.
+puts the demo values back, so seeding twice leaves the same rows as seeding once. The card and
+the hold go through Stripe as the app's would (localstripe, which ``make run`` starts): the
+customer and the SetupIntent from the payments services, the card confirmed with Stripe as
+the phone does, the hold placed by the start's own service.
 """
 
 import secrets
@@ -26,13 +31,18 @@ from parking.models import (
     State,
     Tariff,
 )
+from parking.services import paying
 from parking.services.access import issue_session_command
 from parking.services.occupancy import count_car_in, count_car_out
 from parking.services.operators import add_operator_staff
+from payments import services as payments
+from payments.demo import CARD_OK, confirm_card_setup
+from payments.models import Card, Payment, PaymentState
 from smart_keys.models import AccessPoint, Direction, SmartKey, SmartKeyType
 
 PARKING_NAME = "Secured P 1"
 OPERATOR_NAME = "Demo Parking SRL"
+OPERATOR_TAX_ID = "RO12345678"
 # (name, direction, MAC): the first MAC is the one in the current-session seed document.
 ACCESS_POINTS = (
     ("Entrance A", Direction.ENTRANCE, "76:86:BB:DE:63:AD"),
@@ -68,6 +78,15 @@ class DemoData:
     operator: Operator
     staff: User
     api_docs_client: Application | None
+    card: Card
+
+
+def seed_operator() -> Operator:
+    """The demo parking's company, named on receipts as their seller (a made-up tax id)."""
+    operator, _created = Operator.objects.update_or_create(
+        name=OPERATOR_NAME, defaults={"legal_name": OPERATOR_NAME, "tax_id": OPERATOR_TAX_ID}
+    )
+    return operator
 
 
 def seed_parking(*, operator: Operator | None = None) -> SecuredParking:
@@ -83,8 +102,8 @@ def seed_parking(*, operator: Operator | None = None) -> SecuredParking:
             "is_active": True,
             "is_online": False,
             "capacity": 100,
-            # The demo driver has no saved card (README, "Payments").
-            "charges_by_card": False,
+            "charges_by_card": True,
+            "hold_amount": None,
             "entrance_tries": 3,
             "exit_tries": 3,
         },
@@ -161,19 +180,57 @@ def seed_user(*, email: str, password: str, is_superuser: bool = False) -> User:
     return user
 
 
-def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -> ParkingSession:
-    """An active session that started a while ago, with its entrance key.
+def seed_card(*, driver: User, now: datetime) -> Card:
+    """The driver's default card: Stripe's test Visa, saved as the app saves one (a
+    SetupIntent from the backend, confirmed with Stripe by the phone). A card already saved
+    is kept. Calls Stripe: never inside a transaction."""
+    card = Card.objects.filter(driver=driver, is_default=True).first()
+    if card is not None:
+        return card
+    setup = payments.start_card_setup(driver=driver, now=now)
+    confirmed = confirm_card_setup(
+        api_base=settings.STRIPE_API_BASE or "https://api.stripe.com",
+        publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
+        client_secret=setup.client_secret,
+        number=CARD_OK,
+    )
+    confirmed.raise_for_status()
+    payments.cards_of(driver=driver, now=now)
+    return Card.objects.get(driver=driver, is_default=True)
+
+
+def seed_hold(*, driver: User, parking: SecuredParking, now: datetime) -> Payment:
+    """The hold that pays the driver's open session: the one it has, or a new one placed on
+    the default card by the start's own service. Calls Stripe: never inside a transaction."""
+    session = _open_session_of(driver)
+    if session is not None and session.payment is not None:
+        if session.payment.state == PaymentState.AUTHORIZED:
+            return session.payment
+    payment = paying.hold_for_start(driver=driver, parking=parking, idempotency_key=None, now=now)
+    assert payment is not None  # the demo parking charges by card
+    return payment
+
+
+def _open_session_of(driver: User) -> ParkingSession | None:
+    # Every row the one-open-session constraint counts, stale ``entering`` ones included.
+    return (
+        ParkingSession.objects.for_driver(driver)
+        .filter(state__in=OPEN_STATES)
+        .select_related("smart_key", "payment")
+        .first()
+    )
+
+
+def seed_open_session(
+    *, driver: User, parking: SecuredParking, payment: Payment | None = None, now: datetime
+) -> ParkingSession:
+    """An active session that started a while ago at the tariff of now, with its entrance
+    key, paid by ``payment`` (a hold from ``seed_hold``).
 
     The driver's open session, if any, is reused and reset, since a driver may have only one.
     """
     start_time = now - SESSION_AGE
-    # Every row the one-open-session constraint counts, stale ``entering`` ones included.
-    session = (
-        ParkingSession.objects.for_driver(driver)
-        .filter(state__in=OPEN_STATES)
-        .select_related("smart_key")
-        .first()
-    )
+    session = _open_session_of(driver)
     key = (session.smart_key if session else None) or SmartKey()
     if session is not None and session.state in PARKED_STATES:
         count_car_out(secured_parking_id=session.secured_parking_id)
@@ -190,8 +247,14 @@ def seed_open_session(*, driver: User, parking: SecuredParking, now: datetime) -
     session.exit_remaining_tries = parking.exit_tries
     session.amount = Decimal("0.00")
     session.currency = parking.currency
+    # Read back: the prices as stored (5.0000), as a start keeps them.
+    session.tariff_terms = Tariff.objects.get(secured_parking=parking).terms()
+    session.vat_rate = None
+    session.payment = payment
     session.save()
     count_car_in(secured_parking_id=parking.pk)
+    if payment is not None:
+        payments.attach(payment=payment, now=now)
     # A genuine signed command (valid for ACCESS_COMMAND_VALIDITY from now), not a placeholder.
     issue_session_command(session=session, now=now)
     # The demo key stays valid for a day from the session's start, not a fresh command's window.
@@ -230,7 +293,6 @@ def mint_access_token(
     return token, raw_token
 
 
-@transaction.atomic
 def seed_demo(
     *,
     now: datetime,
@@ -238,21 +300,29 @@ def seed_demo(
     api_docs_origins: Sequence[str] = API_DOCS_ORIGINS,
 ) -> DemoData:
     """Create or reset all demo data, and mint a fresh token for the driver with a session.
-    The API docs' client only with ``API_DOCS_SIGN_IN`` on."""
-    operator, _created = Operator.objects.get_or_create(name=OPERATOR_NAME)
-    parking = seed_parking(operator=operator)
-    seed_tariff(parking=parking)
-    access_points = seed_access_points(parking=parking)
-    application = seed_mobile_app()
-    driver = seed_user(email=DRIVER_EMAIL, password=DRIVER_PASSWORD)
-    second_driver = seed_user(email=SECOND_DRIVER_EMAIL, password=DRIVER_PASSWORD)
-    admin = seed_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, is_superuser=True)
-    staff = seed_user(email=STAFF_EMAIL, password=STAFF_PASSWORD)
-    add_operator_staff(user=staff, operator=operator)
-    session = seed_open_session(driver=driver, parking=parking, now=now)
-    access_token, raw_access_token = mint_access_token(
-        user=driver, application=application, now=now, lifetime=token_lifetime
-    )
+    The API docs' client only with ``API_DOCS_SIGN_IN`` on. Stripe is called between the
+    two transactions (raises ``PaymentProviderUnavailable`` when it cannot be reached)."""
+    with transaction.atomic():
+        operator = seed_operator()
+        parking = seed_parking(operator=operator)
+        seed_tariff(parking=parking)
+        access_points = seed_access_points(parking=parking)
+        application = seed_mobile_app()
+        driver = seed_user(email=DRIVER_EMAIL, password=DRIVER_PASSWORD)
+        second_driver = seed_user(email=SECOND_DRIVER_EMAIL, password=DRIVER_PASSWORD)
+        admin = seed_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, is_superuser=True)
+        staff = seed_user(email=STAFF_EMAIL, password=STAFF_PASSWORD)
+        add_operator_staff(user=staff, operator=operator)
+    card = seed_card(driver=driver, now=now)
+    payment = seed_hold(driver=driver, parking=parking, now=now)
+    with transaction.atomic():
+        session = seed_open_session(driver=driver, parking=parking, payment=payment, now=now)
+        access_token, raw_access_token = mint_access_token(
+            user=driver, application=application, now=now, lifetime=token_lifetime
+        )
+        api_docs_client = (
+            seed_api_docs_client(origins=api_docs_origins) if settings.API_DOCS_SIGN_IN else None
+        )
     return DemoData(
         parking=parking,
         access_points=access_points,
@@ -265,7 +335,6 @@ def seed_demo(
         raw_access_token=raw_access_token,
         operator=operator,
         staff=staff,
-        api_docs_client=(
-            seed_api_docs_client(origins=api_docs_origins) if settings.API_DOCS_SIGN_IN else None
-        ),
+        api_docs_client=api_docs_client,
+        card=card,
     )

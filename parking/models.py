@@ -397,7 +397,7 @@ class ParkingSession(models.Model):
             models.Index(fields=["-start_time", "-id"], name="session_start"),
             models.Index(fields=["state", "-start_time"], name="session_state_start"),
             models.Index(fields=["secured_parking", "-start_time"], name="session_parking_start"),
-            # Today's revenue on the dashboard: sessions finished since midnight.
+            # Finished sessions per parking by end time.
             models.Index(
                 fields=["secured_parking", "end_time"],
                 condition=Q(state="finished"),

@@ -8,6 +8,7 @@ the ban; the VAT a refund gives back is the VAT of what the payment kept before 
 of what it kept after (``Refund.kept_after``), as on the receipt, so a day's figures add up
 to the receipts' and nothing is lost to rounding."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -86,6 +87,24 @@ def revenue_per_day(
             )
         )
     return sorted(rows, key=lambda row: (row.day, row.parking, row.currency))
+
+
+def net_per_parking(
+    *, parking_ids: list[int] | None, start: datetime, end: datetime
+) -> dict[int, Decimal]:
+    """What card payments took from ``start`` to ``end``, less what was refunded in it, per
+    parking id, by the same rule as the days above (the dashboard's revenue today). Two
+    queries."""
+    net: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for (_day, parking_id, _currency), (captured, _vat, _sessions) in _captures(
+        start, end, parking_ids
+    ).items():
+        net[parking_id] += captured
+    for (_day, parking_id, _currency), (refunded, _vat) in _refunds(
+        start, end, parking_ids
+    ).items():
+        net[parking_id] -= refunded
+    return dict(net)
 
 
 Key = tuple[date, int, str]

@@ -2,11 +2,14 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -16,6 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,6 +40,7 @@ from parking.idempotency import (
 from parking.models import ParkingSession, State
 from parking.pagination import PageReadPagination
 from parking.receipts import receipt_for
+from parking.renderers import AcceptHeaderNegotiation, ReceiptPageRenderer
 from parking.selectors import (
     current_session_for,
     driver_history_page,
@@ -565,18 +570,42 @@ def _finished_session(request: AuthenticatedRequest, session_id: int) -> Parking
 
 
 class ReceiptView(APIView):
-    """The receipt of one of the driver's finished sessions."""
+    """The receipt of one of the driver's finished sessions: the JSON document, or with
+    ``Accept: text/html`` the same document as a printable page. Errors stay JSON."""
+
+    renderer_classes = [*APIView.renderer_classes, ReceiptPageRenderer]
+    content_negotiation_class = AcceptHeaderNegotiation
 
     @extend_schema(
         operation_id="getReceipt",
         summary="The receipt of a finished parking session",
         description="Seller (legal name, tax id), parking, times, the tariff agreed at "
-        "entry, amount with its VAT, and the payment with its refunds. 404 until the "
-        "session is finished.",
+        "entry, amount with its VAT, and the payment with its refunds. JSON by default; "
+        "`Accept: text/html` answers the same receipt as a printable page (print CSS, no "
+        "scripts, nothing loaded from elsewhere) in the request's language "
+        "(`Accept-Language`). Errors are JSON either way. 404 until the session is finished.",
+        # Chosen by Accept alone (AcceptHeaderNegotiation): no ?format= to describe.
+        parameters=[OpenApiParameter("format", exclude=True)],
         responses={
-            200: OpenApiResponse(ReceiptSerializer, description="The receipt."),
+            (200, "application/json"): OpenApiResponse(
+                ReceiptSerializer,
+                description="The receipt: JSON, or a printable HTML page with `Accept: text/html`.",
+            ),
+            (200, "text/html"): OpenApiResponse(OpenApiTypes.STR),
             404: Errors("not_found"),
         },
     )
     def get(self, request: AuthenticatedRequest, session_id: int) -> Response:
         return Response(receipt_for(_finished_session(request, session_id)))
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        # The page is for a successful answer only: an error is the API's JSON error, for
+        # the app to read, whatever the request accepted.
+        if response.status_code >= 400:
+            request.accepted_renderer = self.renderer_classes[0]()
+            request.accepted_media_type = request.accepted_renderer.media_type
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        return response

@@ -20,7 +20,11 @@ trap 'kill $localstripe 2>/dev/null; wait $localstripe 2>/dev/null || true' EXIT
 dropdb -h 127.0.0.1 -U postgres --if-exists "$DB"
 createdb -h 127.0.0.1 -U postgres "$DB"
 "$BIN/python" manage.py migrate --noinput -v 0
-token=$("$BIN/python" manage.py seed_demo --force | sed -n "s/.*Authorization: Bearer \([^']*\)'.*/\1/p")
+for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$STRIPE_PORT" >/dev/null 2>&1 && break  # localstripe listens
+    sleep 0.1
+done
+token=$("$BIN/python" manage.py seed_demo --force | sed -n "s/^ *TOKEN=//p" | head -n 1)
 
 "$BIN/gunicorn" parking_api.wsgi -c gunicorn.conf.py --bind "127.0.0.1:$PORT" --workers 2 \
     --log-level warning >"/tmp/${DB}_gunicorn.log" 2>&1 &

@@ -17,9 +17,15 @@ stop_all() {
     wait ${worker:-} $localstripe 2>/dev/null || true
 }
 trap stop_all EXIT
+# The demo card and hold are saved at localstripe by seed_demo: wait until it listens.
+for _ in $(seq 1 100); do
+    "$BIN/python" -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" \
+        "$LOCALSTRIPE_PORT" 2>/dev/null && break
+    sleep 0.1
+done
 "$BIN/python" manage.py migrate --noinput
-"$BIN/python" manage.py seed_demo --docs-origin "http://${HOST:-127.0.0.1}:${PORT:-8000}" \
-    --docs-origin "http://localhost:${PORT:-8000}"
+"$BIN/python" manage.py seed_demo --api-origin "http://${HOST:-127.0.0.1}:${PORT:-8000}" \
+    --docs-origin "http://${HOST:-127.0.0.1}:${PORT:-8000}" --docs-origin "http://localhost:${PORT:-8000}"
 
 engine=$("$BIN/python" manage.py shell -v 0 -c \
     'from django.apps import apps; print(apps.is_installed("procrastinate.contrib.django"))')

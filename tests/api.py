@@ -103,7 +103,8 @@ def one_error(code: str, detail: str, error_type: str = "client_error") -> dict:
 
 def enable_api_docs_sign_in(settings, origin: str):
     """API_DOCS_SIGN_IN on, and the demo data seeded with the docs' client coming back to
-    ``origin`` over http, which DEBUG allows for local development."""
+    ``origin`` over http, which DEBUG allows for local development. Seeding saves the demo
+    card at Stripe: the test needs the ``localstripe`` fixture."""
     from django.utils import timezone
 
     from parking.demo_data import seed_demo

@@ -3,6 +3,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import factory
+from django.db.models import Sum
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 from oauth2_provider.models import AccessToken, Application, set_token_value
@@ -18,7 +19,7 @@ from parking.models import (
 )
 from parking.services.occupancy import count_car_in
 from parking.services.operators import add_operator_staff
-from payments.models import Payment, PaymentState
+from payments.models import Payment, PaymentState, Refund, RefundState
 from smart_keys.models import AccessPoint, BarrierGateway, Direction, SmartKey
 
 MOBILE_APP_REDIRECT_URI = "parkingapp://oauth/callback"
@@ -221,6 +222,27 @@ class PaymentFactory(DjangoModelFactory):
     updated_at = factory.SelfAttribute("created_at")
     outstanding_since = factory.LazyAttribute(
         lambda o: o.updated_at if o.state == PaymentState.OUTSTANDING else None
+    )
+    captured_at = factory.LazyAttribute(
+        lambda o: o.updated_at if o.state == PaymentState.CAPTURED else None
+    )
+
+
+def refund_made(payment: Payment, amount: str, at) -> Refund:
+    """A refund of ``amount`` that succeeded at ``at`` (the payment's ``refunded_amount`` is
+    the caller's); what the payment kept after it counts the refunds made before."""
+    before = payment.refunds.filter(state=RefundState.SUCCEEDED).aggregate(total=Sum("amount"))
+    kept = payment.captured_amount - (before["total"] or 0) - Decimal(amount)
+    return Refund.objects.create(
+        payment=payment,
+        amount=Decimal(amount),
+        reason="Overcharged",
+        state=RefundState.SUCCEEDED,
+        charge_reference=payment.hold_reference,
+        provider_reference=f"re_{payment.pk}_{kept}",
+        kept_after=kept,
+        created_at=at,
+        refunded_at=at,
     )
 
 

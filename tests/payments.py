@@ -17,6 +17,7 @@ import requests
 from django.utils import timezone
 
 from parking.models import ParkingSession
+from payments.demo import CARD_OK, confirm_card_setup
 from payments.models import Payment, PaymentState
 from tests.api import API, act, json_body, start_session
 from tests.jobs import wait_until
@@ -27,7 +28,6 @@ PAYMENT_METHODS_URL = f"{API}/payment_methods"
 SECRET_KEY = "sk_test_localstripe"
 PUBLISHABLE_KEY = "pk_test_localstripe"
 
-CARD_OK = "4242424242424242"
 CARD_3DS = "4000002500003155"
 # Refused when saved (the SetupIntent), as at Stripe.
 CARD_DECLINED = "4000000000000002"
@@ -99,25 +99,12 @@ class LocalStripe:
 
     def confirm_setup(self, client_secret: str, number: str) -> requests.Response:
         """What the app does with a SetupIntent's secret: the card goes to Stripe only."""
-        setup_id = client_secret.split("_secret_")[0]
-        card = {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"}
-        data = {
-            "key": PUBLISHABLE_KEY,
-            "client_secret": client_secret,
-            "payment_method_data[type]": "card",
-            **{f"payment_method_data[card][{name}]": value for name, value in card.items()},
-        }
-        response = requests.post(
-            f"{self.url}/v1/setup_intents/{setup_id}/confirm", data=data, timeout=5
+        return confirm_card_setup(
+            api_base=self.url,
+            publishable_key=PUBLISHABLE_KEY,
+            client_secret=client_secret,
+            number=number,
         )
-        if response.ok and response.json()["status"] == "requires_action":
-            # 3-D Secure passed on the phone: localstripe completes it on a second confirm.
-            response = requests.post(
-                f"{self.url}/v1/setup_intents/{setup_id}/confirm",
-                data={"key": PUBLISHABLE_KEY, "client_secret": client_secret},
-                timeout=5,
-            )
-        return response
 
     def authenticate(self, client_secret: str, *, success: bool = True) -> None:
         """The driver passes (or fails) 3-D Secure for a PaymentIntent in the app."""

@@ -436,7 +436,7 @@ def call_command_output(*args) -> str:
     return out.getvalue()
 
 
-def test_the_demo_session_carries_a_genuine_command(db):
+def test_the_demo_session_carries_a_genuine_command(db, localstripe):
     demo = seed_demo(now=timezone.now())
 
     key = demo.session.smart_key

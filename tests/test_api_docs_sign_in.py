@@ -29,7 +29,7 @@ DOCS_REDIRECT_URI = "http://testserver/api/docs/oauth2-redirect.html"
 
 
 @pytest.fixture
-def docs_sign_in(settings):
+def docs_sign_in(settings, localstripe):
     return enable_api_docs_sign_in(settings, "http://testserver")
 
 
@@ -129,7 +129,9 @@ class TestSignInOn:
 
 
 class TestSignInOff:
-    def test_no_client_no_redirect_page_and_no_client_id_in_the_docs(self, settings, client):
+    def test_no_client_no_redirect_page_and_no_client_id_in_the_docs(
+        self, settings, client, localstripe
+    ):
         settings.API_DOCS_SIGN_IN = False
         demo = seed_demo(now=timezone.now())
         assert demo.api_docs_client is None

@@ -2,6 +2,8 @@
 money card payments captured, less refunds), and sessions started per hour over the last
 day, drawn server-side."""
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +27,7 @@ from tests.factories import (
     SecuredParkingFactory,
     SuperuserFactory,
     paid_by,
+    refund_made,
 )
 from tests.payments import PAYMENT_METHODS_URL, parked_for, save_card, wait_for_state
 
@@ -52,17 +55,21 @@ def session_at(parking, start: datetime, state=State.FINISHED, **kwargs):
     )
 
 
-def paid_session_at(parking, start: datetime, amount: str, *, captured: str, refunded="0", **kw):
-    """A finished session whose card payment captured ``captured`` of ``amount``."""
+def paid_session_at(parking, start: datetime, amount: str, *, captured: str, refunds=(), **kw):
+    """A finished session whose card payment captured ``captured`` of ``amount``, taken in
+    full at its end when that is all of it, with ``refunds`` ((amount, when)) made since."""
     session = session_at(parking, start, amount=amount, **kw)
-    state = PaymentState.CAPTURED if captured == amount else PaymentState.OUTSTANDING
-    paid_by(
+    in_full = captured == amount
+    payment = paid_by(
         session,
-        state=state,
+        state=PaymentState.CAPTURED if in_full else PaymentState.OUTSTANDING,
         amount=Decimal(amount),
         captured_amount=Decimal(captured),
-        refunded_amount=Decimal(refunded),
+        refunded_amount=sum((Decimal(refund) for refund, _when in refunds), Decimal("0")),
+        captured_at=session.end_time if in_full else None,
     )
+    for refund, when in refunds:
+        refund_made(payment, refund, when)
     return session
 
 
@@ -106,21 +113,35 @@ def test_the_chart_has_a_bar_per_hour_scaled_to_the_busiest(parking):
     assert chart.bars[-1].label == "14:00–15:00"
 
 
-def test_revenue_is_the_money_captured_less_refunds_not_the_amounts_computed(parking):
-    today = NOW - timedelta(hours=2)
+def test_revenue_is_the_money_taken_today_less_todays_refunds_not_the_amounts_computed(parking):
+    today, yesterday = NOW - timedelta(hours=2), NOW - timedelta(days=1, hours=2)
     paid_session_at(parking, today, "10.00", captured="10.00")
     # Amount fixed at exit, capture refused: a debt, not revenue.
     paid_session_at(parking, today, "10.00", captured="0.00")
-    # The hold captured, the charge above it refused: what the hold took is revenue.
+    # The hold captured, the charge above it refused: not taken in full, not counted yet.
     paid_session_at(parking, today, "15.00", captured="5.00")
-    paid_session_at(parking, today, "8.00", captured="8.00", refunded="3.00")
+    paid_session_at(parking, today, "8.00", captured="8.00", refunds=[("3.00", NOW)])
+    # Taken yesterday, refunded today: today's revenue gives it back.
+    paid_session_at(parking, yesterday, "6.00", captured="6.00", refunds=[("2.00", NOW)])
     # A stay at a parking that does not charge by card: no money came in through the app.
     session_at(parking, today, amount="7.00")
 
     dashboard = dashboard_for(user=SuperuserFactory(), now=NOW)
 
-    assert dashboard.parkings[0].revenue_today == Decimal("20.00")  # 10 + 5 + (8 - 3)
-    assert dashboard.revenue_today == {"RON": Decimal("20.00")}
+    assert dashboard.parkings[0].revenue_today == Decimal("13.00")  # 10 + 8 - 3 - 2
+    assert dashboard.revenue_today == {"RON": Decimal("13.00")}
+
+
+def test_todays_revenue_is_the_revenue_exports_day(operator, parking):
+    start = NOW - timedelta(hours=2)
+    paid_session_at(parking, start, "8.00", captured="8.00", refunds=[("3.00", NOW)])
+    client = staff_client(operator)
+
+    export = client.get("/admin/revenue/", {"first_day": NOW.date(), "last_day": NOW.date()})
+    dashboard = dashboard_for(user=OperatorStaffFactory(operator=operator), now=NOW)
+
+    (row,) = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert Decimal(row["Net"]) == dashboard.parkings[0].revenue_today == Decimal("5.00")
 
 
 def test_staff_see_only_their_operators_revenue(operator, parking):

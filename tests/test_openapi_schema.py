@@ -283,6 +283,19 @@ class TestBodies:
         tariff = schema["components"]["schemas"]["SecuredParking"]["properties"]["tariff"]
         assert tariff == {"oneOf": [{"$ref": "#/components/schemas/Tariff"}, {"type": "null"}]}
 
+    def test_the_receipt_is_json_or_a_printable_page_and_its_errors_only_json(self, schema):
+        op = operation(schema, "get", "/parking_sessions/{session_id}/receipt")
+        responses = op["responses"]
+        assert responses["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Receipt"
+        }
+        assert responses["200"]["content"]["text/html"]["schema"] == {"type": "string"}
+        # Chosen by Accept alone: no ?format= parameter.
+        assert [p["name"] for p in op["parameters"]] == ["session_id"]
+        for status, response in responses.items():
+            if status != "200":
+                assert list(response["content"]) == ["application/json"], status
+
     @pytest.mark.parametrize(
         ("value", "text"),
         [("5", "5.00"), ("5.0000", "5.00"), ("40.00", "40.00"), ("0.1250", "0.125")],

@@ -1,11 +1,14 @@
 import re
+import subprocess
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
@@ -19,15 +22,24 @@ from parking.models import (
     State,
     Tariff,
 )
+from payments.demo import CARD_OK, confirm_card_setup
+from payments.models import Card, Payment, PaymentState, ProviderCustomer
 from smart_keys.models import AccessPoint, Direction, SmartKey
-from tests.api import CURRENT_URL
+from tests.api import CURRENT_URL, act
 from tests.factories import AccessTokenFactory, ParkingSessionFactory, SecuredParkingFactory
+from tests.payments import wait_for_state
 
 CURL_TOKEN = re.compile(
     r"curl -H 'Authorization: Bearer ([\w-]+)' " + re.escape(f"http://127.0.0.1:8000{CURRENT_URL}")
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def stripe(localstripe):
+    """Seeding saves the demo card and places the open session's hold at Stripe."""
+    return localstripe
 
 
 @pytest.fixture
@@ -52,6 +64,9 @@ def row_counts() -> dict[str, int]:
         User,
         ParkingSession,
         SmartKey,
+        ProviderCustomer,
+        Card,
+        Payment,
     ]
     return {model.__name__: model.objects.count() for model in models}
 
@@ -178,8 +193,12 @@ def test_seeding_twice_creates_nothing_new(debug):
         "User": 4,
         "ParkingSession": 1,
         "SmartKey": 1,
+        "ProviderCustomer": 1,
+        "Card": 1,
+        "Payment": 1,
     }
     assert open_session_of("driver@example.com") == session
+    assert open_session_of("driver@example.com").payment == session.payment
 
 
 def test_seeding_again_puts_the_demo_values_back(debug):
@@ -324,3 +343,98 @@ def test_the_second_driver_has_no_current_session(debug, api_client):
     response = api_client.get(CURRENT_URL, HTTP_AUTHORIZATION=f"Bearer {token.raw_token}")
 
     assert response.status_code == 404
+
+
+def test_the_demo_driver_has_stripes_test_card_saved_as_the_app_saves_one(debug, stripe):
+    seed()
+
+    card = Card.objects.get(driver__email="driver@example.com")
+    assert (card.brand, card.last4, card.is_default) == ("visa", "4242", True)
+    customer = ProviderCustomer.objects.get(driver=card.driver).reference
+    # Stripe has the card, attached to the driver's customer.
+    assert stripe.get(f"/v1/payment_methods/{card.reference}")["customer"] == customer
+    assert "Card: driver@example.com pays with Visa •••• 4242" in seed()
+
+
+def test_the_demo_parking_charges_by_card_and_the_open_session_is_paid_by_a_hold(debug, stripe):
+    seed()
+
+    session = open_session_of("driver@example.com")
+    assert session.secured_parking.charges_by_card
+    payment = session.payment
+    assert (payment.state, payment.hold_amount) == (PaymentState.AUTHORIZED, Decimal("40.00"))
+    assert payment.card == Card.objects.get(driver=session.driver)
+    assert payment.attached_at is not None
+    assert stripe.payment_intent(payment.hold_reference)["status"] == "requires_capture"
+    assert session.tariff_terms == session.secured_parking.tariff.terms()
+    assert session.charge_for_stay(timezone.now()) == Decimal("10.00")
+
+
+def test_seeding_again_after_the_session_ended_opens_a_new_one_with_a_new_hold(debug, api_client):
+    first = token_from(seed())
+    session = open_session_of("driver@example.com")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {first}")
+    act(api_client, session.pk, "exit")
+    act(api_client, session.pk, "finalize")
+
+    seed()
+
+    again = open_session_of("driver@example.com")
+    assert again.pk != session.pk
+    assert again.payment != session.payment
+    assert again.payment.state == PaymentState.AUTHORIZED
+    assert Card.objects.count() == 1
+
+
+def test_the_demo_seller_has_a_legal_name_and_a_tax_id(debug):
+    seed()
+
+    operator = Operator.objects.get()
+    assert (operator.legal_name, operator.tax_id) == ("Demo Parking SRL", "RO12345678")
+
+
+def test_without_stripe_it_says_what_to_start(debug, settings):
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+
+    with pytest.raises(CommandError, match="localstripe"):
+        seed()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_printed_walk_through_is_one_whole_paid_session(debug, stripe, live_server, request):
+    if connection.vendor == "postgresql":
+        # Captures are jobs; on SQLite they run in the web process after the commit.
+        request.getfixturevalue("job_worker")(env={"STRIPE_API_BASE": stripe.url})
+    output = seed("--api-origin", live_server.url)
+    commands = output.split("Walk-through: a whole paid session (paste into a shell):\n")[1]
+
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands.replace("curl ", "curl -fsS ")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    paid, free = ParkingSession.objects.order_by("pk")
+    assert (paid.state, free.state) == (State.FINISHED, State.FINISHED)
+    payment = wait_for_state(paid.payment_id, PaymentState.CAPTURED)
+    assert (paid.amount, payment.captured_amount) == (Decimal("10.00"), Decimal("10.00"))
+    assert stripe.payment_intent(paid.payment.hold_reference)["status"] == "succeeded"
+    assert free.amount == Decimal("0.00")
+    assert wait_for_state(free.payment_id, PaymentState.RELEASED).captured_amount == 0
+    # The payment after finalize: captured, or being captured by the worker on PostgreSQL.
+    fixed = r'"state":"captur(ed|ing)","currency":"RON","hold_amount":"40.00","amount":"10.00"'
+    assert re.search(fixed, ran.stdout)
+    assert f'"number":"{paid.pk:08d}"' in ran.stdout
+    assert f"Chitanța nr. {paid.pk:08d}" in ran.stdout
+
+
+def test_the_demo_confirms_test_cards_with_a_test_key_only(stripe):
+    with pytest.raises(ValueError, match="test publishable key"):
+        confirm_card_setup(
+            api_base=stripe.url,
+            publishable_key="pk_live_123",
+            client_secret="seti_1_secret_2",
+            number=CARD_OK,
+        )

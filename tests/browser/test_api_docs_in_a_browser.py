@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def docs_sign_in(settings, live_server):
+def docs_sign_in(settings, live_server, localstripe):
     return enable_api_docs_sign_in(settings, live_server.url)
 
 

@@ -1,6 +1,7 @@
 import argparse
 from datetime import timedelta
 
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -9,13 +10,20 @@ from parking.demo_data import (
     ADMIN_PASSWORD,
     API_DOCS_ORIGINS,
     DRIVER_PASSWORD,
+    SESSION_AGE,
     STAFF_PASSWORD,
     DemoData,
     seed_demo,
 )
+from payments.exceptions import PaymentProviderUnavailable
 
-CURRENT_SESSION_URL = "http://127.0.0.1:8000/api/car_driver/parking_sessions/current"
+API_ORIGIN = "http://127.0.0.1:8000"
+API_PATH = "/api/car_driver"
 MAX_TOKEN_HOURS = 24 * 365
+# The walk-through reads a new session's id from the start's answer.
+SESSION_ID_OF = (
+    """python3 -c 'import json, sys; print(json.load(sys.stdin)["parking_session"]["id"])'"""
+)
 
 
 def hours_up_to_a_year(value: str) -> float:
@@ -29,7 +37,9 @@ def hours_up_to_a_year(value: str) -> float:
 class Command(BaseCommand):
     help = (
         "Create or reset demo data (Secured P 1, the mobile app's OAuth client, demo logins, "
-        "an open session) and print a bearer token for driver@example.com. Safe to run twice."
+        "driver@example.com's test card saved at Stripe and their open session, paid by a hold "
+        "on it) and print a bearer token for that driver with a walk-through of a paid "
+        "session. Needs Stripe (localstripe; make run starts it). Safe to run twice."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -53,6 +63,12 @@ class Command(BaseCommand):
             help="Where the API docs are served, for their sign-in's redirect URI (repeat for "
             f"several; default: {' and '.join(API_DOCS_ORIGINS)}). Only with API_DOCS_SIGN_IN.",
         )
+        parser.add_argument(
+            "--api-origin",
+            default=API_ORIGIN,
+            metavar="URL",
+            help=f"Where the API is served, for the printed commands (default: {API_ORIGIN}).",
+        )
 
     def handle(
         self,
@@ -60,6 +76,7 @@ class Command(BaseCommand):
         force: bool,
         token_hours: float,
         docs_origins: list[str] | None,
+        api_origin: str,
         **options,
     ) -> None:
         if not settings.DEBUG and not force:
@@ -67,14 +84,21 @@ class Command(BaseCommand):
                 "Refusing to seed demo data with DEBUG off: it creates a superuser and drivers "
                 "with published passwords. Use --force if this database really is a demo one."
             )
-        demo = seed_demo(
-            now=timezone.now(),
-            token_lifetime=timedelta(hours=token_hours),
-            api_docs_origins=docs_origins or API_DOCS_ORIGINS,
-        )
-        self._report(demo)
+        try:
+            demo = seed_demo(
+                now=timezone.now(),
+                token_lifetime=timedelta(hours=token_hours),
+                api_docs_origins=docs_origins or API_DOCS_ORIGINS,
+            )
+        except (PaymentProviderUnavailable, requests.RequestException) as error:
+            raise CommandError(
+                f"Stripe at {settings.STRIPE_API_BASE or 'api.stripe.com'} did not save the "
+                f"demo card or place its hold ({error}). Start localstripe on loopback and "
+                "point STRIPE_API_BASE at it (make run does both)."
+            ) from error
+        self._report(demo, api_origin.rstrip("/"))
 
-    def _report(self, demo: DemoData) -> None:
+    def _report(self, demo: DemoData, api_origin: str) -> None:
         parking, application = demo.parking, demo.application
         lines = [
             self.style.SUCCESS("Demo data is ready."),
@@ -93,11 +117,51 @@ class Command(BaseCommand):
             f"  staff    {demo.staff.email} / {STAFF_PASSWORD}"
             f"  (staff of {demo.operator.name}, /admin/)",
             "",
+            f"Card: {demo.driver.email} pays with {demo.card.brand.title()} •••• {demo.card.last4} "
+            f"(Stripe's test card, saved at {settings.STRIPE_API_BASE or 'Stripe'})",
+            "",
             f"Bearer token for {demo.driver.email}, valid until "
             f"{demo.access_token.expires.isoformat(timespec='seconds')}:",
-            f"curl -H 'Authorization: Bearer {demo.raw_access_token}' {CURRENT_SESSION_URL}",
+            f"curl -H 'Authorization: Bearer {demo.raw_access_token}' "
+            f"{api_origin}{API_PATH}/parking_sessions/current",
+            "",
+            *self._walk_through(demo, api_origin),
         ]
         self.stdout.write("\n".join(lines))
+
+    def _walk_through(self, demo: DemoData, api_origin: str) -> list[str]:
+        """The commands of one whole paid session, to paste into a shell."""
+        session, parking = demo.session, demo.parking
+        assert session.payment is not None  # the demo parking charges by card
+        due = f"{session.charge_for_stay(timezone.now())} {session.currency}"
+        held = f"{session.payment.hold_amount} {session.payment.currency}"
+        minutes = SESSION_AGE // timedelta(minutes=1)
+        this, new = f"$API/parking_sessions/{session.pk}", "$API/parking_sessions/$S"
+        start = (
+            "curl -s -X POST -H \"$AUTH\" -H 'Content-Type: application/json' "
+            f"-d '{{\"secured_parking_id\": {parking.pk}}}' $API/parking_sessions"
+        )
+        return [
+            "Walk-through: a whole paid session (paste into a shell):",
+            f"  TOKEN={demo.raw_access_token}",
+            f'  AUTH="Authorization: Bearer $TOKEN" API={api_origin}{API_PATH}',
+            f"  # Session #{session.pk} started {minutes} min ago: its start held {held} on the "
+            "card, then it entered.",
+            f'  curl -H "$AUTH" {this}/payment',
+            f"  # Exit fixes {due}; a job captures it from the hold and releases the rest (on "
+            "PostgreSQL the job worker, a moment later).",
+            f'  curl -X POST -H "$AUTH" {this}/exit',
+            f'  curl -X POST -H "$AUTH" {this}/finalize',
+            f'  curl -H "$AUTH" {this}/payment',
+            f'  curl -H "$AUTH" {this}/receipt',
+            f"  curl -H \"$AUTH\" -H 'Accept: text/html' -H 'Accept-Language: ro' {this}/receipt",
+            "  # The next one from its start (a new hold): enter, exit, finalize. Within the "
+            f"{parking.tariff.free_minutes} free minutes it costs nothing: the hold is released.",
+            f"  S=$({start} | {SESSION_ID_OF})",
+            *(f'  curl -X POST -H "$AUTH" {new}/{step}' for step in ("enter", "exit", "finalize")),
+            f'  curl -H "$AUTH" {new}/payment',
+            f'  curl -H "$AUTH" {new}/receipt',
+        ]
 
     def _api_docs_lines(self, demo: DemoData) -> list[str]:
         if demo.api_docs_client is None:
